@@ -1,0 +1,76 @@
+import { parseDuration } from "@warden/contracts";
+import { z } from "zod";
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        const ms = parseDuration(text);
+        if (ms <= 0) throw new Error("must be positive");
+        return ms;
+      } catch {
+        ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (use e.g. 15m, 7d, 2s)` });
+        return z.NEVER;
+      }
+    });
+
+const flag = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ["true", "1", "yes"].includes(v)));
+
+const urlList = z
+  .string()
+  .default("")
+  .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.url({ message: "CORS_ORIGINS must be a comma-separated list of origins" })));
+
+/** The auth server's configuration. The only place `process.env` is read. */
+export const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("127.0.0.1"),
+  DATABASE_URL: z.url({ message: "DATABASE_URL must be a postgres:// URL" }).optional(),
+  REDIS_URL: z.url({ message: "REDIS_URL must be a redis:// URL" }).default("redis://127.0.0.1:6379"),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^\{[\w.-]+\}$/, { message: "QUEUE_PREFIX must be a Redis hash tag such as {warden}" })
+    .default("{warden}"),
+  ACCESS_TOKEN_TTL: duration("15m"),
+  REFRESH_TOKEN_TTL: duration("7d"),
+  SESSION_MAX_AGE: duration("30d"),
+  REFRESH_REUSE_GRACE: duration("10s"),
+  JWT_ALG: z.enum(["ES256", "HS256"]).default("ES256"),
+  JWT_ISSUER: z.string().min(1).default("warden"),
+  JWT_AUDIENCE: z.string().min(1).default("warden"),
+  /** ES256: a PKCS#8 PEM private key, inline or from a file. */
+  JWT_PRIVATE_KEY: z.string().optional(),
+  JWT_PRIVATE_KEY_FILE: z.string().optional(),
+  /** HS256: a secret of at least 32 bytes, inline or from a file. */
+  JWT_SECRET: z.string().optional(),
+  JWT_SECRET_FILE: z.string().optional(),
+  /** Keys from before a rotation (PEM, public or private, concatenated): their tokens still verify. */
+  JWT_PREVIOUS_KEYS_FILE: z.string().optional(),
+  WARDEN_ADMIN_EMAIL: z.string().optional(),
+  WARDEN_ADMIN_PASSWORD: z.string().optional(),
+  CORS_ORIGINS: urlList,
+  COOKIE_SECURE: flag(true),
+  TRUST_PROXY: flag(false),
+  BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  RATE_LIMITS: flag(true),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Parses the environment; a bad value is one clear line and exit code 1. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  const first = result.error.issues[0];
+  const name = first?.path.join(".") ?? "environment";
+  process.stderr.write(`warden: invalid configuration: ${name}: ${first?.message ?? "invalid"}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,4 @@
+export { buildServer, refreshCookieName, COOKIE_HEADER, type ServerOptions } from "./server.js";
+export { startAuthServer, closeOnSignals, type RunningServer } from "./main.js";
+export { envSchema, loadEnv, type Env } from "./env.js";
+export { createLogger } from "./logger.js";

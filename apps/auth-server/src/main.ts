@@ -1,0 +1,97 @@
+import { pathToFileURL } from "node:url";
+import { createAuth, ensureAdmin } from "@warden/auth";
+import { emailSchema } from "@warden/contracts";
+import { createDb, migrateDb } from "@warden/db";
+import { Redis } from "ioredis";
+import { loadEnv, type Env } from "./env.js";
+import { loadKeyRing } from "./keys.js";
+import { createLogger } from "./logger.js";
+import { buildServer } from "./server.js";
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts one auth-server instance from its configuration. */
+export async function startAuthServer(env: Env): Promise<RunningServer> {
+  const logger = createLogger(env.LOG_LEVEL);
+  if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
+  await migrateDb(env.DATABASE_URL);
+  const database = createDb(env.DATABASE_URL, { max: 20 });
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  redis.on("error", () => {});
+  await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, "redis not reachable yet; retrying"));
+
+  const auth = createAuth({
+    db: database.db,
+    keys: loadKeyRing(env),
+    settings: {
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
+      refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
+      sessionMaxAgeMs: env.SESSION_MAX_AGE,
+      refreshReuseGraceMs: env.REFRESH_REUSE_GRACE,
+    },
+  });
+  if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD) {
+    const email = emailSchema.parse(env.WARDEN_ADMIN_EMAIL);
+    await ensureAdmin(auth, email, env.WARDEN_ADMIN_PASSWORD);
+    logger.info({ email }, "admin account ensured");
+  }
+
+  const app = await buildServer({
+    auth,
+    logger,
+    corsOrigins: env.CORS_ORIGINS,
+    cookieSecure: env.COOKIE_SECURE,
+    bodyLimit: env.BODY_LIMIT,
+    trustProxy: env.TRUST_PROXY,
+    health: {
+      db: async () => (await database.sql`select 1 as ok`).length === 1,
+      redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",
+    },
+  });
+  const address = await app.listen({ port: env.PORT, host: env.HOST });
+  logger.info({ address }, "warden auth server listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      auth.revocations.close();
+      await database.close();
+      redis.disconnect();
+    })());
+  return { url: address, close };
+}
+
+/** Closes cleanly on SIGTERM/SIGINT: in-flight requests finish, connections are released. */
+export function closeOnSignals(close: () => Promise<void>): void {
+  const stop = (signal: string) => {
+    process.stderr.write(`warden: ${signal}, shutting down\n`);
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const env = loadEnv();
+  startAuthServer(env).then(
+    (server) => closeOnSignals(server.close),
+    (error: Error) => {
+      process.stderr.write(`warden: could not start: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

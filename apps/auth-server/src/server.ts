@@ -1,0 +1,136 @@
+import cookie from "@fastify/cookie";
+import cors from "@fastify/cors";
+import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
+import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
+import type { Auth } from "@warden/auth";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+
+export interface ServerOptions {
+  auth: Auth;
+  health: HealthProbe;
+  rateLimiter?: RateLimiter | undefined;
+  logger: Logger;
+  corsOrigins?: string[];
+  cookieSecure?: boolean;
+  bodyLimit?: number;
+  trustProxy?: boolean;
+  /** Extra routes (metrics, static console) registered by the host. */
+  extend?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+export const COOKIE_HEADER = "x-warden-cookie";
+export const DEFAULT_BODY_LIMIT = 16 * 1024;
+
+/** `__Secure-` needs Secure; plain HTTP on localhost (COOKIE_SECURE=false) uses the bare name. */
+export function refreshCookieName(secure: boolean): string {
+  return secure ? "__Secure-warden-refresh" : "warden-refresh";
+}
+/** The cookie is sent only to the tRPC endpoint, nowhere else on the origin. */
+const COOKIE_PATH = "/trpc";
+
+/** Node keeps only the first of duplicate Authorization headers; count them in the raw list. */
+function authorizationHeaders(req: FastifyRequest): string | string[] | undefined {
+  const raw = req.raw.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]?.toLowerCase() === "authorization") values.push(raw[i + 1] ?? "");
+  }
+  if (values.length === 0) return undefined;
+  return values.length === 1 ? values[0] : values;
+}
+
+function errorBody(status: number, reason: string, message: string) {
+  return { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: status, reason } } };
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const cookieSecure = options.cookieSecure ?? true;
+  const cookieName = refreshCookieName(cookieSecure);
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: options.trustProxy ?? false,
+    routerOptions: { maxParamLength: 5000 },
+  });
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, req, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) req.log.error({ err: error }, "unhandled error");
+    const reason = status === 413 || status === 415 || status === 400 ? "VALIDATION_FAILED" : status === 500 ? "UNAVAILABLE" : "NOT_FOUND";
+    const message = status === 413 ? "request body too large" : status === 500 ? "internal error" : "bad request";
+    void reply.status(status).send(errorBody(status, reason, message));
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.status(404).send(errorBody(404, "NOT_FOUND", "no such route"));
+  });
+
+  await app.register(cors, {
+    origin: options.corsOrigins ?? [],
+    credentials: true,
+    allowedHeaders: ["authorization", "content-type", COOKIE_HEADER, "trpc-accept"],
+    methods: ["GET", "POST"],
+    maxAge: 600,
+  });
+  await app.register(cookie);
+
+  await app.register(
+    async (scope) => {
+      // Whatever the content type claims, tRPC parses the body itself (bad JSON: VALIDATION_FAILED).
+      scope.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+      await scope.register(fastifyTRPCPlugin, {
+        prefix: "/trpc",
+        trpcOptions: {
+          router: appRouter,
+          allowMethodOverride: false,
+          createContext: ({ req, res }) => {
+            const cookieMode = req.headers[COOKIE_HEADER] === "1";
+            return createContextInner({
+              auth: options.auth,
+              health: options.health,
+              rateLimiter: options.rateLimiter,
+              req: {
+                ip: req.ip,
+                userAgent: req.headers["user-agent"],
+                authorization: authorizationHeaders(req),
+                cookieMode,
+                refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
+                setRefreshCookie: (token, expiresAt) =>
+                  void res.setCookie(cookieName, token, {
+                    httpOnly: true,
+                    secure: cookieSecure,
+                    sameSite: "strict",
+                    path: COOKIE_PATH,
+                    expires: new Date(expiresAt),
+                  }),
+                clearRefreshCookie: () => {
+                  if (cookieMode) void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
+                },
+              },
+            });
+          },
+          onError: ({ error, path }) => {
+            if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error.cause ?? error, path }, "procedure failed");
+          },
+        } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
+      });
+    },
+  );
+
+  app.get("/.well-known/jwks.json", async (_req, reply) => {
+    void reply.header("cache-control", "public, max-age=300");
+    return options.auth.keys.jwks;
+  });
+
+  app.get("/healthz", async (_req, reply) => {
+    const [db, redis] = await Promise.all([
+      options.health.db().catch(() => false),
+      options.health.redis().catch(() => false),
+    ]);
+    void reply.status(db && redis ? 200 : 503);
+    return { ok: db && redis, db: db ? "up" : "down", redis: redis ? "up" : "down" };
+  });
+
+  await options.extend?.(app);
+  return app;
+}

@@ -1,0 +1,95 @@
+/**
+ * `pnpm start`: the whole system on one machine. Uses DATABASE_URL when given, else an embedded
+ * PostgreSQL under .warden/; REDIS_URL (default local), starting redis-server when nothing
+ * answers and it is installed; a dev signing key kept under .warden/ when none is configured.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from "@warden/db";
+import { Redis } from "ioredis";
+import { loadEnv } from "./env.js";
+import { closeOnSignals, startAuthServer } from "./main.js";
+
+const home = path.resolve(process.env.WARDEN_HOME ?? ".warden");
+const children: ChildProcess[] = [];
+
+function say(line: string) {
+  process.stderr.write(`warden: ${line}\n`);
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function ensureRedis(url: string): Promise<void> {
+  if (await redisAnswers(url)) return;
+  const hasRedis = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
+  if (!hasRedis) {
+    say(`nothing answers at ${url} and redis-server is not installed: install Redis (e.g. apt-get install redis-server) or set REDIS_URL`);
+    process.exit(1);
+  }
+  const port = new URL(url).port || "6379";
+  say(`starting redis-server on port ${port}`);
+  const child = spawn("redis-server", ["--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  children.push(child);
+  for (let i = 0; i < 50; i++) {
+    if (await redisAnswers(url)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  say(`redis-server did not answer at ${url}`);
+  process.exit(1);
+}
+
+function ensureDevKey(): void {
+  if (process.env.JWT_PRIVATE_KEY || process.env.JWT_PRIVATE_KEY_FILE || process.env.JWT_SECRET || process.env.JWT_SECRET_FILE) return;
+  const file = path.join(home, "dev-signing-key.pem");
+  if (!existsSync(file)) {
+    writeFileSync(file, generateEs256PrivateKeyPem(), { mode: 0o600 });
+    say(`generated a development signing key in ${file}`);
+  }
+  chmodSync(file, 0o600);
+  process.env.JWT_PRIVATE_KEY_FILE = file;
+}
+
+async function main() {
+  // Traversable: when run as root, the embedded PostgreSQL runs as the postgres user inside it.
+  mkdirSync(home, { recursive: true, mode: 0o755 });
+  let embedded: EmbeddedDatabase | undefined;
+  if (!process.env.DATABASE_URL) {
+    say(`no DATABASE_URL: starting embedded PostgreSQL (data in ${path.join(home, "pg")})`);
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(home, "pg"), port: await freePort() });
+    process.env.DATABASE_URL = embedded.url;
+  }
+  process.env.REDIS_URL ??= "redis://127.0.0.1:6379";
+  process.env.COOKIE_SECURE ??= "false";
+  ensureDevKey();
+  const env = loadEnv();
+  await ensureRedis(env.REDIS_URL);
+
+  const server = await startAuthServer(env);
+  say(`auth server at ${server.url}`);
+  closeOnSignals(async () => {
+    for (const child of children) child.kill("SIGTERM");
+    await server.close();
+    await embedded?.stop();
+  });
+}
+
+main().catch((error: Error) => {
+  say(`could not start: ${error.message}`);
+  for (const child of children) child.kill("SIGTERM");
+  process.exit(1);
+});

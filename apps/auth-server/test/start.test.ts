@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "@warden/db";
+import { afterAll, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const home = mkdtempSync(path.join(os.tmpdir(), "warden-start-"));
+let child: ChildProcess | undefined;
+
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    const exited = new Promise((r) => child!.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  }
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function waitFor(url: string, timeoutMs: number): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (error) {
+      if (Date.now() > deadline || child?.exitCode !== null) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded PostgreSQL", async () => {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), WARDEN_HOME: home, LOG_LEVEL: "warn" };
+  delete env.DATABASE_URL;
+  child = spawn("pnpm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+
+  const health = await waitFor(`http://127.0.0.1:${port}/trpc/health`, 60_000).catch((error) => {
+    throw new Error(`server did not come up: ${error}\n${output}`);
+  });
+  expect(await health.json()).toEqual({ result: { data: { ok: true, db: "up", redis: "up" } } });
+  expect(output).toContain("embedded PostgreSQL");
+
+  const signup = await fetch(`http://127.0.0.1:${port}/trpc/auth.signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: "start@example.com", password: "correct horse battery" }),
+  });
+  expect(signup.status).toBe(200);
+  const { accessToken } = ((await signup.json()) as { result: { data: { accessToken: string } } }).result.data;
+  const me = await fetch(`http://127.0.0.1:${port}/trpc/auth.me`, { headers: { authorization: `Bearer ${accessToken}` } });
+  expect(me.status).toBe(200);
+}, 120_000);

@@ -1,0 +1,47 @@
+import type { Auth } from "@warden/auth";
+
+/** What the HTTP host knows about the request, in a form that is easy to fake in tests. */
+export interface RequestInfo {
+  ip?: string | undefined;
+  userAgent?: string | undefined;
+  /** Raw Authorization header value(s). */
+  authorization?: string | string[] | undefined;
+  /** Browser mode (`x-warden-cookie: 1`): the refresh token travels in an httpOnly cookie. */
+  cookieMode?: boolean;
+  /** The refresh-token cookie, when the request carried one. */
+  refreshCookie?: string | undefined;
+  setRefreshCookie?: (token: string, expiresAt: number) => void;
+  clearRefreshCookie?: () => void;
+}
+
+/** Readiness of the dependencies behind the api, for `health`. */
+export interface HealthProbe {
+  db(): Promise<boolean>;
+  redis(): Promise<boolean>;
+}
+
+export interface RateLimiter {
+  /** Throws AuthError('RATE_LIMITED') when the key is over its budget. */
+  consume(bucket: "login" | "loginAccount" | "signup" | "refresh", key: string): Promise<void>;
+  /** Clears a key's failures (a successful login). */
+  reward?(bucket: "loginAccount", key: string): Promise<void>;
+}
+
+export interface InnerContextOptions {
+  auth: Auth;
+  health?: HealthProbe;
+  rateLimiter?: RateLimiter;
+  req?: RequestInfo;
+}
+
+/** Context without HTTP: used directly by tests through `createCaller`. */
+export function createContextInner(opts: InnerContextOptions) {
+  return {
+    auth: opts.auth,
+    health: opts.health,
+    rateLimiter: opts.rateLimiter,
+    req: opts.req ?? {},
+  };
+}
+
+export type Context = ReturnType<typeof createContextInner>;

@@ -1,0 +1,50 @@
+import type { TRPCRouterRecord } from "@trpc/server";
+import { findUserForAdmin, getRevocationStatus, listAudit, revokeSession, revokeUserSessions } from "@warden/auth";
+import {
+  adminAuditInput,
+  adminFindUserInput,
+  adminRevocationInput,
+  adminRevokeSessionInput,
+  adminRevokeUserInput,
+} from "@warden/contracts";
+import { fail } from "../errors.js";
+import { adminProcedure } from "../trpc.js";
+
+export const adminRouter = {
+  users: {
+    find: adminProcedure.input(adminFindUserInput).query(async ({ ctx, input }) => {
+      const found = await findUserForAdmin(ctx.auth, input);
+      if (!found) fail("NOT_FOUND", "no such user");
+      return found;
+    }),
+  },
+
+  revokeUser: adminProcedure.input(adminRevokeUserInput).mutation(async ({ ctx, input }) => {
+    const { eventId } = await revokeUserSessions(ctx.auth, {
+      userId: input.userId,
+      reason: input.reason,
+      lock: input.lock ?? false,
+      actor: { type: "admin", id: ctx.principal.userId },
+    });
+    return { eventId };
+  }),
+
+  revokeSession: adminProcedure.input(adminRevokeSessionInput).mutation(async ({ ctx, input }) => {
+    const { eventId } = await revokeSession(ctx.auth, {
+      sessionId: input.sessionId,
+      reason: input.reason,
+      actor: { type: "admin", id: ctx.principal.userId },
+    });
+    // Revoked before (by an event, or before events existed): report that one.
+    if (!eventId) fail("NOT_FOUND", "session already revoked");
+    return { eventId };
+  }),
+
+  revocation: adminProcedure.input(adminRevocationInput).query(async ({ ctx, input }) => {
+    const status = await getRevocationStatus(ctx.auth, input.eventId);
+    if (!status) fail("NOT_FOUND", "no such revocation event");
+    return status;
+  }),
+
+  audit: adminProcedure.input(adminAuditInput).query(({ ctx, input }) => listAudit(ctx.auth, input ?? {})),
+} satisfies TRPCRouterRecord;

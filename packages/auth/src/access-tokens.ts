@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto";
+import { ACCESS_TOKEN_TYPE, ROLES, type AccessTokenClaims, type Role } from "@warden/contracts";
+import jwt from "jsonwebtoken";
+import { AuthError } from "./errors.js";
+import type { KeyRing } from "./keys.js";
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  accessTokenTtlMs: number;
+}
+
+export interface AccessTokenSubject {
+  userId: string;
+  sessionId: string;
+  role: Role;
+}
+
+export interface SignedAccessToken {
+  token: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+export function signAccessToken(
+  keys: KeyRing,
+  settings: TokenSettings,
+  subject: AccessTokenSubject,
+  now: number,
+): SignedAccessToken {
+  const iat = Math.floor(now / 1000);
+  const exp = Math.floor((now + settings.accessTokenTtlMs) / 1000);
+  const claims: AccessTokenClaims = {
+    iss: settings.issuer,
+    aud: settings.audience,
+    sub: subject.userId,
+    sid: subject.sessionId,
+    jti: randomUUID(),
+    iat,
+    exp,
+    role: subject.role,
+  };
+  const token = jwt.sign(claims, keys.current.signingKey, {
+    algorithm: keys.current.alg,
+    keyid: keys.current.kid,
+    header: { alg: keys.current.alg, typ: ACCESS_TOKEN_TYPE },
+  });
+  return { token, expiresAt: exp * 1000 };
+}
+
+/** Longest token we bother to parse; real ones are ~450 bytes. */
+const MAX_TOKEN_LENGTH = 4096;
+const MAX_KID_LENGTH = 128;
+
+export interface VerifyOptions {
+  now: number;
+  /** Consulted after the signature and claims check, before expiry (SPEC's order). */
+  isSessionRevoked?: (sessionId: string, claims: AccessTokenClaims) => boolean;
+  /** Seconds of leeway on exp for clocks that disagree a little (default 0 on the server). */
+  clockToleranceSec?: number;
+}
+
+/**
+ * Checks an access token: signature and claims (TOKEN_INVALID), then revocation
+ * (SESSION_REVOKED), then expiry (TOKEN_EXPIRED). Never trusts the header's algorithm: the
+ * algorithm comes from the key the kid names.
+ */
+export function verifyAccessToken(
+  keys: KeyRing,
+  settings: Pick<TokenSettings, "issuer" | "audience">,
+  token: string,
+  options: VerifyOptions,
+): AccessTokenClaims {
+  if (token.length > MAX_TOKEN_LENGTH) throw new AuthError("TOKEN_INVALID", "access token too long");
+  const decoded = jwt.decode(token, { complete: true });
+  if (!decoded || typeof decoded.payload === "string") throw new AuthError("TOKEN_INVALID", "malformed access token");
+  const header = decoded.header as jwt.JwtHeader & Record<string, unknown>;
+  if (header.typ !== ACCESS_TOKEN_TYPE) throw new AuthError("TOKEN_INVALID", "not an access token");
+  if (header.crit !== undefined) throw new AuthError("TOKEN_INVALID", "unsupported critical header");
+  const kid = header.kid;
+  if (typeof kid !== "string" || kid.length > MAX_KID_LENGTH) throw new AuthError("TOKEN_INVALID", "unknown key");
+  const key = keys.byKid.get(kid);
+  if (!key || header.alg !== key.alg) throw new AuthError("TOKEN_INVALID", "unknown key");
+
+  let payload: jwt.JwtPayload;
+  try {
+    payload = jwt.verify(token, key.verifyKey, {
+      algorithms: [key.alg],
+      issuer: settings.issuer,
+      audience: settings.audience,
+      ignoreExpiration: true,
+      clockTimestamp: Math.floor(options.now / 1000),
+    }) as jwt.JwtPayload;
+  } catch {
+    throw new AuthError("TOKEN_INVALID", "access token signature or claims invalid");
+  }
+  const claims = checkClaims(payload);
+  if (options.isSessionRevoked?.(claims.sid, claims)) throw new AuthError("SESSION_REVOKED", "session revoked");
+  const tolerance = options.clockToleranceSec ?? 0;
+  if (claims.exp + tolerance <= options.now / 1000) throw new AuthError("TOKEN_EXPIRED", "access token expired");
+  return claims;
+}
+
+function checkClaims(payload: jwt.JwtPayload): AccessTokenClaims {
+  const { sub, sid, jti, iat, exp, role, iss, aud } = payload as Record<string, unknown>;
+  const ok =
+    typeof sub === "string" &&
+    typeof sid === "string" &&
+    typeof jti === "string" &&
+    typeof iss === "string" &&
+    typeof aud === "string" &&
+    Number.isInteger(iat) &&
+    Number.isInteger(exp) &&
+    (ROLES as readonly unknown[]).includes(role);
+  if (!ok) throw new AuthError("TOKEN_INVALID", "access token claims missing or malformed");
+  return payload as AccessTokenClaims;
+}

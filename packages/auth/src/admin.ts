@@ -1,0 +1,122 @@
+import { auditLog, outboxEvents, sessions, users } from "@warden/db";
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { Auth } from "./context.js";
+
+export interface AdminUserView {
+  user: { id: string; email: string; role: "user" | "admin"; locked: boolean; lockedAt: number | null; createdAt: number };
+  sessions: {
+    id: string;
+    deviceName: string | null;
+    userAgent: string | null;
+    ip: string | null;
+    createdAt: number;
+    lastSeenAt: number;
+    expiresAt: number;
+    revokedAt: number | null;
+    active: boolean;
+  }[];
+}
+
+const SESSIONS_SHOWN = 200;
+
+/** A user and their sessions (newest first, revoked ones included) for the admin views. */
+export async function findUserForAdmin(
+  auth: Auth,
+  by: { email: string } | { userId: string },
+): Promise<AdminUserView | undefined> {
+  const [user] = await auth.db
+    .select({ id: users.id, email: users.email, role: users.role, lockedAt: users.lockedAt, createdAt: users.createdAt })
+    .from(users)
+    .where("email" in by ? eq(users.email, by.email) : eq(users.id, by.userId));
+  if (!user) return undefined;
+  const now = auth.clock();
+  const rows = await auth.db
+    .select({
+      id: sessions.id,
+      deviceName: sessions.deviceName,
+      userAgent: sessions.userAgent,
+      ip: sessions.ip,
+      createdAt: sessions.createdAt,
+      lastSeenAt: sessions.lastSeenAt,
+      expiresAt: sessions.expiresAt,
+      revokedAt: sessions.revokedAt,
+    })
+    .from(sessions)
+    .where(eq(sessions.userId, user.id))
+    .orderBy(desc(sessions.createdAt))
+    .limit(SESSIONS_SHOWN);
+  return {
+    user: {
+      id: user.id,
+      email: user.email,
+      role: user.role,
+      locked: user.lockedAt !== null,
+      lockedAt: user.lockedAt?.getTime() ?? null,
+      createdAt: user.createdAt.getTime(),
+    },
+    sessions: rows.map((s) => ({
+      ...s,
+      createdAt: s.createdAt.getTime(),
+      lastSeenAt: s.lastSeenAt.getTime(),
+      expiresAt: s.expiresAt.getTime(),
+      revokedAt: s.revokedAt?.getTime() ?? null,
+      active:
+        s.revokedAt === null &&
+        s.expiresAt.getTime() > now &&
+        s.lastSeenAt.getTime() + auth.settings.refreshTokenTtlMs > now,
+    })),
+  };
+}
+
+export async function getRevocationStatus(
+  auth: Auth,
+  eventId: string,
+): Promise<{ status: "pending" | "applied"; appliedAt?: number } | undefined> {
+  const [row] = await auth.db
+    .select({ appliedAt: outboxEvents.appliedAt })
+    .from(outboxEvents)
+    .where(eq(outboxEvents.id, eventId));
+  if (!row) return undefined;
+  return row.appliedAt ? { status: "applied", appliedAt: row.appliedAt.getTime() } : { status: "pending" };
+}
+
+export interface AuditItem {
+  id: string;
+  eventId: string;
+  type: string;
+  actor: { type: string; id: string | null };
+  userId: string | null;
+  sessionId: string | null;
+  reason: string;
+  sessionsRevoked: number;
+  occurredAt: number;
+  appliedAt: number;
+}
+
+/** Newest first; `cursor` is the last id of the previous page. */
+export async function listAudit(
+  auth: Auth,
+  page: { cursor?: string | undefined; limit?: number | undefined },
+): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
+  const limit = page.limit ?? 50;
+  const rows = await auth.db
+    .select()
+    .from(auditLog)
+    .where(page.cursor ? and(lt(auditLog.id, Number(page.cursor))) : undefined)
+    .orderBy(desc(auditLog.id))
+    .limit(limit + 1);
+  const items = rows.slice(0, limit).map((r) => ({
+    id: String(r.id),
+    eventId: r.eventId,
+    type: r.type,
+    actor: { type: r.actorType, id: r.actorId },
+    userId: r.userId,
+    sessionId: r.sessionId,
+    reason: r.reason,
+    sessionsRevoked: r.sessionsRevoked,
+    occurredAt: r.occurredAt.getTime(),
+    appliedAt: r.appliedAt.getTime(),
+  }));
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? last.id : null };
+}

@@ -1,0 +1,67 @@
+import type { RevocationEvent } from "@warden/contracts";
+import type { Database } from "@warden/db";
+import type { TokenSettings } from "./access-tokens.js";
+import { systemClock, type Clock } from "./clock.js";
+import { deriveServerSecret, type KeyRing } from "./keys.js";
+import { RevocationSet } from "./revocation-set.js";
+
+export interface AuthSettings extends TokenSettings {
+  /** Idle limit: a refresh token unused this long is dead. */
+  refreshTokenTtlMs: number;
+  /** Absolute limit of a session, however active. */
+  sessionMaxAgeMs: number;
+  /** How long the most recently rotated refresh token may be replayed for the same successor. */
+  refreshReuseGraceMs: number;
+}
+
+export const DEFAULT_AUTH_SETTINGS = {
+  accessTokenTtlMs: 15 * 60_000,
+  refreshTokenTtlMs: 7 * 86_400_000,
+  sessionMaxAgeMs: 30 * 86_400_000,
+  refreshReuseGraceMs: 10_000,
+} as const;
+
+/** Verifiers may accept tokens a few seconds past exp; revocation entries outlive that too. */
+export const REVOCATION_SLACK_MS = 30_000;
+
+/** Everything the domain functions need. Built once per process (`createAuth`). */
+export interface Auth {
+  db: Database;
+  keys: KeyRing;
+  settings: AuthSettings;
+  clock: Clock;
+  /** Sessions whose access tokens this process refuses. */
+  revocations: RevocationSet;
+  /** Derives refresh-token successors (see tokens.ts). */
+  refreshSecret: Buffer;
+  /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
+  afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
+}
+
+export interface CreateAuthOptions {
+  db: Database;
+  keys: KeyRing;
+  settings: Partial<AuthSettings> & Pick<AuthSettings, "issuer" | "audience">;
+  clock?: Clock;
+  revocations?: RevocationSet;
+  refreshSecret?: Buffer;
+  afterRevocation?: Auth["afterRevocation"];
+}
+
+export function createAuth(options: CreateAuthOptions): Auth {
+  const clock = options.clock ?? systemClock;
+  return {
+    db: options.db,
+    keys: options.keys,
+    settings: { ...DEFAULT_AUTH_SETTINGS, ...options.settings },
+    clock,
+    revocations: options.revocations ?? new RevocationSet({ clock }),
+    refreshSecret: options.refreshSecret ?? deriveServerSecret(options.keys.current, "refresh-successor"),
+    afterRevocation: options.afterRevocation ?? (() => {}),
+  };
+}
+
+/** Until when a revoked session's access tokens must be refused. */
+export function revocationUntil(auth: Auth, at: number): number {
+  return at + auth.settings.accessTokenTtlMs + REVOCATION_SLACK_MS;
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from "node:crypto";
+import type { Actor, RevocationEvent } from "@warden/contracts";
+import { outboxEvents, refreshTokens, sessions, users } from "@warden/db";
+import { and, eq, inArray, isNull } from "drizzle-orm";
+import { revocationUntil, type Auth } from "./context.js";
+import { AuthError } from "./errors.js";
+import type { DbOrTx } from "./sessions.js";
+
+type Distribute<T> = T extends unknown ? Omit<T, "eventId" | "at"> : never;
+export type NewRevocationEvent = Distribute<RevocationEvent>;
+
+/** Writes the event to the outbox in the caller's transaction: it commits with the state change or not at all. */
+export async function recordRevocationEvent(tx: DbOrTx, event: NewRevocationEvent, at: number): Promise<RevocationEvent> {
+  const full = { ...event, eventId: randomUUID(), at } as RevocationEvent;
+  await tx.insert(outboxEvents).values({ id: full.eventId, type: full.type, payload: full, createdAt: new Date(at) });
+  return full;
+}
+
+/** Marks sessions revoked and their refresh tokens dead, in the caller's transaction. */
+export async function markSessionsRevoked(
+  tx: DbOrTx,
+  where: { sessionId: string } | { userId: string },
+  eventId: string,
+  reason: string,
+  at: number,
+): Promise<string[]> {
+  const filter = "sessionId" in where ? eq(sessions.id, where.sessionId) : eq(sessions.userId, where.userId);
+  const revoked = await tx
+    .update(sessions)
+    .set({ revokedAt: new Date(at), revokedReason: reason, revokedEventId: eventId })
+    .where(and(filter, isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+  const ids = revoked.map((r) => r.id);
+  if (ids.length > 0) {
+    await tx
+      .update(refreshTokens)
+      .set({ revokedAt: new Date(at) })
+      .where(and(inArray(refreshTokens.sessionId, ids), isNull(refreshTokens.revokedAt)));
+  }
+  return ids;
+}
+
+/** After commit: this process refuses the sessions at once; the outbox carries it everywhere else. */
+export function announceRevocation(auth: Auth, event: RevocationEvent, sessionIds: string[]): void {
+  auth.revocations.add(sessionIds, revocationUntil(auth, event.at));
+  auth.afterRevocation(event, sessionIds);
+}
+
+export interface RevokeSessionInput {
+  sessionId: string;
+  /** When set, the session must belong to this user (NOT_FOUND otherwise). */
+  ownerId?: string;
+  reason: string;
+  actor: Actor;
+}
+
+/** Revokes one session. Returns the event id; NOT_FOUND when there is no such session (for this owner). */
+export async function revokeSession(auth: Auth, input: RevokeSessionInput): Promise<{ eventId: string | null | undefined }> {
+  const at = auth.clock();
+  const result = await auth.db.transaction(async (tx) => {
+    const [session] = await tx
+      .select({ id: sessions.id, userId: sessions.userId, revokedAt: sessions.revokedAt, revokedEventId: sessions.revokedEventId })
+      .from(sessions)
+      .where(eq(sessions.id, input.sessionId))
+      .for("update");
+    if (!session || (input.ownerId !== undefined && session.userId !== input.ownerId)) {
+      throw new AuthError("NOT_FOUND", "no such session");
+    }
+    // Already revoked: nothing changes and no second event is emitted.
+    if (session.revokedAt) return { existingEventId: session.revokedEventId };
+    const event = await recordRevocationEvent(
+      tx,
+      { type: "session.revoked", sessionId: session.id, userId: session.userId, reason: input.reason, actor: input.actor },
+      at,
+    );
+    const ids = await markSessionsRevoked(tx, { sessionId: session.id }, event.eventId, input.reason, at);
+    return { event, ids };
+  });
+  if ("existingEventId" in result) return { eventId: result.existingEventId };
+  announceRevocation(auth, result.event, result.ids);
+  return { eventId: result.event.eventId };
+}
+
+export interface RevokeUserInput {
+  userId: string;
+  reason: string;
+  actor: Actor;
+  lock?: boolean;
+}
+
+/** Revokes every session of a user (and optionally locks the account) in one transaction. */
+export async function revokeUserSessions(
+  auth: Auth,
+  input: RevokeUserInput,
+): Promise<{ eventId: string; revokedSessions: number }> {
+  const at = auth.clock();
+  const result = await auth.db.transaction(async (tx) => {
+    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for("update");
+    if (!user) throw new AuthError("NOT_FOUND", "no such user");
+    if (input.lock) await tx.update(users).set({ lockedAt: new Date(at) }).where(eq(users.id, user.id));
+    const event = await recordRevocationEvent(
+      tx,
+      { type: "user.revoked", userId: user.id, lock: input.lock ?? false, reason: input.reason, actor: input.actor },
+      at,
+    );
+    const ids = await markSessionsRevoked(tx, { userId: user.id }, event.eventId, input.reason, at);
+    return { event, ids };
+  });
+  announceRevocation(auth, result.event, result.ids);
+  return { eventId: result.event.eventId, revokedSessions: result.ids.length };
+}

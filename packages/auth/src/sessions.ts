@@ -1,0 +1,109 @@
+import { randomUUID } from "node:crypto";
+import type { Role, SessionSummary, TokenPair } from "@warden/contracts";
+import { refreshTokens, sessions, users, type Database } from "@warden/db";
+import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import { signAccessToken } from "./access-tokens.js";
+import type { Auth } from "./context.js";
+import { generateRefreshToken, hashToken } from "./tokens.js";
+
+type Tx = Parameters<Parameters<Database["transaction"]>[0]>[0];
+export type DbOrTx = Database | Tx;
+
+export interface ClientInfo {
+  deviceName?: string | undefined;
+  userAgent?: string | undefined;
+  ip?: string | undefined;
+}
+
+/** Starts a session for a user and returns its first token pair. Runs inside the caller's transaction. */
+export async function createSession(
+  auth: Auth,
+  tx: DbOrTx,
+  user: { id: string; role: Role },
+  client: ClientInfo,
+): Promise<TokenPair> {
+  const now = auth.clock();
+  const sessionId = randomUUID();
+  const expiresAt = now + auth.settings.sessionMaxAgeMs;
+  await tx.insert(sessions).values({
+    id: sessionId,
+    userId: user.id,
+    deviceName: client.deviceName || null,
+    userAgent: client.userAgent?.slice(0, 512) || null,
+    ip: client.ip ?? null,
+    createdAt: new Date(now),
+    lastSeenAt: new Date(now),
+    expiresAt: new Date(expiresAt),
+  });
+  const refreshToken = generateRefreshToken();
+  const refreshTokenExpiresAt = Math.min(now + auth.settings.refreshTokenTtlMs, expiresAt);
+  await tx.insert(refreshTokens).values({
+    id: randomUUID(),
+    sessionId,
+    tokenHash: hashToken(refreshToken),
+    createdAt: new Date(now),
+    expiresAt: new Date(refreshTokenExpiresAt),
+  });
+  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now);
+  return {
+    accessToken: access.token,
+    accessTokenExpiresAt: access.expiresAt,
+    refreshToken,
+    refreshTokenExpiresAt,
+    sessionId,
+  };
+}
+
+/** The signed-in user's live sessions, newest first. */
+export async function listSessions(auth: Auth, userId: string, currentSessionId: string): Promise<SessionSummary[]> {
+  const now = auth.clock();
+  const rows = await auth.db
+    .select({
+      id: sessions.id,
+      deviceName: sessions.deviceName,
+      userAgent: sessions.userAgent,
+      ip: sessions.ip,
+      createdAt: sessions.createdAt,
+      lastSeenAt: sessions.lastSeenAt,
+    })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date(now))))
+    .orderBy(desc(sessions.createdAt));
+  return rows
+    .filter((r) => r.lastSeenAt.getTime() + auth.settings.refreshTokenTtlMs > now)
+    .map((r) => ({
+      ...r,
+      createdAt: r.createdAt.getTime(),
+      lastSeenAt: r.lastSeenAt.getTime(),
+      current: r.id === currentSessionId,
+    }));
+}
+
+export interface CurrentSession {
+  user: { id: string; email: string; role: Role };
+  session: { id: string; createdAt: number; expiresAt: number };
+  revoked: boolean;
+}
+
+/** The user and session behind an access token (auth.me). */
+export async function getCurrentSession(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
+  const [row] = await auth.db
+    .select({
+      userId: users.id,
+      email: users.email,
+      role: users.role,
+      sessionId: sessions.id,
+      createdAt: sessions.createdAt,
+      expiresAt: sessions.expiresAt,
+      revokedAt: sessions.revokedAt,
+    })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.id, sessionId));
+  if (!row) return undefined;
+  return {
+    user: { id: row.userId, email: row.email, role: row.role },
+    session: { id: row.sessionId, createdAt: row.createdAt.getTime(), expiresAt: row.expiresAt.getTime() },
+    revoked: row.revokedAt !== null,
+  };
+}

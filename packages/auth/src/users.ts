@@ -1,0 +1,69 @@
+import type { AuthResult, CredentialsInput, PublicUser, Role } from "@warden/contracts";
+import { users } from "@warden/db";
+import { eq } from "drizzle-orm";
+import type { Auth } from "./context.js";
+import { AuthError } from "./errors.js";
+import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
+import { createSession, type ClientInfo } from "./sessions.js";
+
+const UNIQUE_VIOLATION = "23505";
+
+function isUniqueViolation(error: unknown): boolean {
+  for (let e: unknown = error; e && typeof e === "object"; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === UNIQUE_VIOLATION) return true;
+  }
+  return false;
+}
+
+/** Creates an account and signs it in. Input is already validated and the email canonical. */
+export async function signup(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
+  const passwordHash = await hashPassword(input.password);
+  try {
+    return await auth.db.transaction(async (tx) => {
+      const [user] = await tx
+        .insert(users)
+        .values({ email: input.email, passwordHash, createdAt: new Date(auth.clock()) })
+        .returning({ id: users.id, email: users.email, role: users.role });
+      if (!user) throw new Error("insert returned no row");
+      const pair = await createSession(auth, tx, user, { ...client, deviceName: input.deviceName });
+      return { user, ...pair };
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new AuthError("EMAIL_TAKEN", "an account with this email exists");
+    throw error;
+  }
+}
+
+/**
+ * Checks the password and starts a session. An unknown email costs the same argon2 work as a
+ * wrong password and gets the same answer; the lock is only disclosed to the password's owner.
+ */
+export async function login(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
+  const [user] = await auth.db
+    .select({ id: users.id, email: users.email, role: users.role, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
+    .from(users)
+    .where(eq(users.email, input.email));
+  const ok = user ? await verifyPassword(user.passwordHash, input.password) : await verifyAgainstDummy(input.password);
+  if (!user || !ok) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
+  if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
+  const publicUser: PublicUser = { id: user.id, email: user.email, role: user.role };
+  const pair = await createSession(auth, auth.db, publicUser, { ...client, deviceName: input.deviceName });
+  return { user: publicUser, ...pair };
+}
+
+export async function findUserRole(auth: Auth, userId: string): Promise<{ role: Role; locked: boolean } | undefined> {
+  const [row] = await auth.db.select({ role: users.role, lockedAt: users.lockedAt }).from(users).where(eq(users.id, userId));
+  return row && { role: row.role, locked: row.lockedAt !== null };
+}
+
+/** Makes sure an admin account with this email exists and has this password (WARDEN_ADMIN_*). */
+export async function ensureAdmin(auth: Auth, email: string, password: string): Promise<PublicUser> {
+  const passwordHash = await hashPassword(password);
+  const [user] = await auth.db
+    .insert(users)
+    .values({ email, passwordHash, role: "admin", createdAt: new Date(auth.clock()) })
+    .onConflictDoUpdate({ target: users.email, set: { role: "admin", passwordHash, lockedAt: null } })
+    .returning({ id: users.id, email: users.email, role: users.role });
+  if (!user) throw new Error("upsert returned no row");
+  return user;
+}

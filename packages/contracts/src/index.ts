@@ -1,0 +1,5 @@
+export * from "./errors.js";
+export * from "./inputs.js";
+export * from "./outputs.js";
+export * from "./events.js";
+export * from "./durations.js";

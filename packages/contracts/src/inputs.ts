@@ -1,0 +1,92 @@
+import { z } from "zod";
+
+export const EMAIL_MAX_LENGTH = 254;
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 1024;
+export const DEVICE_NAME_MAX_LENGTH = 100;
+export const REFRESH_TOKEN_MAX_LENGTH = 512;
+export const REASON_MAX_LENGTH = 500;
+
+// C0/C1 control characters, which includes NUL (PostgreSQL text cannot hold it).
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+// Zero-width and bidi formatting characters make two different emails look identical.
+const INVISIBLE_CHARS = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/;
+// Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
+
+/** The one place an email is canonicalised: trimmed, NFC-normalised, lower-cased. */
+export function normalizeEmail(raw: string): string {
+  return raw.trim().normalize("NFC").toLowerCase();
+}
+
+export const emailSchema = z
+  .string()
+  // Bound the work done on hostile input before normalising it.
+  .max(EMAIL_MAX_LENGTH * 4, { message: `must be at most ${EMAIL_MAX_LENGTH} characters` })
+  .transform(normalizeEmail)
+  .pipe(
+    z
+      .string()
+      .min(3, { message: "must be an email address" })
+      .max(EMAIL_MAX_LENGTH, { message: `must be at most ${EMAIL_MAX_LENGTH} characters` })
+      .refine((v) => !CONTROL_CHARS.test(v) && !INVISIBLE_CHARS.test(v), {
+        message: "must not contain control or invisible characters",
+      })
+      .refine((v) => EMAIL_SHAPE.test(v), { message: "must be an email address" }),
+  );
+
+export const passwordSchema = z
+  .string()
+  .min(PASSWORD_MIN_LENGTH, { message: `must be at least ${PASSWORD_MIN_LENGTH} characters` })
+  .max(PASSWORD_MAX_LENGTH, { message: `must be at most ${PASSWORD_MAX_LENGTH} characters` });
+
+export const deviceNameSchema = z
+  .string()
+  .trim()
+  .max(DEVICE_NAME_MAX_LENGTH, { message: `must be at most ${DEVICE_NAME_MAX_LENGTH} characters` })
+  .refine((v) => !CONTROL_CHARS.test(v), { message: "must not contain control characters" });
+
+export const refreshTokenSchema = z
+  .string()
+  .min(1)
+  .max(REFRESH_TOKEN_MAX_LENGTH, { message: `must be at most ${REFRESH_TOKEN_MAX_LENGTH} characters` });
+
+export const idSchema = z.uuid({ message: "must be a UUID" });
+
+export const reasonSchema = z
+  .string()
+  .trim()
+  .min(1, { message: "is required" })
+  .max(REASON_MAX_LENGTH, { message: `must be at most ${REASON_MAX_LENGTH} characters` })
+  .refine((v) => !CONTROL_CHARS.test(v), { message: "must not contain control characters" });
+
+export const credentialsInput = z.object({
+  email: emailSchema,
+  password: passwordSchema,
+  deviceName: deviceNameSchema.optional(),
+});
+export type CredentialsInput = z.infer<typeof credentialsInput>;
+
+export const signupInput = credentialsInput;
+export const loginInput = credentialsInput;
+export const refreshInput = z.object({ refreshToken: refreshTokenSchema.optional() }).optional();
+export const emptyInput = z.object({}).optional();
+export const sessionIdInput = z.object({ sessionId: idSchema });
+
+export const adminFindUserInput = z.union([
+  z.object({ email: emailSchema }),
+  z.object({ userId: idSchema }),
+]);
+export const adminRevokeUserInput = z.object({
+  userId: idSchema,
+  reason: reasonSchema,
+  lock: z.boolean().optional(),
+});
+export const adminRevokeSessionInput = z.object({ sessionId: idSchema, reason: reasonSchema });
+export const adminRevocationInput = z.object({ eventId: idSchema });
+export const adminAuditInput = z
+  .object({
+    cursor: z.string().max(64).regex(/^\d+$/, { message: "must be a cursor from a previous page" }).optional(),
+    limit: z.number().int().min(1).max(200).optional(),
+  })
+  .optional();

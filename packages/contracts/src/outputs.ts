@@ -1,0 +1,48 @@
+import { z } from "zod";
+
+export const ROLES = ["user", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const userOutput = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: z.enum(ROLES),
+});
+export type PublicUser = z.infer<typeof userOutput>;
+
+export const tokenPairOutput = z.object({
+  accessToken: z.string(),
+  accessTokenExpiresAt: z.number(),
+  refreshToken: z.string(),
+  refreshTokenExpiresAt: z.number(),
+  sessionId: z.string(),
+});
+export type TokenPair = z.infer<typeof tokenPairOutput>;
+
+export const authResultOutput = tokenPairOutput.extend({ user: userOutput });
+export type AuthResult = z.infer<typeof authResultOutput>;
+
+export const sessionSummaryOutput = z.object({
+  id: z.string(),
+  deviceName: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  ip: z.string().nullable(),
+  createdAt: z.number(),
+  lastSeenAt: z.number(),
+  current: z.boolean(),
+});
+export type SessionSummary = z.infer<typeof sessionSummaryOutput>;
+
+/** Claims of a Warden access token (`typ: at+jwt`). */
+export interface AccessTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  role: Role;
+}
+
+export const ACCESS_TOKEN_TYPE = "at+jwt";

@@ -1,0 +1,45 @@
+import { sql } from "drizzle-orm";
+import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+/**
+ * Transactional outbox: a revoking state change and its event commit together, and a relay
+ * publishes unpublished rows to the queue (jobId = id), so no event is lost while Redis is down.
+ */
+export const outboxEvents = pgTable(
+  "outbox_events",
+  {
+    id: uuid().primaryKey(),
+    type: text().notNull(),
+    payload: jsonb().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull(),
+    publishedAt: timestamp({ withTimezone: true }),
+    appliedAt: timestamp({ withTimezone: true }),
+    attempts: integer().notNull().default(0),
+    lastError: text(),
+  },
+  (t) => [
+    index("outbox_events_unpublished_idx").on(t.createdAt).where(sql`${t.publishedAt} is null`),
+  ],
+);
+
+/** What happened, by whom, and when it took effect. One row per applied event. */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigserial({ mode: "number" }).primaryKey(),
+    eventId: uuid().notNull().unique(),
+    type: text().notNull(),
+    actorType: text().notNull(),
+    actorId: uuid(),
+    userId: uuid(),
+    sessionId: uuid(),
+    reason: text().notNull(),
+    sessionsRevoked: integer().notNull().default(0),
+    occurredAt: timestamp({ withTimezone: true }).notNull(),
+    appliedAt: timestamp({ withTimezone: true }).notNull(),
+  },
+  (t) => [index().on(t.userId)],
+);
+
+export type OutboxEventRow = typeof outboxEvents.$inferSelect;
+export type AuditRow = typeof auditLog.$inferSelect;

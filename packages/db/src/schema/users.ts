@@ -1,0 +1,14 @@
+import { pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+export const users = pgTable("users", {
+  id: uuid().primaryKey().defaultRandom(),
+  /** Canonical form (trimmed, NFC, lower-case): uniqueness is on this column. */
+  email: text().notNull().unique(),
+  passwordHash: text().notNull(),
+  role: text({ enum: ["user", "admin"] }).notNull().default("user"),
+  /** Set by an admin revocation with `lock`: the account cannot sign in while set. */
+  lockedAt: timestamp({ withTimezone: true }),
+  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+});
+
+export type UserRow = typeof users.$inferSelect;
