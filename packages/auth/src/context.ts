@@ -3,7 +3,7 @@ import type { Database } from "@warden/db";
 import type { TokenSettings } from "./access-tokens.js";
 import { systemClock, type Clock } from "./clock.js";
 import { deriveServerSecret, type KeyRing } from "./keys.js";
-import { RevocationSet } from "./revocation-set.js";
+import { RevocationSet } from "@warden/verifier";
 
 export interface AuthSettings extends TokenSettings {
   /** Idle limit: a refresh token unused this long is dead. */

@@ -4,7 +4,7 @@ export * from "./context.js";
 export * from "./errors.js";
 export * from "./keys.js";
 export * from "./passwords.js";
-export * from "./revocation-set.js";
+export { RevocationSet } from "@warden/verifier";
 export * from "./revoke.js";
 export * from "./rotate.js";
 export * from "./sessions.js";

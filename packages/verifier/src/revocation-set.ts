@@ -1,5 +1,6 @@
-import type { Clock } from "./clock.js";
-import { systemClock } from "./clock.js";
+/** Epoch milliseconds. */
+export type Clock = () => number;
+const systemClock: Clock = () => Date.now();
 
 /** How often expired entries are swept out (they are also ignored as soon as they expire). */
 const SWEEP_INTERVAL_MS = 30_000;

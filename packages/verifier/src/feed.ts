@@ -1,0 +1,117 @@
+import { DEFAULT_QUEUE_PREFIX, revocationFeedKeys, revocationFeedMessage } from "@warden/contracts";
+import { Redis } from "ioredis";
+
+/** Where revoked session ids go: the in-memory set every protected call consults. */
+export interface RevocationSink {
+  add(sessionIds: readonly string[], until: number): void;
+}
+
+export interface RevocationFeedOptions {
+  redisUrl: string;
+  /** Key prefix shared with the auth servers and the worker (default `{warden}`). */
+  prefix?: string;
+  sink: RevocationSink;
+  onError?: (error: Error) => void;
+  now?: () => number;
+}
+
+/** Ids per ZADD/PUBLISH: keeps single Redis commands and messages small during mass revocations. */
+const CHUNK = 5_000;
+
+/**
+ * Keeps a sink current with Warden's revocations: subscribes to the feed channel, then loads the
+ * snapshot (sorted set) — at start and after every reconnect, so nothing published while the
+ * connection was down is missed. Subscribing before loading leaves no gap between the two.
+ */
+export class RevocationFeed {
+  private readonly subscriber: Redis;
+  private readonly reader: Redis;
+  private readonly keys: ReturnType<typeof revocationFeedKeys>;
+  private readonly now: () => number;
+  private firstLoad: Promise<void>;
+  private resolveFirstLoad!: () => void;
+  private closed = false;
+
+  constructor(private readonly options: RevocationFeedOptions) {
+    this.keys = revocationFeedKeys(options.prefix ?? DEFAULT_QUEUE_PREFIX);
+    this.now = options.now ?? Date.now;
+    this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
+    const redisOptions = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
+    this.subscriber = new Redis(options.redisUrl, redisOptions);
+    this.reader = new Redis(options.redisUrl, redisOptions);
+    for (const client of [this.subscriber, this.reader]) client.on("error", (e: Error) => this.options.onError?.(e));
+    this.subscriber.on("message", (_channel: string, text: string) => this.receive(text));
+    this.subscriber.on("ready", () => void this.resync());
+  }
+
+  /** Resolves once the first snapshot is loaded (the sink is current). */
+  ready(): Promise<void> {
+    return this.firstLoad;
+  }
+
+  private receive(text: string): void {
+    try {
+      const message = revocationFeedMessage.parse(JSON.parse(text));
+      this.options.sink.add(message.sessionIds, message.until);
+    } catch (error) {
+      this.options.onError?.(error as Error);
+    }
+  }
+
+  private async resync(): Promise<void> {
+    try {
+      await this.subscriber.subscribe(this.keys.channel);
+      const entries = await this.reader.zrange(this.keys.sessions, this.now(), "+inf", "BYSCORE", "WITHSCORES");
+      const byUntil = new Map<number, string[]>();
+      for (let i = 0; i < entries.length; i += 2) {
+        const until = Number(entries[i + 1]);
+        const list = byUntil.get(until) ?? [];
+        list.push(entries[i]!);
+        byUntil.set(until, list);
+      }
+      for (const [until, ids] of byUntil) this.options.sink.add(ids, until);
+      this.resolveFirstLoad();
+    } catch (error) {
+      if (!this.closed) this.options.onError?.(error as Error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.resolveFirstLoad();
+    this.subscriber.disconnect();
+    this.reader.disconnect();
+  }
+}
+
+export function startRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
+  return new RevocationFeed(options);
+}
+
+/**
+ * Publishes revoked sessions to every verifier: recorded in the sorted set (for instances that
+ * start or reconnect later) and announced on the channel. Idempotent: publishing twice is harmless.
+ */
+export async function publishRevocations(
+  redis: Redis,
+  sessionIds: readonly string[],
+  until: number,
+  prefix: string = DEFAULT_QUEUE_PREFIX,
+): Promise<void> {
+  const keys = revocationFeedKeys(prefix);
+  for (let i = 0; i < sessionIds.length; i += CHUNK) {
+    const chunk = sessionIds.slice(i, i + CHUNK);
+    const args: (string | number)[] = [];
+    for (const id of chunk) args.push(until, id);
+    await redis
+      .multi()
+      .zadd(keys.sessions, ...args)
+      .publish(keys.channel, JSON.stringify({ sessionIds: chunk, until }))
+      .exec();
+  }
+}
+
+/** Drops entries whose access tokens have all expired (maintenance). */
+export async function pruneRevocations(redis: Redis, now: number, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<number> {
+  return redis.zremrangebyscore(revocationFeedKeys(prefix).sessions, "-inf", now);
+}
