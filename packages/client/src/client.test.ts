@@ -133,6 +133,19 @@ describe("@warden/client against a running server", () => {
     expect(await store.get()).toBeNull();
   });
 
+  it("a refresh token used by a thief first ends the session with REFRESH_TOKEN_REUSED", async () => {
+    const { warden, store } = newClient();
+    const signed = await warden.signup({ email: email(), password });
+    const reasons: string[] = [];
+    warden.onSessionEnded(({ reason }) => reasons.push(reason));
+    const stolen = await s.server.post("/trpc/auth.refresh", { refreshToken: signed.refreshToken });
+    expect(stolen.status).toBe(200);
+    clock.advance(16 * MINUTE); // well past the reuse grace
+    await expect(warden.api.auth.me.query()).rejects.toMatchObject({ reason: "REFRESH_TOKEN_REUSED" });
+    expect(reasons).toEqual(["REFRESH_TOKEN_REUSED"]);
+    expect(await store.get()).toBeNull();
+  });
+
   it("signing in again after the session ended starts a fresh session", async () => {
     const { warden } = newClient();
     const credentials = { email: email(), password };
