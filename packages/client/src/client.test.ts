@@ -181,6 +181,23 @@ describe("@warden/client against a running server", () => {
     expect(isWardenError(error, "UNAVAILABLE")).toBe(true);
   });
 
+  it("a renewal that cannot reach the server is UNAVAILABLE and keeps the session for the next try", async () => {
+    let down = false;
+    const flaky: typeof fetch = (input, init) => (down ? Promise.reject(new TypeError("fetch failed")) : fetch(input, init));
+    const store = memoryStore();
+    const warden = createWardenClient({ url: s.url, store, now: clock, fetch: flaky });
+    const events: unknown[] = [];
+    warden.onSessionEnded((e) => events.push(e));
+    await warden.signup({ email: email(), password });
+    clock.advance(16 * MINUTE);
+    down = true;
+    await expect(warden.api.auth.me.query()).rejects.toMatchObject({ reason: "UNAVAILABLE" });
+    expect(await store.get()).not.toBeNull();
+    down = false;
+    await expect(warden.api.auth.me.query()).resolves.toBeDefined();
+    expect(events).toEqual([]);
+  });
+
   it("logout ends the session at the server and clears the store, without a session-ended event", async () => {
     const { warden, store } = newClient();
     await warden.signup({ email: email(), password });
