@@ -27,7 +27,7 @@ export const COOKIE_HEADER = "x-warden-cookie";
  * (repeating it would present a rotated refresh token: theft detection).
  */
 export class Session {
-  private current: StoredTokens | null | undefined; // undefined: not loaded yet
+  private current: StoredTokens | null = null;
   private renewal: Promise<StoredTokens> | undefined;
   private ended: WardenSessionEndedError | undefined;
   private readonly listeners = new Set<(event: SessionEndedEvent) => void>();
@@ -50,8 +50,9 @@ export class Session {
     return this.ended;
   }
 
+  /** Cached in memory; while there are none, the store is read again (another process may sign in). */
   async tokens(): Promise<StoredTokens | null> {
-    if (this.current === undefined) this.current = await this.options.store.get();
+    if (!this.current) this.current = await this.options.store.get();
     return this.current;
   }
 
@@ -161,7 +162,9 @@ export class Session {
     this.ended = error;
     this.current = null;
     try {
-      await this.options.store.clear();
+      // Another process sharing the store may have signed in since: leave its session alone.
+      const stored = await this.options.store.get().catch(() => null);
+      if (!stored || !sessionId || stored.sessionId === sessionId) await this.options.store.clear();
     } finally {
       for (const listener of this.listeners) {
         try {
