@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createTestClock } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWardenClient, isWardenError, memoryStore, WardenError, WardenSessionEndedError } from "./node.js";
+import { createWardenClient, isWardenError, memoryStore, WardenError, WardenSessionEndedError, webStorageStore } from "./node.js";
 import { startCountingServer, type CountingServer } from "./testing/server.js";
 
 const password = "correct horse battery";
@@ -131,6 +131,26 @@ describe("@warden/client against a running server", () => {
     expect((error as WardenSessionEndedError).reason).toBe("REFRESH_TOKEN_REVOKED");
     expect(reasons).toEqual(["REFRESH_TOKEN_REVOKED"]);
     expect(await store.get()).toBeNull();
+  });
+
+  it("a client whose session ended leaves alone the session another tab signed in with since", async () => {
+    const items = new Map<string, string>();
+    const storage = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v), removeItem: (k: string) => void items.delete(k) };
+    const credentials = { email: email(), password };
+    const oldTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
+    const first = await oldTab.signup(credentials);
+    await oldTab.api.auth.me.query();
+    const newTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
+    const second = await newTab.login(credentials);
+    const ended: string[] = [];
+    oldTab.onSessionEnded(({ reason }) => ended.push(reason));
+    await newTab.api.sessions.revoke.mutate({ sessionId: first.sessionId });
+
+    // The old tab still holds the first session's access token: the server refuses it.
+    await expect(oldTab.api.auth.me.query()).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+    expect(ended).toEqual(["SESSION_REVOKED"]);
+    expect(JSON.parse(items.get("warden.session")!).sessionId).toBe(second.sessionId);
+    expect((await newTab.api.auth.me.query()).session.id).toBe(second.sessionId);
   });
 
   it("a refresh token used by a thief first ends the session with REFRESH_TOKEN_REUSED", async () => {

@@ -1,6 +1,6 @@
 import type { SessionEndingReason, TokenPair } from "@warden/contracts";
 import { errorFromBody, isSessionEndingReason, toWardenError, WardenError, WardenSessionEndedError } from "./errors.js";
-import { readTimes, toStoredTokens, type StoredTokens, type TokenStore } from "./tokens.js";
+import { readSessionId, readTimes, toStoredTokens, type StoredTokens, type TokenStore } from "./tokens.js";
 
 export interface SessionOptions {
   url: string;
@@ -175,6 +175,16 @@ export class Session {
       }
     }
     return error;
+  }
+
+  /**
+   * A call made with `accessToken` got a session-ending answer. Ends the session unless the store
+   * has moved on to another session since the call left (a sign-in in the meantime).
+   */
+  async endFor(accessToken: string, reason: SessionEndingReason, cause: WardenError): Promise<WardenError> {
+    const current = this.current;
+    if (current && readSessionId(accessToken) !== current.sessionId) return cause;
+    return this.end(reason, cause);
   }
 
   /** Good for longer than the margin (capped at half the token's lifetime, for short-lived tokens). */
