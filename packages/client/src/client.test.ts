@@ -63,6 +63,16 @@ describe("@warden/client against a running server", () => {
     expect(s.requests("auth.refresh")).toBe(before + 1);
   });
 
+  it("batched queries with large inputs are split across requests, each getting its own answer", async () => {
+    const { warden } = newClient();
+    await warden.signup({ email: email(), password });
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => warden.api.admin.users.find.query({ email: `${"x".repeat(1000)}${i}@example.com` })),
+    );
+    // Not an admin: every one is refused individually, none fails as a too-long request.
+    expect(results.every((r) => r.status === "rejected" && isWardenError(r.reason, "FORBIDDEN"))).toBe(true);
+  });
+
   it("a call the server refuses as TOKEN_EXPIRED is renewed once and replayed (client clock behind)", async () => {
     // The client's clock stays put while the server's moves on: only the server knows it expired.
     const clientNow = clock();
