@@ -233,6 +233,12 @@ describe("verifier: JWKS", () => {
 });
 
 describe("verifier: revocation feed", () => {
+  it("ready() gives up with a clear error when Redis does not answer", async () => {
+    const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl: "redis://127.0.0.1:9", onError: () => {} });
+    verifiers.push(v);
+    await expect(v.ready(200)).rejects.toThrow(/not ready/);
+  });
+
   const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const redis = new Redis(redisUrl);
