@@ -5,8 +5,6 @@ export default defineConfig({
     projects: ["packages/*", "apps/*"],
     globalSetup: ["./test/global-setup.ts"],
     pool: "forks",
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
     reporters: ["default"],
   },
 });
