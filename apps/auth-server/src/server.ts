@@ -118,7 +118,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
             return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
           },
           onError: ({ error, path }) => {
-            if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error.cause ?? error, path }, "procedure failed");
+            // Domain refusals (bad password, revoked session) are answers, not failures.
+            if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) app.log.error({ err: error.cause ?? error, path }, "procedure failed");
           },
         } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
       });
