@@ -27,6 +27,22 @@ export const DEFAULT_RATE_LIMITS: Record<RateLimitBucket, RateLimitPolicy> = {
   refresh: { points: 120, durationSec: 60 },
 };
 
+/** The budgets an environment overrides (RATE_LIMIT_LOGIN=30/1m, ...); the rest keep their defaults. */
+export function rateLimitsFromEnv(env: {
+  RATE_LIMIT_LOGIN?: RateLimitPolicy | undefined;
+  RATE_LIMIT_LOGIN_ACCOUNT?: RateLimitPolicy | undefined;
+  RATE_LIMIT_SIGNUP?: RateLimitPolicy | undefined;
+  RATE_LIMIT_REFRESH?: RateLimitPolicy | undefined;
+}): Partial<Record<RateLimitBucket, RateLimitPolicy>> {
+  const limits: Partial<Record<RateLimitBucket, RateLimitPolicy>> = {};
+  if (env.RATE_LIMIT_LOGIN) limits.login = env.RATE_LIMIT_LOGIN;
+  // The account budget blocks for its whole window once spent.
+  if (env.RATE_LIMIT_LOGIN_ACCOUNT) limits.loginAccount = { ...env.RATE_LIMIT_LOGIN_ACCOUNT, blockSec: env.RATE_LIMIT_LOGIN_ACCOUNT.durationSec };
+  if (env.RATE_LIMIT_SIGNUP) limits.signup = env.RATE_LIMIT_SIGNUP;
+  if (env.RATE_LIMIT_REFRESH) limits.refresh = env.RATE_LIMIT_REFRESH;
+  return limits;
+}
+
 export interface RateLimiterOptions {
   redis: Redis;
   /** Redis key prefix, e.g. the deployment's `{warden}` hash tag. */

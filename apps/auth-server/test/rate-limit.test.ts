@@ -1,7 +1,11 @@
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRateLimiter } from "../src/rate-limit.js";
+import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { createTestDatabase } from "@warden/db/testing";
+import { envSchema } from "../src/env.js";
+import { startAuthServer } from "../src/main.js";
+import { createRateLimiter, rateLimitsFromEnv } from "../src/rate-limit.js";
 import { startTestServer, type TestServer } from "../src/testing.js";
 import { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
 
@@ -135,5 +139,49 @@ describe("rate limits while Redis is down", () => {
       reasons.push((await limited.post("/trpc/auth.login", { email: e, password: "wrong password!" }, from("10.1.0.9"))).body.error.data.reason);
     }
     expect(reasons).toEqual(["INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "RATE_LIMITED"]);
+  });
+});
+
+describe("rate-limit configuration", () => {
+  it("RATE_LIMIT_* set budgets as attempts/window, bad values are refused, RATE_LIMITS=false turns limiting off", async () => {
+    const env = envSchema.parse({ RATE_LIMIT_LOGIN: "5/30s", RATE_LIMIT_LOGIN_ACCOUNT: "3/1h" });
+    expect(rateLimitsFromEnv(env)).toEqual({
+      login: { points: 5, durationSec: 30 },
+      loginAccount: { points: 3, durationSec: 3600, blockSec: 3600 },
+    });
+    expect(envSchema.safeParse({ RATE_LIMIT_SIGNUP: "lots" }).success).toBe(false);
+    expect(envSchema.safeParse({ RATE_LIMIT_SIGNUP: "0/1m" }).success).toBe(false);
+    expect(envSchema.parse({}).RATE_LIMITS).toBe(true);
+    expect(envSchema.parse({ RATE_LIMITS: "false" }).RATE_LIMITS).toBe(false);
+  });
+
+  it("the production wiring enforces the configured budget", async () => {
+    const db = await createTestDatabase();
+    const server = await startAuthServer(
+      envSchema.parse({
+        PORT: "0",
+        DATABASE_URL: db.url,
+        REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+        QUEUE_PREFIX: prefix,
+        JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+        LOG_LEVEL: "silent",
+        RATE_LIMIT_SIGNUP: "2/1m",
+      }),
+    );
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${server.url}/trpc/auth.signup`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ email: email("env"), password: PASSWORD }),
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await server.close();
+      await db.drop();
+    }
   });
 });

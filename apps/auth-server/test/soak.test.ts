@@ -135,9 +135,9 @@ describe("soak", () => {
       expect(end.heapMb - warm!.heapMb).toBeLessThan(48);
       expect(end.rssMb - warm!.rssMb).toBeLessThan(160);
       // Rotation never left more than one live refresh token per session.
-      const [{ n }] = await t.database.sql`select count(*)::int as n from (
+      const [row] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from (
         select session_id from refresh_tokens where rotated_at is null and revoked_at is null group by session_id having count(*) > 1) x`;
-      expect(n).toBe(0);
+      expect(row?.n).toBe(0);
     },
     SOAK_MS + 60_000,
   );
