@@ -79,8 +79,11 @@ async function send(method: "GET" | "POST", path: string, body: string | undefin
   return { status: res.status, text };
 }
 
+/** What the fuzzer reached, per identity: proves it got past authentication into validation. */
+const seen = new Map<string, number>();
+
 /** The answer is well formed: a success, or errors that each carry a known reason and a non-500 status. */
-function checkAnswer(status: number, text: string, label: string) {
+function checkAnswer(status: number, text: string, label: string, identity = "anon") {
   expect(status, label).not.toBe(500);
   expect(status, label).toBeLessThan(500);
   let parsed: any;
@@ -91,6 +94,8 @@ function checkAnswer(status: number, text: string, label: string) {
   }
   for (const item of Array.isArray(parsed) ? parsed : [parsed]) {
     if (item?.error) expect(ERROR_REASON_LIST, label).toContain(item.error.data.reason);
+    const key = `${identity} ${item?.error ? item.error.data.reason : "OK"}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
   }
 }
 
@@ -112,6 +117,7 @@ beforeAll(async () => {
   await Promise.all([signIn("user"), signIn("admin")]);
 });
 afterAll(async () => {
+  console.log(`fuzz: answers by identity and reason: ${[...seen].sort().map(([k, v]) => `${k}=${v}`).join(", ")}`);
   await server.close();
   await deleteKeys(redis, prefix);
   redis.disconnect();
@@ -124,7 +130,7 @@ describe("fuzzing every procedure over HTTP", () => {
       fc.asyncProperty(fc.constantFrom(...MUTATIONS), bodyArb, headerArb, who, async (path, body, extra, identity) => {
         const before = await rowCounts();
         const { status, text } = await send("POST", `/trpc/${path}`, body, headersFor(identity, extra));
-        checkAnswer(status, text, `${path} ${body.slice(0, 80)}`);
+        checkAnswer(status, text, `${path} ${body.slice(0, 80)}`, identity);
         if (status >= 400) expect(await rowCounts(), `${path} wrote rows for ${body.slice(0, 80)}`).toBe(before);
         await afterCall(status, text);
       }),
@@ -138,7 +144,7 @@ describe("fuzzing every procedure over HTTP", () => {
         const before = await rowCounts();
         const query = input === null ? "" : `?input=${encodeURIComponent(input)}`;
         const { status, text } = await send("GET", `/trpc/${path}${query}`, undefined, headersFor(identity, extra));
-        checkAnswer(status, text, `${path}${query.slice(0, 80)}`);
+        checkAnswer(status, text, `${path}${query.slice(0, 80)}`, identity);
         expect(await rowCounts()).toBe(before);
         await afterCall(status, text);
       }),
@@ -160,11 +166,15 @@ describe("fuzzing every procedure over HTTP", () => {
           const sep = batch ? "&" : "?";
           const url = method === "GET" ? `${path}${sep}input=${encodeURIComponent(body)}` : path;
           const { status, text } = await send(method, url, method === "POST" ? body : undefined, headersFor(identity, {}));
-          checkAnswer(status, text, `${method} ${url.slice(0, 120)}`);
+          checkAnswer(status, text, `${method} ${url.slice(0, 120)}`, identity);
           await afterCall(status, text);
         },
       ),
       { numRuns: RUNS },
     );
+    // Signed-in fuzzing reached input validation and the procedures themselves, not only the token check.
+    expect(seen.get("user VALIDATION_FAILED") ?? 0).toBeGreaterThan(0);
+    expect(seen.get("admin VALIDATION_FAILED") ?? 0).toBeGreaterThan(0);
+    expect(seen.get("user OK") ?? 0).toBeGreaterThan(0);
   });
 });
