@@ -1,5 +1,5 @@
-import { createHmac, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { signAccessToken, verifyAccessToken } from "@warden/auth";
+import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import { createKeyRing, hs256KeyFromSecret, signAccessToken, verifyAccessToken } from "@warden/auth";
 import { createTestAuth, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../src/testing.js";
@@ -204,5 +204,29 @@ describe("JWT attacks on auth.me are all TOKEN_INVALID (401)", () => {
     const res = await reasonFor(token);
     expect(res.status).toBe(401);
     expect(res.reason).toBe("SESSION_REVOKED");
+  });
+});
+
+describe("with JWT_ALG=HS256", () => {
+  it("the secret is never published, and ES256 or none tokens naming its kid are refused", () => {
+    const ring = createKeyRing(hs256KeyFromSecret(randomBytes(32)));
+    expect(ring.jwks.keys).toEqual([]);
+    const settings = { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, accessTokenTtlMs: 60_000 };
+    const { token } = signAccessToken(ring, settings, { userId: "u", sessionId: "s", role: "user" }, Date.now());
+    const check = (candidate: string) => {
+      try {
+        verifyAccessToken(ring, settings, candidate, { now: Date.now() });
+        return "ACCEPTED";
+      } catch (error) {
+        return (error as { reason?: string }).reason;
+      }
+    };
+    expect(check(token)).toBe("ACCEPTED");
+    const payload = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
+    const header = { alg: "ES256", typ: "at+jwt", kid: ring.current.kid };
+    const attacker = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    expect(check(craft(header, payload, es256(attacker.privateKey)))).toBe("TOKEN_INVALID");
+    expect(check(craft({ ...header, alg: "none" }, payload))).toBe("TOKEN_INVALID");
+    expect(check(craft({ ...header, alg: "HS384" }, payload, (input) => createHmac("sha384", "x").update(input).digest()))).toBe("TOKEN_INVALID");
   });
 });
