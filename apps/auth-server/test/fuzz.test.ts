@@ -177,4 +177,14 @@ describe("fuzzing every procedure over HTTP", () => {
     expect(seen.get("admin VALIDATION_FAILED") ?? 0).toBeGreaterThan(0);
     expect(seen.get("user OK") ?? 0).toBeGreaterThan(0);
   });
+
+  it("a 1 MB query string or header is refused by the HTTP layer, never a 500", async () => {
+    const input = encodeURIComponent(JSON.stringify({ email: "a@example.com", password: "p".repeat(1024 * 1024) }));
+    const viaQuery = await fetch(`${server.url}/trpc/auth.me?input=${input}`).catch(() => undefined);
+    // Node refuses request heads over 16 KB (431) or resets the connection: either way no 500.
+    if (viaQuery) expect(viaQuery.status).toBe(431);
+    const viaHeader = await fetch(`${server.url}/trpc/health`, { headers: { "x-junk": "j".repeat(1024 * 1024) } }).catch(() => undefined);
+    if (viaHeader) expect(viaHeader.status).toBe(431);
+    expect((await fetch(`${server.url}/trpc/health`)).status).toBe(200);
+  });
 });
