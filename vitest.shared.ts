@@ -3,6 +3,7 @@
  * block, so each `vitest.config.ts` spreads these in.
  */
 export const sharedTestOptions = {
-  testTimeout: 30_000,
-  hookTimeout: 60_000,
+  // Generous: suites share two cores, and slowness is measured by `pnpm bench`, not by tests.
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
 } as const;

@@ -1,3 +1,4 @@
 import { defineProject } from "vitest/config";
+import { sharedTestOptions } from "../../vitest.shared.js";
 
-export default defineProject({ test: { name: "admin-worker", testTimeout: 60_000, hookTimeout: 60_000 } });
+export default defineProject({ test: { ...sharedTestOptions, name: "admin-worker" } });

@@ -22,6 +22,25 @@ const flag = (fallback: boolean) =>
     .optional()
     .transform((v) => (v === undefined ? fallback : ["true", "1", "yes"].includes(v)));
 
+/** `<attempts>/<window>`, e.g. `30/1m`: a rate-limit budget. */
+const budget = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined) return undefined;
+    const match = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(text);
+    try {
+      if (!match) throw new Error("bad shape");
+      const points = Number(match[1]);
+      const durationSec = Math.ceil(parseDuration(match[2]!) / 1000);
+      if (points < 1 || durationSec < 1) throw new Error("must be positive");
+      return { points, durationSec };
+    } catch {
+      ctx.addIssue({ code: "custom", message: `"${text}" is not a rate limit (use attempts/window, e.g. 30/1m)` });
+      return z.NEVER;
+    }
+  });
+
 const urlList = z
   .string()
   .default("")
@@ -65,6 +84,11 @@ export const envSchema = z.object({
   BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   RATE_LIMITS: flag(true),
+  /** Budgets overriding DEFAULT_RATE_LIMITS (rate-limit.ts), as attempts/window. */
+  RATE_LIMIT_LOGIN: budget,
+  RATE_LIMIT_LOGIN_ACCOUNT: budget,
+  RATE_LIMIT_SIGNUP: budget,
+  RATE_LIMIT_REFRESH: budget,
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -17,6 +17,22 @@ export const REDACT_PATHS = [
   "token",
 ];
 
+/** Database errors quote their query parameters (password hashes, token digests): cut them out. */
+const QUERY_PARAMS = /\nparams: [\s\S]*?(?=\n {4}at |$)/g;
+
+function scrub(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return value.replace(QUERY_PARAMS, "\nparams: [redacted]");
+  if (!value || typeof value !== "object" || depth > 5) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) out[key] = key === "params" || key === "parameters" ? "[redacted]" : scrub(v, depth + 1);
+  return out;
+}
+
+export function serializeError(err: Error): unknown {
+  return scrub(pino.stdSerializers.err(err));
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -30,7 +46,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           path: req.url?.split("?")[0],
           ip: req.ip,
         }),
-        err: pino.stdSerializers.err,
+        err: serializeError,
       },
     },
     destination,

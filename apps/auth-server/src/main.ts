@@ -7,6 +7,7 @@ import { Redis } from "ioredis";
 import { loadEnv, type Env } from "./env.js";
 import { loadKeyRing } from "./keys.js";
 import { createLogger } from "./logger.js";
+import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { startOutboxRelay } from "./relay.js";
 import { buildServer } from "./server.js";
 
@@ -89,6 +90,8 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
     cookieSecure: env.COOKIE_SECURE,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
+    // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
+    rateLimiter: env.RATE_LIMITS ? createRateLimiter({ redis, prefix: env.QUEUE_PREFIX, limits: rateLimitsFromEnv(env) }) : undefined,
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
       redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",

@@ -2,7 +2,7 @@ import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
 import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
-import type { Auth } from "@warden/auth";
+import { AuthError, type Auth } from "@warden/auth";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 
@@ -109,8 +109,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
               },
             });
           },
+          // A rate-limited answer also says when to come back in the standard header.
+          responseMeta: ({ errors }) => {
+            const retryAfterMs = errors.reduce(
+              (most, e) => (e.cause instanceof AuthError && e.cause.retryAfterMs ? Math.max(most, e.cause.retryAfterMs) : most),
+              0,
+            );
+            return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
+          },
           onError: ({ error, path }) => {
-            if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error.cause ?? error, path }, "procedure failed");
+            // Domain refusals (bad password, revoked session) are answers, not failures.
+            if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) app.log.error({ err: error.cause ?? error, path }, "procedure failed");
           },
         } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
       });

@@ -12,7 +12,11 @@ export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure;
 
-const BEARER = /^Bearer +([A-Za-z0-9_\-.=]+)$/i;
+/**
+ * RFC 7235: the scheme is case-insensitive, so `bearer` is accepted like `Bearer`. The token is
+ * three unpadded base64url segments; anything else (padding, `+`, `/`, spaces) is refused.
+ */
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 
 /** The bearer token of the request, or the reason there is none usable. */
 function bearerToken(header: string | string[] | undefined): string {

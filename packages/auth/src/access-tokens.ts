@@ -40,12 +40,42 @@ export function signAccessToken(
     exp,
     role: subject.role,
   };
-  const token = jwt.sign(claims, keys.current.signingKey, {
+  const signed = jwt.sign(claims, keys.current.signingKey, {
     algorithm: keys.current.alg,
     keyid: keys.current.kid,
     header: { alg: keys.current.alg, typ: ACCESS_TOKEN_TYPE },
   });
+  const token = keys.current.alg === "ES256" ? withLowS(signed) : signed;
   return { token, expiresAt: exp * 1000 };
+}
+
+/**
+ * ECDSA signatures are malleable: (r, s) and (r, n - s) both verify, so one token could travel
+ * as two strings. Warden signs with the low s only and refuses the high twin, so each token has
+ * exactly one valid spelling (caches and logs keyed by the string see one token).
+ */
+const P256_ORDER = BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+const P256_HALF_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, "0"), "hex");
+const ES256_SIGNATURE_BYTES = 64;
+
+function withLowS(token: string): string {
+  const dot = token.lastIndexOf(".");
+  const signature = Buffer.from(token.slice(dot + 1), "base64url");
+  const s = signature.subarray(32);
+  if (Buffer.compare(s, P256_HALF_ORDER) <= 0) return token;
+  const lowS = Buffer.from((P256_ORDER - BigInt(`0x${s.toString("hex")}`)).toString(16).padStart(64, "0"), "hex");
+  return `${token.slice(0, dot + 1)}${Buffer.concat([signature.subarray(0, 32), lowS]).toString("base64url")}`;
+}
+
+/** Exactly 64 bytes (IEEE P1363, not DER), canonical base64url, low s. */
+function isCanonicalEs256Signature(token: string): boolean {
+  const text = token.slice(token.lastIndexOf(".") + 1);
+  const signature = Buffer.from(text, "base64url");
+  return (
+    signature.length === ES256_SIGNATURE_BYTES &&
+    signature.toString("base64url") === text &&
+    Buffer.compare(signature.subarray(32), P256_HALF_ORDER) <= 0
+  );
 }
 
 /** Longest token we bother to parse; real ones are ~450 bytes. */
@@ -81,6 +111,7 @@ export function verifyAccessToken(
   if (typeof kid !== "string" || kid.length > MAX_KID_LENGTH) throw new AuthError("TOKEN_INVALID", "unknown key");
   const key = keys.byKid.get(kid);
   if (!key || header.alg !== key.alg) throw new AuthError("TOKEN_INVALID", "unknown key");
+  if (key.alg === "ES256" && !isCanonicalEs256Signature(token)) throw new AuthError("TOKEN_INVALID", "non-canonical signature");
 
   let payload: jwt.JwtPayload;
   try {

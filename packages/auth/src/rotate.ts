@@ -13,8 +13,8 @@ type Outcome =
   | { kind: "reused"; event: RevocationEvent; sessionIds: string[] };
 
 /**
- * Exchanges a refresh token for a new pair. The token row is locked for the whole transaction,
- * so concurrent refreshes of one token queue behind each other: the first rotates, the rest find
+ * Exchanges a refresh token for a new pair. The session and token rows are locked for the whole
+ * transaction, so concurrent refreshes of one session queue behind each other: the first rotates, the rest find
  * it rotated moments ago and get the same successor (grace), never a second live branch.
  * A rotated token presented after the grace window is theft: the session's revocation commits,
  * then the call fails with REFRESH_TOKEN_REUSED.
@@ -39,7 +39,9 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
       .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(eq(refreshTokens.tokenHash, hashToken(presented)))
-      .for("update", { of: refreshTokens });
+      // Session first, then token: the same order as revocation (user -> session -> token), so a
+      // refresh racing a logout or an admin revocation waits instead of deadlocking.
+      .for("update", { of: [sessions, refreshTokens] });
     if (!row) throw new AuthError("REFRESH_TOKEN_INVALID", "unknown refresh token");
     if (row.sessionRevokedAt || row.revokedAt || row.lockedAt) {
       throw new AuthError("REFRESH_TOKEN_REVOKED", "session revoked");

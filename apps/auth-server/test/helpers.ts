@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { freePort } from "@warden/db";
+import { Redis } from "ioredis";
+
+export const PASSWORD = "correct horse battery";
+export const email = (tag = "u") => `${tag}-${randomUUID()}@example.com`;
+/** Every test file keeps its Redis keys under a prefix of its own. */
+export const testPrefix = () => `{warden-t-${randomBytes(6).toString("hex")}}`;
+
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== "0");
+}
+
+/** A redis-server of our own on a free loopback port, which a test may stop and start again. */
+export interface OwnRedis {
+  url: string;
+  port: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function ownRedis(): Promise<OwnRedis> {
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  const ping = async () => {
+    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on("error", () => {});
+    try {
+      await probe.connect();
+      return (await probe.ping()) === "PONG";
+    } catch {
+      return false;
+    } finally {
+      probe.disconnect();
+    }
+  };
+  const self: OwnRedis = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async start() {
+      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+        stdio: "ignore",
+      });
+      for (let i = 0; i < 100 && !(await ping()); i++) await new Promise((r) => setTimeout(r, 50));
+    },
+    async stop() {
+      if (!proc || proc.exitCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.kill("SIGKILL");
+      await exited;
+      proc = undefined;
+    },
+  };
+  await self.start();
+  return self;
+}

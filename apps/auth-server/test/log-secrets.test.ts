@@ -1,0 +1,108 @@
+import { createAuth, ensureAdmin, hashToken } from "@warden/auth";
+import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
+import { createDb } from "@warden/db";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../src/logger.js";
+import { LogCapture, startTestServer, type TestServer } from "../src/testing.js";
+import { email } from "./helpers.js";
+
+const clock = createTestClock(Date.now());
+let t: TestAuth;
+let server: TestServer;
+const logs = new LogCapture();
+
+beforeAll(async () => {
+  t = await createTestAuth({ clock, settings: { refreshReuseGraceMs: 10_000 } });
+  // The most talkative level: whatever any level would write, this run writes.
+  server = await startTestServer(t.auth, { logger: createLogger("trace", logs) });
+});
+afterAll(async () => {
+  await server.close();
+  await t.close();
+});
+
+describe("no secret in logs", () => {
+  it("database errors are logged without their query parameters", () => {
+    const capture = new LogCapture();
+    const logger = createLogger("info", capture);
+    const failed = Object.assign(new Error('Failed query: insert into "users" values ($1, $2)\nparams: a@example.com,$argon2id$v=19$secret-hash'), {
+      query: 'insert into "users" values ($1, $2)',
+      params: ["a@example.com", "$argon2id$v=19$secret-hash"],
+    });
+    logger.error({ err: new Error("transaction failed", { cause: failed }) }, "procedure failed");
+    logger.error({ err: failed }, "procedure failed");
+    expect(capture.text).toContain("Failed query: insert into");
+    expect(capture.text).not.toContain("secret-hash");
+  });
+
+  it("a full flow, its failures and an outage leave no password, token, refresh token or hash in the logs", async () => {
+    const secrets: string[] = [];
+    const keep = (...values: string[]) => secrets.push(...values.filter(Boolean));
+    const password = "Sup3r-secret-passphrase-\u00e9";
+    const adminPassword = "admin-passphrase-42!";
+    keep(password, adminPassword);
+    const userEmail = email("logs");
+    const adminEmail = email("logs-admin");
+    await ensureAdmin(t.auth, adminEmail, adminPassword);
+
+    const signup = (await server.post("/trpc/auth.signup", { email: userEmail, password, deviceName: "laptop" })).body.result.data;
+    keep(signup.accessToken, signup.refreshToken);
+    const cookieSignup = await server.post("/trpc/auth.login", { email: userEmail, password }, { "x-warden-cookie": "1" });
+    const cookie = (cookieSignup.headers.get("set-cookie") ?? "").split(";")[0]!;
+    keep(cookie.split("=")[1]!, cookieSignup.body.result.data.accessToken);
+    const cookieRefresh = await server.post("/trpc/auth.refresh", {}, { cookie, "x-warden-cookie": "1" });
+    keep((cookieRefresh.headers.get("set-cookie") ?? "").split(";")[0]!.split("=")[1]!, cookieRefresh.body.result.data.accessToken);
+
+    const login = (await server.post("/trpc/auth.login", { email: userEmail, password })).body.result.data;
+    keep(login.accessToken, login.refreshToken);
+    const admin = (await server.post("/trpc/auth.login", { email: adminEmail, password: adminPassword })).body.result.data;
+    keep(admin.accessToken, admin.refreshToken);
+    const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+    await server.get("/trpc/auth.me", undefined, auth(login.accessToken));
+    await server.get("/trpc/sessions.list", undefined, auth(login.accessToken));
+    const rotated = (await server.post("/trpc/auth.refresh", { refreshToken: login.refreshToken })).body.result.data;
+    keep(rotated.accessToken, rotated.refreshToken);
+    await server.post("/trpc/auth.refresh", { refreshToken: login.refreshToken }); // replay within grace
+    clock.advance(60_000);
+    await server.post("/trpc/auth.refresh", { refreshToken: login.refreshToken }); // reuse: session revoked
+
+    // Failures that carry secrets in their input.
+    await server.post("/trpc/auth.login", { email: userEmail, password: `${password}-wrong` });
+    keep(`${password}-wrong`);
+    await server.post("/trpc/auth.login", { email: "not-an-email", password });
+    await server.post("/trpc/auth.signup", { email: userEmail, password: "x".repeat(2000) + password });
+    await server.post("/trpc/auth.signup", `{"email": "${userEmail}", "password": "${password}"`); // broken JSON
+    await server.post("/trpc/auth.signup", { email: userEmail, password: password.repeat(2000) }); // 413
+    await server.get("/trpc/auth.login", { email: userEmail, password }); // input in the query string
+    await server.get("/trpc/auth.me", undefined, { authorization: `Bearer ${signup.refreshToken}` });
+    await server.get("/trpc/auth.me", undefined, { authorization: `Bearer ${signup.accessToken}x` });
+    await server.post("/trpc/admin.revokeUser", { userId: signup.user.id, reason: "compromised" }, auth(admin.accessToken));
+    await server.get("/trpc/auth.me", undefined, auth(signup.accessToken));
+    await server.post("/trpc/auth.logout", {}, auth(admin.accessToken));
+
+    // An outage: the database is gone while signing up and refreshing (errors logged with detail).
+    const gone = createDb(t.database.url, { max: 1 });
+    await gone.close();
+    const broken = createAuth({ db: gone.db, keys: t.auth.keys, settings: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE } });
+    const outage = await startTestServer(broken, { logger: createLogger("trace", logs) });
+    try {
+      const outagePassword = "outage-passphrase-77";
+      keep(outagePassword);
+      expect((await outage.post("/trpc/auth.signup", { email: email("gone"), password: outagePassword })).status).toBe(503);
+      expect((await outage.post("/trpc/auth.refresh", { refreshToken: rotated.refreshToken })).status).toBe(503);
+    } finally {
+      await outage.close();
+    }
+
+    const text = logs.text;
+    expect(text.length).toBeGreaterThan(1000);
+    for (const secret of secrets) expect(text.includes(secret), `a secret of length ${secret.length} is in the logs`).toBe(false);
+    // Nor what they are stored as: argon2 hashes, refresh-token digests.
+    expect(text).not.toContain("$argon2");
+    for (const token of [signup.refreshToken, login.refreshToken, rotated.refreshToken]) expect(text).not.toContain(hashToken(token));
+    // Both the successful flow and the failures were logged (the check is not vacuous).
+    expect(text).toContain("/trpc/auth.refresh");
+    expect(text).toContain("/trpc/auth.signup");
+  });
+});

@@ -1,0 +1,117 @@
+import { ensureAdmin, signAccessToken } from "@warden/auth";
+import { createTestAuth, createTestClock, type TestAuth } from "@warden/auth/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../src/testing.js";
+import { email, PASSWORD } from "./helpers.js";
+
+const clock = createTestClock(Date.now());
+const ACCESS_TTL_MS = 15 * 60_000;
+let t: TestAuth;
+let server: TestServer;
+
+beforeAll(async () => {
+  t = await createTestAuth({ clock, settings: { accessTokenTtlMs: ACCESS_TTL_MS } });
+  server = await startTestServer(t.auth);
+});
+afterAll(async () => {
+  await server.close();
+  await t.close();
+});
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const reason = (res: { body: any }) => res.body?.error?.data?.reason as string | undefined;
+const me = (token: string) => server.get("/trpc/auth.me", undefined, bearer(token));
+const refresh = (refreshToken: string) => server.post("/trpc/auth.refresh", { refreshToken });
+
+async function signupUser() {
+  const e = email("race");
+  const res = await server.post("/trpc/auth.signup", { email: e, password: PASSWORD });
+  return { email: e, ...res.body.result.data };
+}
+
+/** After a revocation has returned, nothing of the session works, whatever won the race. */
+async function expectSessionDead(pair: { accessToken: string; refreshToken: string }, refreshed: { status: number; body: any }) {
+  expect(reason(await me(pair.accessToken))).toBe("SESSION_REVOKED");
+  expect(reason(await refresh(pair.refreshToken))).toMatch(/^REFRESH_TOKEN_(REVOKED|REUSED)$/);
+  if (refreshed.status === 200) {
+    // The refresh won: its successor and its access token are dead too.
+    const next = refreshed.body.result.data;
+    expect(reason(await me(next.accessToken))).toBe("SESSION_REVOKED");
+    expect(reason(await refresh(next.refreshToken))).toBe("REFRESH_TOKEN_REVOKED");
+  } else {
+    expect(reason(refreshed)).toBe("REFRESH_TOKEN_REVOKED");
+  }
+}
+
+describe("clock skew around exp", () => {
+  it("an access token works until the second before exp and is TOKEN_EXPIRED from exp on, with no leeway", async () => {
+    const pair = await signupUser();
+    const exp = pair.accessTokenExpiresAt;
+    clock.set(exp - 1000);
+    expect((await me(pair.accessToken)).status).toBe(200);
+    clock.set(exp - 1);
+    expect((await me(pair.accessToken)).status).toBe(200);
+    clock.set(exp);
+    expect(reason(await me(pair.accessToken))).toBe("TOKEN_EXPIRED");
+    clock.set(exp + 5000);
+    expect(reason(await me(pair.accessToken))).toBe("TOKEN_EXPIRED");
+    // The refresh token outlives it: the client renews.
+    const renewed = await refresh(pair.refreshToken);
+    expect(renewed.status).toBe(200);
+    expect((await me(renewed.body.result.data.accessToken)).status).toBe(200);
+  });
+
+  it("a token from an instance whose clock runs ahead is accepted until its own exp, never longer", async () => {
+    const pair = await signupUser();
+    // Signed by a peer whose clock is a minute ahead: iat is in our future.
+    const future = signAccessToken(t.auth.keys, t.auth.settings, { userId: pair.user.id, sessionId: pair.sessionId, role: "user" }, clock() + 60_000);
+    expect((await me(future.token)).status).toBe(200); // iat in our future is tolerated (skewed peer)
+    clock.set(future.expiresAt - 1);
+    expect((await me(future.token)).status).toBe(200);
+    clock.set(future.expiresAt);
+    expect(reason(await me(future.token))).toBe("TOKEN_EXPIRED");
+  });
+});
+
+describe("revocation racing refresh", () => {
+  it("logout racing a refresh of the same session: the session ends either way", async () => {
+    for (let i = 0; i < 8; i++) {
+      const pair = await signupUser();
+      const [logout, refreshed] = await Promise.all([
+        server.post("/trpc/auth.logout", {}, bearer(pair.accessToken)),
+        refresh(pair.refreshToken),
+      ]);
+      expect(logout.status).toBe(200);
+      await expectSessionDead(pair, refreshed);
+    }
+  });
+
+  it("sessions.revoke from another device racing a refresh: the revoked session ends either way", async () => {
+    for (let i = 0; i < 8; i++) {
+      const pair = await signupUser();
+      const other = (await server.post("/trpc/auth.login", { email: pair.email, password: PASSWORD })).body.result.data;
+      const [revoke, refreshed] = await Promise.all([
+        server.post("/trpc/sessions.revoke", { sessionId: pair.sessionId }, bearer(other.accessToken)),
+        refresh(pair.refreshToken),
+      ]);
+      expect(revoke.status).toBe(200);
+      await expectSessionDead(pair, refreshed);
+      expect((await me(other.accessToken)).status).toBe(200);
+    }
+  });
+
+  it("an admin revoking a user racing several concurrent refreshes: every session ends", async () => {
+    const adminEmail = email("admin");
+    await ensureAdmin(t.auth, adminEmail, PASSWORD);
+    const admin = (await server.post("/trpc/auth.login", { email: adminEmail, password: PASSWORD })).body.result.data;
+    const first = await signupUser();
+    const pairs = [first];
+    for (let i = 0; i < 3; i++) pairs.push({ email: first.email, ...(await server.post("/trpc/auth.login", { email: first.email, password: PASSWORD })).body.result.data });
+    const [revoke, ...refreshes] = await Promise.all([
+      server.post("/trpc/admin.revokeUser", { userId: first.user.id, reason: "race test" }, bearer(admin.accessToken)),
+      ...pairs.map((p) => refresh(p.refreshToken)),
+    ]);
+    expect(revoke.status).toBe(200);
+    for (const [i, p] of pairs.entries()) await expectSessionDead(p, refreshes[i]!);
+  });
+});
