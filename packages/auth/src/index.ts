@@ -11,3 +11,6 @@ export * from "./sessions.js";
 export * from "./tokens.js";
 export * from "./users.js";
 export * from "./admin.js";
+export * from "./outbox.js";
+export * from "./apply.js";
+export * from "./maintenance.js";
