@@ -65,6 +65,8 @@ export const envSchema = z.object({
   BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   RATE_LIMITS: flag(true),
+  /** The admin console's static build, served at /console (default: apps/console/dist when built). */
+  CONSOLE_DIR: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

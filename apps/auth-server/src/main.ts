@@ -9,6 +9,7 @@ import { loadKeyRing } from "./keys.js";
 import { createLogger } from "./logger.js";
 import { startOutboxRelay } from "./relay.js";
 import { buildServer } from "./server.js";
+import { consoleDirFor, registerConsole } from "./console.js";
 
 export interface RunningServer {
   url: string;
@@ -88,6 +89,10 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
     cookieSecure: env.COOKIE_SECURE,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
+    extend: async (server) => {
+      const consoleDir = consoleDirFor(env.CONSOLE_DIR);
+      if (consoleDir) await registerConsole(server, consoleDir);
+    },
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
       redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",
