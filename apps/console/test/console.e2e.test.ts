@@ -18,6 +18,7 @@ let tmp: string;
 let browser: BrowserContext;
 let page: Page;
 let victim: WardenClient;
+let victimPhone: WardenClient;
 
 /** `vite build` into a directory of this run's own; the auth server then serves it at /console. */
 function buildConsole(outDir: string): Promise<void> {
@@ -42,6 +43,8 @@ beforeAll(async () => {
   system = await startWardenSystem({ consoleDir: dist });
   victim = createWardenClient({ url: system.url, store: memoryStore() });
   await victim.signup({ ...VICTIM, deviceName: "victim laptop" });
+  victimPhone = createWardenClient({ url: system.url, store: memoryStore() });
+  await victimPhone.login({ ...VICTIM, deviceName: "victim phone" });
   browser = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
     executablePath: CHROMIUM,
     headless: true,
@@ -67,7 +70,7 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-it("an admin signs in, finds a user, revokes the account with a lock, watches it applied, and the user's client loses its session", async () => {
+it("an admin signs in, finds a user, revokes a session and then the account with a lock, watches pending turn applied, and the user's client loses its session", async () => {
   // Sign in (cookie mode: the refresh token is an httpOnly cookie the page cannot read).
   await page.goto(`${system.url}/console/`);
   await page.getByRole("form", { name: "Sign in" }).waitFor();
@@ -93,12 +96,26 @@ it("an admin signs in, finds a user, revokes the account with a lock, watches it
   await expect(page.getByRole("alert").textContent()).resolves.toContain("No user with that email");
   await page.getByLabel("Find a user by email").fill(VICTIM.email);
   await page.getByRole("button", { name: "Find user" }).click();
-  const row = page.getByTestId("sessions").locator("tbody tr").first();
-  await expect(row.textContent()).resolves.toMatch(/victim laptop127\.0\.0\.1\d+s ago.*active/);
+  const laptop = page.getByTestId("sessions").locator("tbody tr", { hasText: "victim laptop" });
+  const phone = page.getByTestId("sessions").locator("tbody tr", { hasText: "victim phone" });
+  await expect(laptop.textContent()).resolves.toMatch(/victim laptop127\.0\.0\.1\d+s ago.*active/);
+  await expect(phone.locator(".state").textContent()).resolves.toBe("active");
   await expect(page.getByTestId("lock-state").textContent()).resolves.toBe("not locked");
   await shot("02-user");
 
-  // Revoke the whole account, with a reason and a lock, after a confirmation.
+  // Revoke one session (the phone) after a confirmation; it is applied and that client is out.
+  await phone.getByRole("button", { name: "Revoke" }).click();
+  await page.getByRole("dialog").getByLabel("Reason").fill("lost phone");
+  await page.getByRole("dialog").getByRole("button", { name: "Revoke session" }).click();
+  await page.locator("[data-testid=revocation-status][data-state=applied]").waitFor();
+  await expect(phone.locator(".state").textContent()).resolves.toBe("revoked");
+  await expect(laptop.locator(".state").textContent()).resolves.toBe("active");
+  await expect(victimPhone.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+  await expect(victim.api.auth.me.query()).resolves.toMatchObject({ user: { email: VICTIM.email } });
+
+  // Revoke the whole account, with a reason and a lock, after a confirmation. The worker is
+  // stopped first, so the console shows the event pending until the worker is back and applies it.
+  await system.stopWorker();
   await page.getByRole("button", { name: "Revoke all sessions…" }).click();
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Reason").fill("credential stuffing");
@@ -106,13 +123,15 @@ it("an admin signs in, finds a user, revokes the account with a lock, watches it
   await shot("03-confirm");
   await dialog.getByRole("button", { name: "Revoke all sessions" }).click();
 
-  // Pending, then applied by the admin worker.
-  const status = page.getByTestId("revocation-status").first();
+  const status = page.getByTestId("revocation-status").filter({ hasText: "All sessions of victim@example.com (account locked)" });
+  await status.and(page.locator("[data-state=pending]")).waitFor();
+  await shot("04-pending");
+  await system.startWorker();
   await status.and(page.locator("[data-state=applied]")).waitFor();
   await expect(status.textContent()).resolves.toMatch(/applied in \d+ ms/);
   await expect(page.getByTestId("lock-state").textContent()).resolves.toBe("locked");
-  await expect(row.locator(".state").textContent()).resolves.toBe("revoked");
-  await shot("04-applied");
+  await expect(laptop.locator(".state").textContent()).resolves.toBe("revoked");
+  await shot("05-applied");
   const eventId = (await status.locator("code").textContent()) ?? "";
   expect(eventId).toMatch(/^[0-9a-f-]{36}$/);
 
@@ -126,5 +145,5 @@ it("an admin signs in, finds a user, revokes the account with a lock, watches it
   await page.getByTestId("tab-audit").click();
   const auditRow = page.locator(`[data-event-id="${eventId}"]`);
   await expect(auditRow.textContent()).resolves.toMatch(/user\.revoked.*credential stuffing/);
-  await shot("05-audit");
+  await shot("06-audit");
 });
