@@ -154,7 +154,7 @@ describe("warden CLI against a running server", () => {
     }
   });
 
-  it("admin create bootstraps an admin straight in the database, who can then sign in", async () => {
+  it("admin create bootstraps an admin straight in the database, who can sign in until their session is revoked (then exit 2)", async () => {
     const dir = await tempConfigDir();
     try {
       const created = await runWarden(["admin", "create", "second-admin@example.com"], {
@@ -168,6 +168,11 @@ describe("warden CLI against a running server", () => {
       expect((await runWarden(["login", "--email", "second-admin@example.com"], env)).code).toBe(0);
       const me = JSON.parse((await runWarden(["whoami", "--json"], env)).stdout);
       expect(me.user).toMatchObject({ email: "second-admin@example.com", role: "admin" });
+
+      // Once that session is revoked, its commands exit 2 and say so.
+      expect((await asAdmin("revoke-user", "second-admin@example.com", "--reason", "rotation")).code).toBe(0);
+      const ended = await runWarden(["whoami"], env);
+      expectOneLineError(ended, 2, /session ended \(SESSION_REVOKED\); run `warden login`/);
       const noDb = await runWarden(["admin", "create", "x@example.com"], { WARDEN_PASSWORD: "long enough" });
       expectOneLineError(noDb, 1, /DATABASE_URL/);
     } finally {
