@@ -43,11 +43,12 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
   // Neither is awaited, and both fail fast, so a Redis outage never fails or slows the call.
   let authRef: Auth | undefined;
   const afterRevocation = (event: { at: number }, sessionIds: string[]) => {
+    if (authRef && sessionIds.length > 0 && redis.status === "ready") {
+      publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch((err: Error) =>
+        logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it"),
+      );
+    }
     relay.wake();
-    if (!authRef || sessionIds.length === 0 || redis.status !== "ready") return;
-    publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch((err: Error) =>
-      logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it"),
-    );
   };
 
   const auth = createAuth({
