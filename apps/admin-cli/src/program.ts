@@ -70,6 +70,7 @@ async function waitApplied(client: WardenClient, out: Output, eventId: string, s
 export function buildProgram(): Command {
   const program = new Command("warden")
     .description("Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log.")
+    .version("0.1.0", "-V, --version")
     .addOption(new Option("--url <url>", "Warden server URL (default: WARDEN_URL, then the last login's server, then http://127.0.0.1:3000)"))
     .showHelpAfterError("(run `warden --help` for usage)")
     .addHelpText(

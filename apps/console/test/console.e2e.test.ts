@@ -147,3 +147,28 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await expect(auditRow.textContent()).resolves.toMatch(/user\.revoked.*credential stuffing/);
   await shot("06-audit");
 });
+
+it("the Vite dev server serves the console and proxies /trpc to the auth server (same origin for the cookie)", async () => {
+  const { createServer } = await import("vite");
+  process.env.WARDEN_URL = system.url; // read by vite.config.ts for the proxy target
+  const dev = await createServer({ root: CONSOLE_DIR, configFile: path.join(CONSOLE_DIR, "vite.config.ts"), server: { port: 0 }, logLevel: "silent" });
+  try {
+    await dev.listen();
+    const address = dev.httpServer?.address();
+    if (!address || typeof address === "string") throw new Error("dev server has no port");
+    const base = `http://127.0.0.1:${address.port}`;
+    const html = await fetch(`${base}/console/`);
+    expect(html.status).toBe(200);
+    expect(await html.text()).toContain('<div id="root">');
+    const login = await fetch(`${base}/trpc/auth.login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-warden-cookie": "1" },
+      body: JSON.stringify({ email: system.admin.email, password: system.admin.password }),
+    });
+    expect(login.status).toBe(200);
+    expect(login.headers.get("set-cookie")).toMatch(/warden-refresh=.*HttpOnly.*SameSite=Strict/i);
+  } finally {
+    await dev.close();
+    delete process.env.WARDEN_URL;
+  }
+});
