@@ -35,11 +35,13 @@ export function createOutput(options: { json: boolean; stdout?: NodeJS.WriteStre
     printJson: (value) => void stdout.write(`${JSON.stringify(value, null, options.json && tty ? 2 : undefined)}\n`),
     spinner(text) {
       // Progress goes to stderr, so stdout keeps only the result.
-      if (!stderr.isTTY || options.json) {
+      // A terminal that reports no width (some ptys) would make the spinner's redraw loop forever.
+      if (!stderr.isTTY || options.json || !stderr.columns) {
         stderr.write(`${text}\n`);
         return { update: () => {}, succeed: (t) => void stdout.write(`${t}\n`), fail: (t) => void stderr.write(`${t}\n`) };
       }
-      const s: Ora = ora({ text, stream: stderr }).start();
+      // discardStdin off: the CLI never reads stdin while a spinner runs, and raw mode can outlive it.
+      const s: Ora = ora({ text, stream: stderr, discardStdin: false }).start();
       return { update: (t) => void (s.text = t), succeed: (t) => void s.succeed(t), fail: (t) => void s.fail(t) };
     },
   };

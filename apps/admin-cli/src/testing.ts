@@ -113,8 +113,28 @@ export function runWarden(args: string[], env: Record<string, string | undefined
 export function spawnWarden(args: string[], env: Record<string, string | undefined> = {}): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, ["--conditions=development", "--import", "tsx", MAIN, ...args], {
     cwd: PACKAGE_DIR,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1", ...env },
+    env: cleanEnv(env),
     stdio: ["pipe", "pipe", "pipe"],
+  });
+}
+
+function cleanEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const all: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1", ...env };
+  return Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/** Runs `warden <args>` on a pseudo-terminal (util-linux `script`), to see what a person sees. */
+export function runWardenInTerminal(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+  const command = [process.execPath, "--conditions=development", "--import", "tsx", MAIN, ...args].map(quote).join(" ");
+  return new Promise((resolve, reject) => {
+    // A pty made by `script` has no size until told; give it a usual one.
+    const child = spawn("script", ["-qec", `stty cols 120 rows 40; ${command}`, "/dev/null"], { cwd: PACKAGE_DIR, env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr: "" }));
+    child.stdin.end();
   });
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
 import { freePort } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runWarden, spawnWarden, startWardenSystem, tempConfigDir, type CliResult, type WardenSystem } from "../src/testing.js";
+import { runWarden, runWardenInTerminal, spawnWarden, startWardenSystem, tempConfigDir, type CliResult, type WardenSystem } from "../src/testing.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
@@ -61,6 +61,29 @@ describe("warden CLI against a running server", () => {
     expect(found.user).toMatchObject({ email: VICTIM, role: "user", locked: false });
     expect(found.sessions).toHaveLength(1);
     expect(found.sessions[0]).toMatchObject({ deviceName: "victim laptop", ip: "127.0.0.1", active: true });
+  });
+
+  it("uses colours only on a terminal, and not with NO_COLOR; --wait shows a spinner there", async () => {
+    const env = { WARDEN_CONFIG_DIR: adminDir.dir, WARDEN_URL: system.url, NO_COLOR: undefined, TERM: "xterm" };
+    const [piped, tty, ttyNoColor] = await Promise.all([
+      runWarden(["user", VICTIM], env),
+      runWardenInTerminal(["user", VICTIM], env),
+      runWardenInTerminal(["user", VICTIM], { ...env, NO_COLOR: "1" }),
+    ]);
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toContain(VICTIM);
+    expect(piped.stdout).not.toContain("\x1b[");
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain(VICTIM);
+    expect(tty.stdout).toContain("\x1b[");
+    expect(ttyNoColor.stdout).toContain(VICTIM);
+    expect(ttyNoColor.stdout).not.toContain("\x1b[");
+
+    const phone = createWardenClient({ url: system.url, store: memoryStore() });
+    const { sessionId } = await phone.login({ email: VICTIM, password: PASSWORD, deviceName: "spare phone" });
+    const waited = await runWardenInTerminal(["revoke-session", sessionId, "--reason", "spare", "--wait"], env);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toMatch(/✔.*applied in \d+ ms/);
   });
 
   it("exits 3 for a user that does not exist and 1 for an email that is not one", async () => {
