@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
 import { freePort } from "@warden/db";
@@ -43,6 +46,22 @@ afterAll(async () => {
 });
 
 describe("warden CLI against a running server", () => {
+  it("runs as the package bin and as `pnpm warden` from the repo root", async () => {
+    const root = fileURLToPath(new URL("../../..", import.meta.url));
+    const run = (cmd: string, args: string[], cwd: string) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+        execFile(cmd, args, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME } }, (error, stdout) =>
+          error && typeof error.code !== "number" ? reject(error) : resolve({ code: error ? Number(error.code) : 0, stdout }),
+        );
+      });
+    const [bin, script] = await Promise.all([
+      run(process.execPath, [fileURLToPath(new URL("../bin/warden.js", import.meta.url)), "--version"], os.tmpdir()),
+      run("pnpm", ["--silent", "warden", "user", "not-an-email"], root),
+    ]);
+    expect(bin).toMatchObject({ code: 0, stdout: "0.1.0\n" });
+    expect(script.code).toBe(1);
+  });
+
   it("whoami prints the signed-in admin, as text and as JSON", async () => {
     const [text, json] = await Promise.all([asAdmin("whoami"), asAdmin("whoami", "--json")]);
     expect(text.code).toBe(0);
