@@ -77,7 +77,7 @@ it("a worker killed in the middle of a job: another worker applies the event, ex
   expect(pending!.appliedAt).toBeNull();
   expect(await database.db.select().from(auditLog).where(eq(auditLog.eventId, eventId!))).toHaveLength(0);
 
-  startWorkerProcess();
+  const second = startWorkerProcess();
   await waitFor(async () => (await queue.getJobState(eventId!)) === "completed", 30_000, "job completed by the second worker");
 
   const [row] = await database.db.select().from(outboxEvents).where(eq(outboxEvents.id, eventId!));
@@ -88,4 +88,8 @@ it("a worker killed in the middle of a job: another worker applies the event, ex
   const tokens = await database.db.select().from(refreshTokens).where(eq(refreshTokens.sessionId, user.sessionId));
   expect(tokens.every((t) => t.revokedAt !== null)).toBe(true);
   expect(await redis.zscore(revocationFeedKeys(prefix).sessions, user.sessionId)).not.toBeNull();
+
+  // SIGTERM: the worker closes cleanly.
+  await second.stop("SIGTERM");
+  expect(second.process.exitCode).toBe(0);
 });

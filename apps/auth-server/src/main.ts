@@ -117,15 +117,20 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
 
 /** Closes cleanly on SIGTERM/SIGINT: in-flight requests finish, connections are released. */
 export function closeOnSignals(close: () => Promise<void>): void {
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write(`warden: ${signal}, shutting down\n`);
     close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  // `on`, not `once`: under tsx a signal with no listener left exits at once (code 143),
+  // which would cut the shutdown short.
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
