@@ -89,6 +89,8 @@ export const envSchema = z.object({
   RATE_LIMIT_LOGIN_ACCOUNT: budget,
   RATE_LIMIT_SIGNUP: budget,
   RATE_LIMIT_REFRESH: budget,
+  /** The admin console's static build, served at /console (default: apps/console/dist when built). */
+  CONSOLE_DIR: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -10,6 +10,7 @@ import { createLogger } from "./logger.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { startOutboxRelay } from "./relay.js";
 import { buildServer } from "./server.js";
+import { consoleDirFor, registerConsole } from "./console.js";
 
 export interface RunningServer {
   url: string;
@@ -92,6 +93,10 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
     trustProxy: env.TRUST_PROXY,
     // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
     rateLimiter: env.RATE_LIMITS ? createRateLimiter({ redis, prefix: env.QUEUE_PREFIX, limits: rateLimitsFromEnv(env) }) : undefined,
+    extend: async (server) => {
+      const consoleDir = consoleDirFor(env.CONSOLE_DIR);
+      if (consoleDir) await registerConsole(server, consoleDir);
+    },
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
       redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",

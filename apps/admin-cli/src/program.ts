@@ -1,0 +1,241 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { emailSchema, idSchema, passwordSchema, reasonSchema } from "@warden/contracts";
+import type { WardenClient } from "@warden/client";
+import type { z } from "zod";
+import { loadEnv, UsageError, type CliEnv } from "./env.js";
+import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
+import { ago, createOutput, formatTime, table, type Output } from "./output.js";
+import { clientFor, deviceName, resolveUrl, saveUrl, signedInClient } from "./session.js";
+
+interface GlobalOptions {
+  url?: string;
+}
+
+/** Parses with a contract schema, so the CLI refuses what the server would refuse, with the same words. */
+function parseWith<T>(schema: z.ZodType<T>, name: string) {
+  return (value: string): T => {
+    const result = schema.safeParse(value);
+    if (!result.success) throw new InvalidArgumentError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}`);
+    return result.data;
+  };
+}
+
+const positiveInt = (name: string, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`);
+  return n;
+};
+
+export interface RunContext {
+  env: CliEnv;
+  url?: string;
+  out: Output;
+}
+
+async function context(command: Command, json = false): Promise<RunContext & { url: string }> {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const env = loadEnv();
+  const url = await resolveUrl(env, globals.url);
+  currentUrl = url;
+  return { env, url, out: createOutput({ json }) };
+}
+
+/** For error messages that name the server ("cannot reach Warden at ..."). */
+export let currentUrl: string | undefined;
+
+async function findUser(client: WardenClient, email: string) {
+  return client.api.admin.users.find.query({ email });
+}
+
+/** Polls the event until the worker has applied it; progress on a TTY, the time it took at the end. */
+async function waitApplied(client: WardenClient, out: Output, eventId: string, startedAt: number, timeoutMs: number) {
+  const spinner = out.spinner(`waiting for revocation ${eventId} to be applied...`);
+  const deadline = startedAt + timeoutMs;
+  for (;;) {
+    const status = await client.api.admin.revocation.query({ eventId });
+    const elapsed = Date.now() - startedAt;
+    if (status.status === "applied") {
+      if (!out.json) spinner.succeed(`applied in ${elapsed} ms`);
+      return { status: status.status, appliedAt: status.appliedAt, waitedMs: elapsed };
+    }
+    if (Date.now() > deadline) {
+      spinner.fail(`still pending after ${elapsed} ms`);
+      throw new CliError(`revocation ${eventId} not applied within ${Math.round(timeoutMs / 1000)} s (is the admin worker running?)`, EXIT.TIMEOUT);
+    }
+    spinner.update(`pending for ${elapsed} ms (event ${eventId})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("warden")
+    .description("Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log.")
+    .version("0.1.0", "-V, --version")
+    .addOption(new Option("--url <url>", "Warden server URL (default: WARDEN_URL, then the last login's server, then http://127.0.0.1:3000)"))
+    .showHelpAfterError("(run `warden --help` for usage)")
+    .addHelpText(
+      "after",
+      `\nEnvironment:\n  WARDEN_URL         server URL\n  WARDEN_CONFIG_DIR  where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD    password for \`login\` and \`admin create\` instead of a prompt\n  DATABASE_URL       PostgreSQL URL for \`admin create\`\n  NO_COLOR           no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
+    )
+    .exitOverride();
+
+  program
+    .command("login")
+    .description("sign in as an admin; the session is kept under WARDEN_CONFIG_DIR and renewed automatically")
+    .option("--email <email>", "account email (prompted when missing)")
+    .option("--password <password>", "password (prefer WARDEN_PASSWORD or the prompt: arguments show up in `ps`)")
+    .action(async (opts: { email?: string; password?: string }, command: Command) => {
+      const { env, url, out } = await context(command);
+      const email = parseWith(emailSchema, "email")(opts.email ?? env.WARDEN_EMAIL ?? (await (await import("./prompt.js")).askText("Email")));
+      const password = opts.password ?? env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password"));
+      const client = clientFor(env, url);
+      const result = await client.login({ email, password, deviceName: deviceName() });
+      await saveUrl(env, url);
+      out.line(`signed in to ${url} as ${result.user.email} (${result.user.role})`);
+      if (result.user.role !== "admin") out.warn("note: this account is not an admin; admin commands will exit with code 4");
+    });
+
+  program
+    .command("logout")
+    .description("end this CLI session at the server and forget it")
+    .action(async (_opts, command: Command) => {
+      const { env, url, out } = await context(command);
+      await clientFor(env, url).logout();
+      out.line("signed out");
+    });
+
+  program
+    .command("whoami")
+    .description("show the signed-in account and session")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const { env, url, out } = await context(command, opts.json);
+      const client = await signedInClient(env, url);
+      const me = await client.api.auth.me.query();
+      if (out.json) return out.printJson({ url, ...me });
+      out.line(`${out.colors.bold(me.user.email)} (${me.user.role}) at ${url}`);
+      out.line(`session ${me.session.id}, since ${formatTime(me.session.createdAt)}, expires ${formatTime(me.session.expiresAt)}`);
+    });
+
+  program
+    .command("user")
+    .description("show a user: role, lock state and sessions")
+    .argument("<email>", "the user's email", parseWith(emailSchema, "email"))
+    .option("--json", "machine-readable output")
+    .action(async (email: string, opts: { json?: boolean }, command: Command) => {
+      const { env, url, out } = await context(command, opts.json);
+      const client = await signedInClient(env, url);
+      const found = await findUser(client, email);
+      if (out.json) return out.printJson(found);
+      const { user, sessions } = found;
+      const c = out.colors;
+      out.line(`${c.bold(user.email)}  id ${user.id}`);
+      out.line(`role ${user.role}   ${user.locked ? c.red(`locked since ${formatTime(user.lockedAt)}`) : c.green("not locked")}   created ${formatTime(user.createdAt)}`);
+      out.line();
+      if (sessions.length === 0) return out.line("no sessions");
+      const rows = sessions.map((s) => [
+        s.id,
+        s.active ? "active" : s.revokedAt ? "revoked" : "expired",
+        s.deviceName ?? "-",
+        s.ip ?? "-",
+        ago(s.lastSeenAt),
+        formatTime(s.createdAt),
+      ]);
+      out.line(table(["SESSION", "STATE", "DEVICE", "IP", "LAST SEEN", "CREATED"], rows, c.dim));
+    });
+
+  program
+    .command("revoke-user")
+    .description("revoke every session of a user (optionally lock the account); prints the event id")
+    .argument("<email>", "the user's email", parseWith(emailSchema, "email"))
+    .requiredOption("--reason <text>", "why (kept in the audit log)", parseWith(reasonSchema, "reason"))
+    .option("--lock", "also lock the account so it cannot sign in again")
+    .option("--wait", "wait until the revocation is applied everywhere, and show how long it took")
+    .option("--timeout <seconds>", "give up waiting after this long (exit 7)", positiveInt("--timeout", 3600), 30)
+    .option("--json", "machine-readable output")
+    .action(async (email: string, opts: { reason: string; lock?: boolean; wait?: boolean; timeout: number; json?: boolean }, command: Command) => {
+      const { env, url, out } = await context(command, opts.json);
+      const client = await signedInClient(env, url);
+      const { user } = await findUser(client, email);
+      const startedAt = Date.now();
+      const { eventId } = await client.api.admin.revokeUser.mutate({ userId: user.id, reason: opts.reason, lock: opts.lock ?? false });
+      if (!out.json) out.line(`revoked all sessions of ${user.email}${opts.lock ? " and locked the account" : ""}; event ${eventId}`);
+      const waited = opts.wait ? await waitApplied(client, out, eventId, startedAt, opts.timeout * 1000) : undefined;
+      if (out.json) out.printJson({ eventId, userId: user.id, locked: opts.lock ?? false, ...waited });
+    });
+
+  program
+    .command("revoke-session")
+    .description("revoke one session by id; prints the event id")
+    .argument("<sessionId>", "the session id (see `warden user <email>`)", parseWith(idSchema, "session id"))
+    .requiredOption("--reason <text>", "why (kept in the audit log)", parseWith(reasonSchema, "reason"))
+    .option("--wait", "wait until the revocation is applied everywhere")
+    .option("--timeout <seconds>", "give up waiting after this long (exit 7)", positiveInt("--timeout", 3600), 30)
+    .option("--json", "machine-readable output")
+    .action(async (sessionId: string, opts: { reason: string; wait?: boolean; timeout: number; json?: boolean }, command: Command) => {
+      const { env, url, out } = await context(command, opts.json);
+      const client = await signedInClient(env, url);
+      const startedAt = Date.now();
+      const { eventId } = await client.api.admin.revokeSession.mutate({ sessionId, reason: opts.reason });
+      if (!out.json) out.line(`revoked session ${sessionId}; event ${eventId}`);
+      const waited = opts.wait ? await waitApplied(client, out, eventId, startedAt, opts.timeout * 1000) : undefined;
+      if (out.json) out.printJson({ eventId, sessionId, ...waited });
+    });
+
+  program
+    .command("audit")
+    .description("the audit log of applied revocations, newest first")
+    .option("--limit <n>", "how many entries", positiveInt("--limit", 100), 20)
+    .option("--follow", "keep running and print new entries as they are applied (Ctrl-C to stop)")
+    .option("--interval <seconds>", "how often --follow looks for new entries", positiveInt("--interval", 60), 1)
+    .option("--json", "machine-readable output (with --follow: one JSON object per line)")
+    .action(async (opts: { limit: number; follow?: boolean; interval: number; json?: boolean }, command: Command) => {
+      const { env, url, out } = await context(command, opts.json);
+      const client = await signedInClient(env, url);
+      const page = await client.api.admin.audit.query({ limit: opts.limit });
+      type Item = (typeof page.items)[number];
+      const row = (i: Item) => [formatTime(i.occurredAt), i.type, i.userId ?? "-", i.sessionId ?? "-", String(i.sessionsRevoked), `${i.actor.type}${i.actor.id ? `:${i.actor.id}` : ""}`, i.reason];
+      const headers = ["TIME", "TYPE", "USER", "SESSION", "SESSIONS", "ACTOR", "REASON"];
+      if (!opts.follow) {
+        if (out.json) return out.printJson(page);
+        if (page.items.length === 0) return out.line("no audit entries yet");
+        return out.line(table(headers, page.items.map(row), out.colors.dim));
+      }
+      // Follow: print the latest page oldest first, then whatever appears after it.
+      const seen = new Set<string>();
+      const print = (items: Item[]) => {
+        for (const item of [...items].reverse()) {
+          if (seen.has(item.id)) continue;
+          seen.add(item.id);
+          if (out.json) out.line(JSON.stringify(item));
+          else out.line(row(item).join("  "));
+        }
+      };
+      if (!out.json) out.line(out.colors.dim(headers.join("  ")));
+      print(page.items);
+      for (;;) {
+        await new Promise((r) => setTimeout(r, opts.interval * 1000));
+        print((await client.api.admin.audit.query({ limit: 100 })).items);
+      }
+    });
+
+  const admin = program.command("admin").description("bootstrap tasks that talk to the database directly");
+  admin
+    .command("create")
+    .description("create an admin account (or make an existing account admin, reset its password and unlock it)")
+    .argument("<email>", "the admin's email", parseWith(emailSchema, "email"))
+    .option("--database-url <url>", "PostgreSQL URL (default: DATABASE_URL)")
+    .action(async (email: string, opts: { databaseUrl?: string }) => {
+      const env = loadEnv();
+      const out = createOutput({ json: false });
+      const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
+      if (!databaseUrl) throw new UsageError("admin create needs DATABASE_URL (or --database-url)");
+      const password = parseWith(passwordSchema, "password")(env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)));
+      // Loaded only here: the domain and database packages are heavy for the other commands.
+      const { createAdmin } = await import("./admin-create.js");
+      const user = await createAdmin(databaseUrl, email, password);
+      out.line(`admin ${user.email} ready (id ${user.id})`);
+    });
+
+  return program;
+}

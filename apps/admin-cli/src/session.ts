@@ -1,0 +1,57 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createWardenClient, fileStore, type WardenClient } from "@warden/client";
+import type { CliEnv } from "./env.js";
+import { UsageError } from "./env.js";
+import { CliError, EXIT } from "./exit-codes.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:3000";
+
+interface SavedConfig {
+  url?: string;
+}
+
+const configFile = (env: CliEnv) => path.join(env.configDir, "config.json");
+export const sessionFile = (env: CliEnv) => path.join(env.configDir, "session.json");
+
+async function readConfig(env: CliEnv): Promise<SavedConfig> {
+  try {
+    return JSON.parse(await readFile(configFile(env), "utf8")) as SavedConfig;
+  } catch {
+    return {};
+  }
+}
+
+export async function saveUrl(env: CliEnv, url: string): Promise<void> {
+  await mkdir(env.configDir, { recursive: true, mode: 0o700 });
+  await writeFile(configFile(env), JSON.stringify({ url } satisfies SavedConfig), { mode: 0o600 });
+}
+
+function checkUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    return url.replace(/\/+$/, "");
+  } catch {
+    throw new UsageError(`--url must be an http(s):// URL, got "${url}"`);
+  }
+}
+
+/** --url, else WARDEN_URL, else the server of the last `warden login`, else localhost:3000. */
+export async function resolveUrl(env: CliEnv, flag: string | undefined): Promise<string> {
+  return checkUrl(flag ?? env.WARDEN_URL ?? (await readConfig(env)).url ?? DEFAULT_URL);
+}
+
+export function clientFor(env: CliEnv, url: string): WardenClient {
+  return createWardenClient({ url, store: fileStore(sessionFile(env)) });
+}
+
+/** A client with a stored session; exit 2 when there is none. */
+export async function signedInClient(env: CliEnv, url: string): Promise<WardenClient> {
+  const client = clientFor(env, url);
+  if (!(await client.isSignedIn())) throw new CliError("not signed in; run `warden login`", EXIT.NOT_SIGNED_IN);
+  return client;
+}
+
+export const deviceName = () => `warden-cli on ${os.hostname()}`.slice(0, 100);

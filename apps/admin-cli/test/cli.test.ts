@@ -1,0 +1,250 @@
+import { execFile } from "node:child_process";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { randomUUID } from "node:crypto";
+import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
+import { freePort } from "@warden/db";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runWarden, runWardenInTerminal, spawnWarden, startWardenSystem, tempConfigDir, type CliResult, type WardenSystem } from "../src/testing.js";
+
+let system: WardenSystem;
+let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
+let userDir: Awaited<ReturnType<typeof tempConfigDir>>;
+let victim: WardenClient;
+const VICTIM = "victim@example.com";
+const PLAIN = "plain@example.com";
+const PASSWORD = "victim password 1";
+
+/** `warden` as the signed-in admin, against the test server. */
+const asAdmin = (...args: string[]) => runWarden(args, { WARDEN_CONFIG_DIR: adminDir.dir, WARDEN_URL: system.url });
+
+/** Expected failures are one line on stderr, never a stack trace. */
+function expectOneLineError(result: CliResult, code: number, text: RegExp) {
+  expect(result.code, result.stderr).toBe(code);
+  expect(result.stderr).toMatch(text);
+  expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+}
+
+beforeAll(async () => {
+  system = await startWardenSystem();
+  [adminDir, userDir] = await Promise.all([tempConfigDir(), tempConfigDir()]);
+  victim = createWardenClient({ url: system.url, store: memoryStore() });
+  await victim.signup({ email: VICTIM, password: PASSWORD, deviceName: "victim laptop" });
+  await createWardenClient({ url: system.url, store: memoryStore() }).signup({ email: PLAIN, password: PASSWORD });
+  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
+    WARDEN_CONFIG_DIR: adminDir.dir,
+    WARDEN_PASSWORD: system.admin.password,
+  });
+  expect(login.code, login.stderr).toBe(0);
+  expect(login.stdout).toContain(`signed in to ${system.url} as ${system.admin.email} (admin)`);
+});
+
+afterAll(async () => {
+  await system?.close();
+  await Promise.all([adminDir?.remove(), userDir?.remove()]);
+});
+
+describe("warden CLI against a running server", () => {
+  it("runs as the package bin and as `pnpm warden` from the repo root", async () => {
+    const root = fileURLToPath(new URL("../../..", import.meta.url));
+    const run = (cmd: string, args: string[], cwd: string) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+        execFile(cmd, args, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME } }, (error, stdout) =>
+          error && typeof error.code !== "number" ? reject(error) : resolve({ code: error ? Number(error.code) : 0, stdout }),
+        );
+      });
+    const [bin, script] = await Promise.all([
+      run(process.execPath, [fileURLToPath(new URL("../bin/warden.js", import.meta.url)), "--version"], os.tmpdir()),
+      run("pnpm", ["--silent", "warden", "user", "not-an-email"], root),
+    ]);
+    expect(bin).toMatchObject({ code: 0, stdout: "0.1.0\n" });
+    expect(script.code).toBe(1);
+  });
+
+  it("whoami prints the signed-in admin, as text and as JSON", async () => {
+    const [text, json] = await Promise.all([asAdmin("whoami"), asAdmin("whoami", "--json")]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`${system.admin.email} (admin) at ${system.url}`);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ url: system.url, user: { email: system.admin.email, role: "admin" } });
+  });
+
+  it("user shows role, lock state and a sessions table; --json gives the same data", async () => {
+    const [text, json] = await Promise.all([asAdmin("user", VICTIM), asAdmin("user", "  Victim@Example.com ", "--json")]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/role user\s+not locked/);
+    expect(text.stdout).toMatch(/SESSION\s+STATE\s+DEVICE\s+IP\s+LAST SEEN\s+CREATED/);
+    expect(text.stdout).toMatch(/active\s+victim laptop\s+127\.0\.0\.1/);
+    const found = JSON.parse(json.stdout);
+    expect(found.user).toMatchObject({ email: VICTIM, role: "user", locked: false });
+    expect(found.sessions).toHaveLength(1);
+    expect(found.sessions[0]).toMatchObject({ deviceName: "victim laptop", ip: "127.0.0.1", active: true });
+  });
+
+  it("uses colours only on a terminal, and not with NO_COLOR; --wait shows a spinner there", async () => {
+    const env = { WARDEN_CONFIG_DIR: adminDir.dir, WARDEN_URL: system.url, NO_COLOR: undefined, TERM: "xterm" };
+    const [piped, tty, ttyNoColor] = await Promise.all([
+      runWarden(["user", VICTIM], env),
+      runWardenInTerminal(["user", VICTIM], env),
+      runWardenInTerminal(["user", VICTIM], { ...env, NO_COLOR: "1" }),
+    ]);
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toContain(VICTIM);
+    expect(piped.stdout).not.toContain("\x1b[");
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain(VICTIM);
+    expect(tty.stdout).toContain("\x1b[");
+    expect(ttyNoColor.stdout).toContain(VICTIM);
+    expect(ttyNoColor.stdout).not.toContain("\x1b[");
+
+    const phone = createWardenClient({ url: system.url, store: memoryStore() });
+    const { sessionId } = await phone.login({ email: VICTIM, password: PASSWORD, deviceName: "spare phone" });
+    const waited = await runWardenInTerminal(["revoke-session", sessionId, "--reason", "spare", "--wait"], env);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toMatch(/✔.*applied in \d+ ms/);
+  });
+
+  it("exits 3 for a user that does not exist and 1 for an email that is not one", async () => {
+    const [missing, bad] = await Promise.all([asAdmin("user", "nobody@example.com", "--json"), asAdmin("user", "not-an-email")]);
+    expectOneLineError(missing, 3, /^warden: no such user\n$/);
+    expect(missing.stdout).toBe("");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("email must be");
+  });
+
+  it("exits 4 when the signed-in account is not an admin", async () => {
+    const env = { WARDEN_CONFIG_DIR: userDir.dir, WARDEN_URL: system.url, WARDEN_PASSWORD: PASSWORD };
+    const login = await runWarden(["login", "--email", PLAIN], env);
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stderr).toContain("not an admin");
+    const [find, audit] = await Promise.all([runWarden(["user", VICTIM, "--json"], env), runWarden(["audit"], env)]);
+    expectOneLineError(find, 4, /forbidden/);
+    expectOneLineError(audit, 4, /forbidden/);
+  });
+
+  it("exits 5 with one clear line when the server is down", async () => {
+    const port = await freePort();
+    const result = await runWarden(["user", VICTIM, "--json", "--url", `http://127.0.0.1:${port}`], { WARDEN_CONFIG_DIR: adminDir.dir });
+    expectOneLineError(result, 5, new RegExp(`cannot reach Warden at http://127\\.0\\.0\\.1:${port}`));
+  });
+
+  it("exits 2 when not signed in and 2 for a wrong password", async () => {
+    const empty = await tempConfigDir();
+    try {
+      const [whoami, login] = await Promise.all([
+        runWarden(["whoami"], { WARDEN_CONFIG_DIR: empty.dir, WARDEN_URL: system.url }),
+        runWarden(["login", "--email", system.admin.email], { WARDEN_CONFIG_DIR: empty.dir, WARDEN_URL: system.url, WARDEN_PASSWORD: "wrong password" }),
+      ]);
+      expectOneLineError(whoami, 2, /not signed in; run `warden login`/);
+      expectOneLineError(login, 2, /wrong email or password/);
+    } finally {
+      await empty.remove();
+    }
+  });
+
+  it("refuses a revocation without --reason (exit 1) and a malformed session id (exit 1)", async () => {
+    const [noReason, badId] = await Promise.all([asAdmin("revoke-user", VICTIM), asAdmin("revoke-session", "123", "--reason", "x")]);
+    expect(noReason.code).toBe(1);
+    expect(noReason.stderr).toContain("--reason");
+    expect(badId.code).toBe(1);
+    expect(badId.stderr).toContain("must be a UUID");
+  });
+
+  it("revoke-session prints the event id and waits until applied; an unknown session id exits 3", async () => {
+    const other = createWardenClient({ url: system.url, store: memoryStore() });
+    const { sessionId } = await other.login({ email: VICTIM, password: PASSWORD, deviceName: "victim phone" });
+    const revoked = await asAdmin("revoke-session", sessionId, "--reason", "lost phone", "--wait");
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toMatch(new RegExp(`revoked session ${sessionId}; event [0-9a-f-]{36}`));
+    expect(revoked.stdout).toMatch(/applied in \d+ ms/);
+    await expect(other.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+    const unknown = await asAdmin("revoke-session", randomUUID(), "--reason", "lost phone", "--json");
+    expectOneLineError(unknown, 3, /^warden: /);
+  });
+
+  it("revoke-user --lock --wait applies the revocation, ends the user's session, and audit --follow shows it", async () => {
+    const follow = startFollow();
+    try {
+      await follow.firstLine; // the follower has read the log once
+      const result = await asAdmin("revoke-user", VICTIM, "--reason", "credential stuffing", "--lock", "--wait", "--json");
+      expect(result.code, result.stderr).toBe(0);
+      const out = JSON.parse(result.stdout);
+      expect(out).toMatchObject({ eventId: expect.stringMatching(/^[0-9a-f-]{36}$/), locked: true, status: "applied" });
+      expect(out.waitedMs).toBeGreaterThanOrEqual(0);
+
+      // The user's own client is told its session is over.
+      const ended = new Promise((resolve) => victim.onSessionEnded(resolve));
+      await expect(victim.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+      await expect(ended).resolves.toMatchObject({ reason: expect.any(String) });
+
+      const user = JSON.parse((await asAdmin("user", VICTIM, "--json")).stdout);
+      expect(user.user.locked).toBe(true);
+      expect(user.sessions.every((s: { active: boolean }) => !s.active)).toBe(true);
+
+      const followed = await follow.until((line) => line.includes(out.eventId));
+      expect(JSON.parse(followed)).toMatchObject({ eventId: out.eventId, type: "user.revoked", reason: "credential stuffing" });
+
+      const audit = await asAdmin("audit", "--json", "--limit", "5");
+      expect(audit.code).toBe(0);
+      expect(JSON.parse(audit.stdout).items[0]).toMatchObject({ eventId: out.eventId, type: "user.revoked", userId: user.user.id });
+      const text = await asAdmin("audit", "--limit", "5");
+      expect(text.stdout).toMatch(/TIME\s+TYPE\s+USER/);
+      expect(text.stdout).toContain("credential stuffing");
+    } finally {
+      follow.stop();
+    }
+  });
+
+  it("admin create bootstraps an admin straight in the database, who can sign in until their session is revoked (then exit 2)", async () => {
+    const dir = await tempConfigDir();
+    try {
+      const created = await runWarden(["admin", "create", "second-admin@example.com"], {
+        DATABASE_URL: system.database.url,
+        WARDEN_PASSWORD: "second admin password",
+        WARDEN_CONFIG_DIR: dir.dir,
+      });
+      expect(created.code, created.stderr).toBe(0);
+      expect(created.stdout).toMatch(/admin second-admin@example.com ready/);
+      const env = { WARDEN_CONFIG_DIR: dir.dir, WARDEN_URL: system.url, WARDEN_PASSWORD: "second admin password" };
+      expect((await runWarden(["login", "--email", "second-admin@example.com"], env)).code).toBe(0);
+      const me = JSON.parse((await runWarden(["whoami", "--json"], env)).stdout);
+      expect(me.user).toMatchObject({ email: "second-admin@example.com", role: "admin" });
+
+      // Once that session is revoked, its commands exit 2 and say so.
+      expect((await asAdmin("revoke-user", "second-admin@example.com", "--reason", "rotation")).code).toBe(0);
+      const ended = await runWarden(["whoami"], env);
+      expectOneLineError(ended, 2, /session ended \(SESSION_REVOKED\); run `warden login`/);
+      const noDb = await runWarden(["admin", "create", "x@example.com"], { WARDEN_PASSWORD: "long enough" });
+      expectOneLineError(noDb, 1, /DATABASE_URL/);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+/** `warden audit --follow --json` in the background; lines are read as they come. */
+function startFollow() {
+  const args = ["audit", "--follow", "--json", "--interval", "1"];
+  const lines: string[] = [];
+  const waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  const child = spawnWarden(args, { WARDEN_CONFIG_DIR: adminDir.dir, WARDEN_URL: system.url });
+  let buffer = "";
+  child.stdout.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    let i: number;
+    while ((i = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      lines.push(line);
+      for (const w of [...waiters]) if (w.test(line)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(line));
+    }
+  });
+  const until = (test: (l: string) => boolean) =>
+    new Promise<string>((resolve) => {
+      const found = lines.find(test);
+      if (found) resolve(found);
+      else waiters.push({ test, resolve });
+    });
+  return { firstLine: until(() => true), until, stop: () => child.kill("SIGINT") };
+}
