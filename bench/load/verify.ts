@@ -1,0 +1,72 @@
+// Scenario 2, run in a child pinned to one core: in-process access-token checks per second.
+import { createPublicKey, verify as cryptoVerify } from "node:crypto";
+import { createKeyRing, es256KeyFromPem, generateEs256PrivateKeyPem, signAccessToken, verifyAccessToken } from "@warden/auth";
+import jwt from "jsonwebtoken";
+import * as verifierModule from "@warden/verifier";
+
+const job = JSON.parse(process.env.BENCH_JOB!) as { tokens: number; reps: number; seconds: number };
+const settings = { issuer: "warden-bench", audience: "warden-bench", accessTokenTtlMs: 15 * 60_000 };
+const keys = createKeyRing(es256KeyFromPem(generateEs256PrivateKeyPem()));
+const now = Date.now();
+const tokens = Array.from({ length: job.tokens }, (_, i) =>
+  signAccessToken(keys, settings, { userId: `user-${i}`, sessionId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, role: "user" }, now).token,
+);
+const STRING_SECRET = "tutorial-secret";
+const hsTokens = tokens.slice(0, 2000).map((_, i) => jwt.sign({ sub: `user-${i}`, sid: `s-${i}` }, STRING_SECRET, { expiresIn: "15m" }));
+const publicKey = createPublicKey(keys.current.verifyKey);
+
+/** Calls `fn(i)` in a loop for about `seconds`; returns calls per second. */
+function rate(fn: (i: number) => unknown, seconds: number, limit = Number.POSITIVE_INFINITY): number {
+  let n = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  while (n < limit) {
+    for (let k = 0; k < 100 && n < limit; k++, n++) fn(n);
+    if (performance.now() >= deadline) break;
+  }
+  return n / ((performance.now() - started) / 1000);
+}
+
+function rawEs256(token: string): boolean {
+  const dot = token.lastIndexOf(".");
+  return cryptoVerify("sha256", Buffer.from(token.slice(0, dot)), { key: publicKey, dsaEncoding: "ieee-p1363" }, Buffer.from(token.slice(dot + 1), "base64url"));
+}
+
+interface LocalVerifier {
+  verify(token: string): unknown;
+  close?(): unknown;
+}
+type Factory = () => Promise<LocalVerifier>;
+
+/** @warden/verifier's createVerifier, once it exists, fed the same JWKS and a local revocation set. */
+function verifierFactory(): Factory | undefined {
+  const create = (verifierModule as Record<string, unknown>).createVerifier as ((options: Record<string, unknown>) => unknown) | undefined;
+  if (typeof create !== "function") return undefined;
+  return async () => {
+    const made = (await create({ jwks: keys.jwks, issuer: settings.issuer, audience: settings.audience })) as LocalVerifier;
+    return made;
+  };
+}
+
+const results: Record<string, number[]> = { raw: [], jsonwebtokenString: [], wardenServer: [], verifierFirst: [], verifierSeen: [] };
+const factory = verifierFactory();
+const revoked = new Set<string>();
+for (let rep = 0; rep < job.reps; rep++) {
+  results.raw!.push(rate((i) => rawEs256(tokens[i % tokens.length]!), job.seconds));
+  results.jsonwebtokenString!.push(rate((i) => jwt.verify(hsTokens[i % hsTokens.length]!, STRING_SECRET), job.seconds));
+  results.wardenServer!.push(
+    rate((i) => verifyAccessToken(keys, settings, tokens[i % tokens.length]!, { now: Date.now(), isSessionRevoked: (sid) => revoked.has(sid) }), job.seconds),
+  );
+  if (factory) {
+    // First-seen: a fresh verifier, each token presented once.
+    const first = await factory();
+    results.verifierFirst!.push(rate((i) => first.verify(tokens[i]!), job.seconds, tokens.length));
+    await first.close?.();
+    const seen = await factory();
+    const hot = tokens.slice(0, 1000);
+    for (const t of hot) seen.verify(t);
+    results.verifierSeen!.push(rate((i) => seen.verify(hot[i % hot.length]!), job.seconds));
+    await seen.close?.();
+  }
+}
+process.stdout.write(`${JSON.stringify({ results, verifier: Boolean(factory) })}\n`);
