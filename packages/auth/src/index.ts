@@ -11,3 +11,4 @@ export * from "./sessions.js";
 export * from "./tokens.js";
 export * from "./users.js";
 export * from "./admin.js";
+export * from "./hot-path.js";
