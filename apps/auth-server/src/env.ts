@@ -38,6 +38,10 @@ export const envSchema = z.object({
     .string()
     .regex(/^\{[\w.-]+\}$/, { message: "QUEUE_PREFIX must be a Redis hash tag such as {warden}" })
     .default("{warden}"),
+  /** How often the outbox relay looks for events a failed round or a Redis outage left behind. */
+  RELAY_POLL_INTERVAL: duration("1s"),
+  /** How long start waits for the revocation feed's first snapshot before serving anyway. */
+  FEED_READY_TIMEOUT: duration("5s"),
   ACCESS_TOKEN_TTL: duration("15m"),
   REFRESH_TOKEN_TTL: duration("7d"),
   SESSION_MAX_AGE: duration("30d"),

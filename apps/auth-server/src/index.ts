@@ -2,3 +2,4 @@ export { buildServer, refreshCookieName, COOKIE_HEADER, type ServerOptions } fro
 export { startAuthServer, closeOnSignals, type RunningServer } from "./main.js";
 export { envSchema, loadEnv, type Env } from "./env.js";
 export { createLogger } from "./logger.js";
+export { startOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "./relay.js";

@@ -1,11 +1,13 @@
 import { pathToFileURL } from "node:url";
-import { createAuth, ensureAdmin } from "@warden/auth";
+import { createAuth, ensureAdmin, revocationUntil, type Auth } from "@warden/auth";
 import { emailSchema } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
+import { publishRevocations, startRevocationFeed } from "@warden/verifier";
 import { Redis } from "ioredis";
 import { loadEnv, type Env } from "./env.js";
 import { loadKeyRing } from "./keys.js";
 import { createLogger } from "./logger.js";
+import { startOutboxRelay } from "./relay.js";
 import { buildServer } from "./server.js";
 
 export interface RunningServer {
@@ -28,7 +30,27 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
   redis.on("error", () => {});
   await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, "redis not reachable yet; retrying"));
 
+  const relay = startOutboxRelay({
+    db: database.db,
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    logger,
+    pollIntervalMs: env.RELAY_POLL_INTERVAL,
+  });
+  // After a revoking commit: wake the relay (the durable path, through the worker) and publish the
+  // sessions straight to the feed (the fast path: other instances refuse them within milliseconds).
+  // Neither is awaited, and both fail fast, so a Redis outage never fails or slows the call.
+  let authRef: Auth | undefined;
+  const afterRevocation = (event: { at: number }, sessionIds: string[]) => {
+    relay.wake();
+    if (!authRef || sessionIds.length === 0 || redis.status !== "ready") return;
+    publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch((err: Error) =>
+      logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it"),
+    );
+  };
+
   const auth = createAuth({
+    afterRevocation,
     db: database.db,
     keys: loadKeyRing(env),
     settings: {
@@ -40,6 +62,19 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
       refreshReuseGraceMs: env.REFRESH_REUSE_GRACE,
     },
   });
+  authRef = auth;
+  const feed = startRevocationFeed({
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    sink: auth.revocations,
+    onError: (err) => logger.debug({ err: err.message }, "revocation feed error"),
+  });
+  const feedReady = await Promise.race([
+    feed.ready().then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), env.FEED_READY_TIMEOUT).unref()),
+  ]);
+  if (!feedReady) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
+
   if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD) {
     const email = emailSchema.parse(env.WARDEN_ADMIN_EMAIL);
     await ensureAdmin(auth, email, env.WARDEN_ADMIN_PASSWORD);
@@ -65,6 +100,8 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
   const close = () =>
     (closing ??= (async () => {
       await app.close();
+      await relay.close();
+      await feed.close();
       auth.revocations.close();
       await database.close();
       redis.disconnect();

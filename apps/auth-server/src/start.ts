@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { generateEs256PrivateKeyPem } from "@warden/auth";
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from "@warden/db";
 import { Redis } from "ioredis";
@@ -64,6 +65,21 @@ function ensureDevKey(): void {
   process.env.JWT_PRIVATE_KEY_FILE = file;
 }
 
+const WORKER_MAIN = fileURLToPath(new URL("../../admin-worker/src/main.ts", import.meta.url));
+
+/** The admin worker as a child process with the same environment (migrations already applied). */
+function startAdminWorker(): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", WORKER_MAIN], { env: process.env, stdio: ["ignore", "inherit", "inherit"] });
+  child.once("exit", (code, signal) => {
+    if (!stopping) say(`admin worker exited (${signal ?? code}); revocations wait in the queue until a worker runs`);
+  });
+  return child;
+}
+
+let stopping = false;
+process.once("SIGTERM", () => (stopping = true));
+process.once("SIGINT", () => (stopping = true));
+
 async function main() {
   // Traversable: when run as root, the embedded PostgreSQL runs as the postgres user inside it.
   mkdirSync(home, { recursive: true, mode: 0o755 });
@@ -81,7 +97,11 @@ async function main() {
 
   const server = await startAuthServer(env);
   say(`auth server at ${server.url}`);
+  const worker = startAdminWorker();
   closeOnSignals(async () => {
+    const workerExited = worker.exitCode === null ? new Promise((r) => worker.once("exit", r)) : undefined;
+    worker.kill("SIGTERM");
+    await workerExited;
     for (const child of children) child.kill("SIGTERM");
     await server.close();
     await embedded?.stop();

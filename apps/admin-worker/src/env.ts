@@ -1,0 +1,51 @@
+import { parseDuration } from "@warden/contracts";
+import { z } from "zod";
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        const ms = parseDuration(text);
+        if (ms <= 0) throw new Error("must be positive");
+        return ms;
+      } catch {
+        ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (use e.g. 15m, 7d, 2s)` });
+        return z.NEVER;
+      }
+    });
+
+/** The admin worker's configuration. The only place `process.env` is read. */
+export const envSchema = z.object({
+  DATABASE_URL: z.url({ message: "DATABASE_URL must be a postgres:// URL" }),
+  REDIS_URL: z.url({ message: "REDIS_URL must be a redis:// URL" }).default("redis://127.0.0.1:6379"),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^\{[\w.-]+\}$/, { message: "QUEUE_PREFIX must be a Redis hash tag such as {warden}" })
+    .default("{warden}"),
+  /** Must match the auth servers': feed entries live until the last access token has expired. */
+  ACCESS_TOKEN_TTL: duration("15m"),
+  REFRESH_TOKEN_TTL: duration("7d"),
+  /** Revocation jobs processed at once by this worker. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  /** A job whose worker stops renewing its lock this long is handed to another worker (crash recovery). */
+  WORKER_LOCK_DURATION: duration("30s"),
+  /** How often the maintenance job prunes. */
+  MAINTENANCE_EVERY: duration("1h"),
+  /** How long applied events and revoked or expired sessions are kept for the admin views. */
+  RETENTION: duration("30d"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type WorkerEnv = z.infer<typeof envSchema>;
+
+/** Parses the environment; a bad value is one clear line and exit code 1. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  const first = result.error.issues[0];
+  const name = first?.path.join(".") ?? "environment";
+  process.stderr.write(`warden-worker: invalid configuration: ${name}: ${first?.message ?? "invalid"}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,38 @@
+import { pathToFileURL } from "node:url";
+import pino from "pino";
+import { loadEnv } from "./env.js";
+import { startAdminWorker } from "./worker.js";
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const env = loadEnv();
+  const logger = pino({ level: env.LOG_LEVEL, base: { app: "admin-worker" } });
+  startAdminWorker({
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
+    refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
+    concurrency: env.WORKER_CONCURRENCY,
+    lockDurationMs: env.WORKER_LOCK_DURATION,
+    maintenanceEveryMs: env.MAINTENANCE_EVERY,
+    retentionMs: env.RETENTION,
+    logger,
+  }).then(
+    (worker) => {
+      logger.info("admin worker running");
+      const stop = (signal: string) => {
+        logger.info({ signal }, "admin worker shutting down");
+        worker.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    },
+    (error: Error) => {
+      process.stderr.write(`warden-worker: could not start: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,133 @@
+import { applyRevocationEvent, noteApplyFailure, pruneExpired } from "@warden/auth";
+import {
+  MAINTENANCE_QUEUE,
+  REVOCATION_QUEUE,
+  revocationEvent,
+  type RevocationEvent,
+} from "@warden/contracts";
+import { createDb } from "@warden/db";
+import { publishRevocations, pruneRevocations } from "@warden/verifier";
+import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import { Redis } from "ioredis";
+import pino, { type Logger } from "pino";
+
+export interface AdminWorkerOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  concurrency?: number;
+  lockDurationMs?: number;
+  maintenanceEveryMs?: number;
+  retentionMs?: number;
+  logger?: Logger;
+}
+
+export interface AdminWorker {
+  revocations: Worker<RevocationEvent, RevocationResult>;
+  maintenance: Worker;
+  close(): Promise<void>;
+}
+
+export interface RevocationResult {
+  alreadyApplied: boolean;
+  sessionsRevoked: number;
+}
+
+export const MAINTENANCE_SCHEDULER_ID = "warden-prune";
+const HOUR_MS = 3_600_000;
+
+/**
+ * Consumes revocation events and runs maintenance. Several workers may run against the same
+ * Postgres and Redis: applying an event is idempotent, BullMQ hands each job to one worker at a
+ * time, and a job whose worker died is handed out again after its lock expires.
+ */
+export async function startAdminWorker(options: AdminWorkerOptions): Promise<AdminWorker> {
+  const logger = options.logger ?? pino({ level: "info" });
+  const database = createDb(options.databaseUrl, { max: (options.concurrency ?? 4) + 2 });
+  // Workers block on Redis: commands must wait for a reconnect instead of failing.
+  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  connection.on("error", () => {});
+  const feed = connection.duplicate({ maxRetriesPerRequest: 3 });
+  feed.on("error", () => {});
+
+  const processRevocation = async (job: Job<RevocationEvent, RevocationResult>): Promise<RevocationResult> => {
+    const parsed = revocationEvent.safeParse(job.data);
+    // A malformed event never becomes valid: fail it now, visibly, and move on to the next job.
+    if (!parsed.success || parsed.data.eventId !== job.id) {
+      throw new UnrecoverableError(
+        parsed.success ? "job id does not match the event id" : `malformed revocation event: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+      );
+    }
+    const result = await applyRevocationEvent(database.db, parsed.data, {
+      accessTokenTtlMs: options.accessTokenTtlMs,
+      publish: (ids, until) => publishRevocations(feed, ids, until, options.prefix),
+    });
+    logger.info(
+      { eventId: parsed.data.eventId, type: parsed.data.type, sessions: result.sessionIds.length, alreadyApplied: result.alreadyApplied },
+      "revocation applied",
+    );
+    return { alreadyApplied: result.alreadyApplied, sessionsRevoked: result.sessionIds.length };
+  };
+
+  const revocations = new Worker<RevocationEvent, RevocationResult>(REVOCATION_QUEUE, processRevocation, {
+    connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency ?? 4,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    // Look for jobs of dead workers as often as a lock can expire.
+    stalledInterval: options.lockDurationMs ?? 30_000,
+    // A job runs at most twice after crashes of its worker before it is failed for inspection.
+    maxStalledCount: 2,
+  });
+  revocations.on("error", (err) => logger.error({ err: err.message }, "revocation worker error"));
+  revocations.on("failed", (job, err) => {
+    logger.error(
+      { jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err: err.message },
+      "revocation job failed",
+    );
+    if (job?.id) void noteApplyFailure(database.db, job.id, err.message).catch(() => {});
+  });
+
+  const maintenance = new Worker(
+    MAINTENANCE_QUEUE,
+    async () => {
+      const now = Date.now();
+      const pruned = await pruneExpired(database.db, {
+        now,
+        refreshTokenTtlMs: options.refreshTokenTtlMs,
+        retentionMs: options.retentionMs ?? 30 * 24 * HOUR_MS,
+      });
+      const feedEntries = await pruneRevocations(feed, now, options.prefix);
+      logger.info({ ...pruned, feedEntries }, "maintenance: pruned");
+      return { ...pruned, feedEntries };
+    },
+    { connection, prefix: options.prefix, concurrency: 1 },
+  );
+  maintenance.on("error", (err) => logger.error({ err: err.message }, "maintenance worker error"));
+  maintenance.on("failed", (job, err) => logger.error({ jobId: job?.id, err: err.message }, "maintenance job failed"));
+
+  // One scheduler however many workers run: upserting with a fixed id is idempotent.
+  const scheduler = new Queue(MAINTENANCE_QUEUE, { connection, prefix: options.prefix });
+  await scheduler.upsertJobScheduler(
+    MAINTENANCE_SCHEDULER_ID,
+    { every: options.maintenanceEveryMs ?? HOUR_MS },
+    { name: "prune", opts: { removeOnComplete: 100, removeOnFail: 100 } },
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    revocations,
+    maintenance,
+    close: () =>
+      (closing ??= (async () => {
+        // Lets running jobs finish; jobs not started stay in Redis for the next worker.
+        await Promise.all([revocations.close(), maintenance.close()]);
+        await scheduler.close();
+        connection.disconnect();
+        feed.disconnect();
+        await database.close();
+      })()),
+  };
+}

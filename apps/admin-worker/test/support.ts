@@ -1,0 +1,94 @@
+import { randomUUID } from "node:crypto";
+import { createAuth, type Auth } from "@warden/auth";
+import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
+import { createLogger, startOutboxRelay, type OutboxRelay } from "@warden/auth-server";
+import type { TestDatabase } from "@warden/db/testing";
+import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/verifier";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { startAdminWorker, type AdminWorker } from "../src/worker.js";
+
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+export const ACCESS_TOKEN_TTL_MS = 15 * 60_000;
+export const quietLogger = pino({ level: "silent" });
+
+/** A Redis key and queue prefix of this test file's own (hash-tagged, like production's). */
+export function testPrefix(): string {
+  return `{warden-t-${randomUUID().slice(0, 8)}}`;
+}
+
+export async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on("error", () => {});
+  try {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+  } catch {
+    // That Redis is gone already: nothing left to clean.
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface Instance {
+  auth: Auth;
+  relay: OutboxRelay;
+  feed: RevocationFeed;
+  close(): Promise<void>;
+}
+
+/**
+ * One auth-server instance without HTTP: its own revocation set kept current by the feed, and an
+ * outbox relay woken after each revoking commit. No fast path: what reaches the other instances
+ * is what the worker publishes.
+ */
+export async function startInstance(database: TestDatabase, opts: { redisUrl: string; prefix: string; keys: ReturnType<typeof createTestKeyRing>; refreshReuseGraceMs?: number }): Promise<Instance> {
+  const relay = startOutboxRelay({ db: database.db, redisUrl: opts.redisUrl, prefix: opts.prefix, logger: createLogger("silent"), pollIntervalMs: 200 });
+  const revocations = new RevocationSet();
+  const auth = createAuth({
+    db: database.db,
+    keys: opts.keys,
+    settings: {
+      issuer: TEST_ISSUER,
+      audience: TEST_AUDIENCE,
+      accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
+      ...(opts.refreshReuseGraceMs === undefined ? {} : { refreshReuseGraceMs: opts.refreshReuseGraceMs }),
+    },
+    revocations,
+    afterRevocation: () => relay.wake(),
+  });
+  const feed = startRevocationFeed({ redisUrl: opts.redisUrl, prefix: opts.prefix, sink: revocations });
+  return {
+    auth,
+    relay,
+    feed,
+    async close() {
+      await relay.close();
+      await feed.close();
+      revocations.close();
+    },
+  };
+}
+
+export function startWorker(database: TestDatabase, opts: { redisUrl: string; prefix: string; lockDurationMs?: number }): Promise<AdminWorker> {
+  return startAdminWorker({
+    databaseUrl: database.url,
+    redisUrl: opts.redisUrl,
+    prefix: opts.prefix,
+    accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
+    refreshTokenTtlMs: 7 * 86_400_000,
+    concurrency: 2,
+    lockDurationMs: opts.lockDurationMs ?? 30_000,
+    logger: quietLogger,
+  });
+}

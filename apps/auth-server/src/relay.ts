@@ -1,0 +1,138 @@
+import { notePublishFailure, publishPendingEvents } from "@warden/auth";
+import { REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, type RevocationEvent } from "@warden/contracts";
+import type { Database } from "@warden/db";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+
+export interface OutboxRelayOptions {
+  db: Database;
+  redisUrl: string;
+  /** BullMQ prefix, a Redis Cluster hash tag such as `{warden}`. */
+  prefix: string;
+  logger: Logger;
+  /** Catch-up poll: picks up what a failed round, another instance or a Redis outage left behind. */
+  pollIntervalMs?: number;
+}
+
+export interface OutboxRelay {
+  /** Publish now (called after each revoking commit); rounds never overlap, extra wakes coalesce. */
+  wake(): void;
+  /** One round until the outbox is drained or publishing fails; resolves with the count published. */
+  drain(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_POLL_INTERVAL_MS = 1_000;
+/** A round never waits longer than this on Redis: the rows stay in the outbox for the next one. */
+const PUBLISH_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`queue did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Publishes outbox events to the revocation queue (jobId = eventId, so a second publish of the
+ * same event is a no-op in BullMQ). The producer connection fails fast: with Redis down a round
+ * fails at once, the events stay in the outbox and the poll publishes them once Redis is back.
+ * Nothing here runs inside a request.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { db, logger } = options;
+  const connection = new Redis(options.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  });
+  connection.on("error", () => {});
+  // Made once the connection is ready, and again after a failure: a Queue whose first command met
+  // a disconnected fail-fast connection keeps failing, so it is replaced rather than reused.
+  let queue: Queue<RevocationEvent> | undefined;
+  const dropQueue = () => {
+    const old = queue;
+    queue = undefined;
+    void old?.close().catch(() => {});
+  };
+
+  const publish = async (events: RevocationEvent[]) => {
+    if (connection.status !== "ready") throw new Error(`redis is ${connection.status}`);
+    if (!queue) {
+      queue = new Queue<RevocationEvent>(REVOCATION_QUEUE, { connection, prefix: options.prefix, skipWaitingForReady: true });
+      queue.on("error", () => {});
+    }
+    try {
+      await withTimeout(
+        queue.addBulk(events.map((e) => ({ name: e.type, data: e, opts: { ...REVOCATION_JOB_OPTIONS, jobId: e.eventId } }))),
+        PUBLISH_TIMEOUT_MS,
+      );
+    } catch (error) {
+      dropQueue();
+      throw error;
+    }
+  };
+
+  let running: Promise<number> | undefined;
+  let again = false;
+  let closed = false;
+  let failing = false;
+
+  const round = async (): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      const published = await publishPendingEvents(db, publish);
+      total += published;
+      if (published === 0) return total;
+    }
+  };
+
+  const drain = (): Promise<number> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      let total = 0;
+      do {
+        again = false;
+        try {
+          const published = await round();
+          total += published;
+          if (failing && published > 0) {
+            logger.info("outbox relay publishing again");
+            failing = false;
+          }
+        } catch (error) {
+          const message = (error as Error).message;
+          if (!failing) logger.warn({ err: message }, "outbox relay could not publish; events stay in the outbox");
+          failing = true;
+          await notePublishFailure(db, message).catch(() => {});
+          again = false;
+        }
+      } while (again && !closed);
+      return total;
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const timer = setInterval(() => void drain(), options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+  timer.unref();
+  void drain();
+
+  return {
+    wake: () => void drain(),
+    drain,
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await running?.catch(() => {});
+      await queue?.close().catch(() => {});
+      connection.disconnect();
+    },
+  };
+}
