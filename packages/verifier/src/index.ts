@@ -7,3 +7,7 @@ export {
   type RevocationFeedOptions,
   type RevocationSink,
 } from "./feed.js";
+export { createVerifier, Verifier, type Principal, type VerifierOptions } from "./verifier.js";
+export { VerifierError, isVerifierError, type VerifierReason } from "./errors.js";
+export { VERIFIER_ALGORITHMS, keysFromJwks, type KeyInput, type VerifierAlgorithm } from "./keys.js";
+export { bearerToken, errorResponse, expressAuth, fastifyAuth, verifyRequest } from "./request.js";

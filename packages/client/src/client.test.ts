@@ -1,0 +1,183 @@
+import { randomUUID } from "node:crypto";
+import { createTestClock } from "@warden/auth/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createWardenClient, isWardenError, memoryStore, WardenError, WardenSessionEndedError } from "./node.js";
+import { startCountingServer, type CountingServer } from "./testing/server.js";
+
+const password = "correct horse battery";
+const email = () => `client-${randomUUID()}@example.com`;
+const MINUTE = 60_000;
+
+// Server and client share a test clock: "the access token expires" is a clock move, not a sleep.
+const clock = createTestClock(Date.now());
+let s: CountingServer;
+
+beforeAll(async () => {
+  s = await startCountingServer({ clock });
+});
+afterAll(async () => {
+  await s.close();
+});
+
+function newClient(now: () => number = clock) {
+  const store = memoryStore();
+  const warden = createWardenClient({ url: s.url, store, now });
+  return { warden, store };
+}
+
+describe("@warden/client against a running server", () => {
+  it("signup, call, access token expires, next call renews silently", async () => {
+    const { warden, store } = newClient();
+    const signed = await warden.signup({ email: email(), password, deviceName: "laptop" });
+    expect(await warden.isSignedIn()).toBe(true);
+    const me = await warden.api.auth.me.query();
+    expect(me.user).toEqual(signed.user);
+    const before = s.requests("auth.refresh");
+
+    clock.advance(16 * MINUTE); // past the 15-minute access token
+    const again = await warden.api.auth.me.query();
+    expect(again.user.id).toBe(signed.user.id);
+    expect(s.requests("auth.refresh")).toBe(before + 1);
+    const stored = await store.get();
+    expect(stored?.accessToken).not.toBe(signed.accessToken);
+    expect(stored?.refreshToken).not.toBe(signed.refreshToken);
+    expect(stored?.user).toEqual(signed.user);
+  });
+
+  it("renews ahead of expiry, within the margin", async () => {
+    const { warden } = newClient();
+    await warden.signup({ email: email(), password });
+    const before = s.requests("auth.refresh");
+    clock.advance(15 * MINUTE - 10_000); // 10 s left, margin is 30 s
+    await warden.api.auth.me.query();
+    expect(s.requests("auth.refresh")).toBe(before + 1);
+  });
+
+  it("50 concurrent calls with an expired access token cause exactly one refresh request", async () => {
+    const { warden } = newClient();
+    const signed = await warden.signup({ email: email(), password });
+    clock.advance(16 * MINUTE);
+    const before = s.requests("auth.refresh");
+    const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
+    expect(results.every((r) => r.user.id === signed.user.id)).toBe(true);
+    expect(s.requests("auth.refresh")).toBe(before + 1);
+  });
+
+  it("a call the server refuses as TOKEN_EXPIRED is renewed once and replayed (client clock behind)", async () => {
+    // The client's clock stays put while the server's moves on: only the server knows it expired.
+    const clientNow = clock();
+    const { warden } = newClient(() => clientNow);
+    const signed = await warden.signup({ email: email(), password });
+    clock.advance(16 * MINUTE);
+    const before = s.requests("auth.refresh");
+    const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
+    expect(results.every((r) => r.user.id === signed.user.id)).toBe(true);
+    expect(s.requests("auth.refresh")).toBe(before + 1);
+  });
+
+  it("clients sharing one store share its renewal", async () => {
+    const store = memoryStore();
+    const a = createWardenClient({ url: s.url, store, now: clock });
+    const b = createWardenClient({ url: s.url, store, now: clock });
+    await a.signup({ email: email(), password });
+    clock.advance(16 * MINUTE);
+    const before = s.requests("auth.refresh");
+    await Promise.all([a.api.auth.me.query(), b.api.auth.me.query(), a.refresh(), b.refresh()]);
+    expect(s.requests("auth.refresh")).toBe(before + 1);
+  });
+
+  it("after an admin revocation: session-ended once with SESSION_REVOKED, store cleared, later calls fail fast", async () => {
+    const admin = createWardenClient({ url: s.url, store: memoryStore(), now: clock });
+    await admin.login(await s.makeAdmin());
+    const { warden, store } = newClient();
+    const signed = await warden.signup({ email: email(), password });
+    const events: unknown[] = [];
+    warden.onSessionEnded((e) => events.push(e));
+
+    await admin.api.admin.revokeUser.mutate({ userId: signed.user.id, reason: "compromised laptop" });
+
+    const failures = await Promise.allSettled(Array.from({ length: 5 }, () => warden.api.sessions.list.query()));
+    for (const f of failures) {
+      expect(f.status).toBe("rejected");
+      const error = (f as PromiseRejectedResult).reason;
+      expect(error).toBeInstanceOf(WardenSessionEndedError);
+      expect(error.reason).toBe("SESSION_REVOKED");
+    }
+    expect(events).toEqual([{ reason: "SESSION_REVOKED", sessionId: signed.sessionId }]);
+    expect(await store.get()).toBeNull();
+    expect(await warden.isSignedIn()).toBe(false);
+
+    const requestsBefore = s.totalRequests();
+    const later = warden.api.auth.me.query();
+    await expect(later).rejects.toBeInstanceOf(WardenSessionEndedError);
+    await expect(later).rejects.toMatchObject({ reason: "SESSION_REVOKED", status: 401 });
+    expect(s.totalRequests()).toBe(requestsBefore); // failed fast: nothing sent
+    expect(events).toHaveLength(1);
+  });
+
+  it("a revoked session whose access token has expired ends with REFRESH_TOKEN_REVOKED at renewal", async () => {
+    const admin = createWardenClient({ url: s.url, store: memoryStore(), now: clock });
+    await admin.login(await s.makeAdmin());
+    const { warden, store } = newClient();
+    const signed = await warden.signup({ email: email(), password });
+    const reasons: string[] = [];
+    warden.onSessionEnded(({ reason }) => reasons.push(reason));
+    await admin.api.admin.revokeUser.mutate({ userId: signed.user.id, reason: "stolen", lock: true });
+    clock.advance(16 * MINUTE);
+    await admin.refresh(); // keep the admin's own session going
+
+    const error = await warden.api.auth.me.query().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WardenSessionEndedError);
+    expect((error as WardenSessionEndedError).reason).toBe("REFRESH_TOKEN_REVOKED");
+    expect(reasons).toEqual(["REFRESH_TOKEN_REVOKED"]);
+    expect(await store.get()).toBeNull();
+  });
+
+  it("signing in again after the session ended starts a fresh session", async () => {
+    const { warden } = newClient();
+    const credentials = { email: email(), password };
+    await warden.signup(credentials);
+    await warden.api.auth.logoutAll.mutate({});
+    await expect(warden.api.auth.me.query()).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+    await warden.login(credentials);
+    expect((await warden.api.auth.me.query()).user.email).toBe(credentials.email);
+  });
+
+  it("failed calls reject with a typed WardenError carrying the reason", async () => {
+    const { warden } = newClient();
+    const credentials = { email: email(), password };
+    await warden.signup(credentials);
+    const taken = await warden.signup(credentials).catch((e: unknown) => e);
+    expect(isWardenError(taken, "EMAIL_TAKEN")).toBe(true);
+    expect((taken as WardenError).status).toBe(409);
+
+    const invalid = await warden.signup({ email: "not an email", password }).catch((e: unknown) => e);
+    expect(isWardenError(invalid, "VALIDATION_FAILED")).toBe(true);
+    expect((invalid as WardenError).issues?.length).toBeGreaterThan(0);
+
+    const forbidden = await warden.api.admin.audit.query({}).catch((e: unknown) => e);
+    expect(isWardenError(forbidden, "FORBIDDEN")).toBe(true);
+
+    const anonymous = createWardenClient({ url: s.url, store: memoryStore() });
+    await expect(anonymous.api.auth.me.query()).rejects.toMatchObject({ reason: "TOKEN_MISSING" });
+  });
+
+  it("an unreachable server is UNAVAILABLE", async () => {
+    const warden = createWardenClient({ url: "http://127.0.0.1:9", store: memoryStore() });
+    const error = await warden.api.health.query().catch((e: unknown) => e);
+    expect(isWardenError(error, "UNAVAILABLE")).toBe(true);
+  });
+
+  it("logout ends the session at the server and clears the store, without a session-ended event", async () => {
+    const { warden, store } = newClient();
+    await warden.signup({ email: email(), password });
+    const events: unknown[] = [];
+    warden.onSessionEnded((e) => events.push(e));
+    const token = (await store.get())!.accessToken;
+    await warden.logout();
+    expect(await store.get()).toBeNull();
+    expect(events).toEqual([]);
+    const res = await s.server.get("/trpc/auth.me", undefined, { authorization: `Bearer ${token}` });
+    expect(res.body.error.data.reason).toBe("SESSION_REVOKED");
+  });
+});

@@ -1,0 +1,216 @@
+import { createHmac, generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Redis } from "ioredis";
+import jwt from "jsonwebtoken";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishRevocations } from "./feed.js";
+import { bearerToken, createVerifier, isVerifierError, verifyRequest, type Verifier, type VerifierOptions } from "./index.js";
+
+const ISSUER = "https://warden.test";
+const AUDIENCE = "orders-service";
+const SEC = 1000;
+
+function es256Key() {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  return { privateKey, publicKey, kid: randomUUID() };
+}
+type Key = ReturnType<typeof es256Key>;
+
+let now = Date.UTC(2026, 0, 1);
+const clock = () => now;
+
+function sign(key: Key, overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
+  const iat = Math.floor(now / SEC);
+  const claims = { iss: ISSUER, aud: AUDIENCE, sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat, exp: iat + 900, role: "user", ...overrides };
+  return jwt.sign(claims, key.privateKey, { algorithm: "ES256", keyid: key.kid, header: { alg: "ES256", typ: "at+jwt", ...header } });
+}
+
+function reasonOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return isVerifierError(error) ? error.reason : `not a VerifierError: ${String(error)}`;
+  }
+}
+
+const key = es256Key();
+const verifiers: Verifier[] = [];
+function verifierWith(options: Partial<VerifierOptions> = {}) {
+  const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, now: clock, ...options });
+  verifiers.push(v);
+  return v;
+}
+afterAll(async () => {
+  for (const v of verifiers) await v.close();
+});
+
+describe("verifier: local checks", () => {
+  it("accepts a valid token and returns the typed principal", () => {
+    const token = sign(key, { role: "admin" });
+    const principal = verifierWith().verifySync(token);
+    const claims = jwt.decode(token) as jwt.JwtPayload;
+    expect(principal).toMatchObject({ userId: claims.sub, sessionId: claims.sid, role: "admin" });
+    expect(principal.claims.jti).toBe(claims.jti);
+  });
+
+  it("refuses tampered, forged and malformed tokens as TOKEN_INVALID", () => {
+    const v = verifierWith();
+    const token = sign(key);
+    const [h, p, s] = token.split(".") as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, "base64url").toString());
+    const elevated = Buffer.from(JSON.stringify({ ...payload, role: "admin" })).toString("base64url");
+    const other = es256Key();
+    const hs = jwt.sign({ ...payload }, key.publicKey.export({ format: "pem", type: "spki" }).toString(), {
+      algorithm: "HS256",
+      header: { alg: "HS256", typ: "at+jwt", kid: key.kid },
+    });
+    const lastChar = s.at(-1)!;
+    const nonCanonical = `${h}.${p}.${s.slice(0, -1)}${lastChar === "A" ? "B" : String.fromCharCode(lastChar.charCodeAt(0) ^ 1)}`;
+    const cases: Record<string, string> = {
+      "payload changed": `${h}.${elevated}.${s}`,
+      "signed by another key": sign({ ...other, kid: key.kid }),
+      "HS256 with the public key as secret": hs,
+      "alg none": `${Buffer.from(JSON.stringify({ alg: "none", typ: "at+jwt", kid: key.kid })).toString("base64url")}.${p}.`,
+      "not at+jwt": sign(key, {}, { typ: "JWT" }),
+      "no typ": jwt.sign(payload, key.privateKey, { algorithm: "ES256", keyid: key.kid }),
+      "wrong issuer": sign(key, { iss: "https://evil.test" }),
+      "wrong audience": sign(key, { aud: "another-service" }),
+      "missing sid": sign(key, { sid: undefined }),
+      "unknown role": sign(key, { role: "root" }),
+      "crit header": sign(key, {}, { crit: ["x"] }),
+      "padding in signature": `${token}=`,
+      "signature bit flipped": nonCanonical,
+      "four parts": `${token}.x`,
+      garbage: "not a token",
+      empty: "",
+    };
+    for (const [name, bad] of Object.entries(cases)) expect(reasonOf(() => v.verifySync(bad)), name).toBe("TOKEN_INVALID");
+  });
+
+  it("refuses an expired token as TOKEN_EXPIRED, allowing the clock tolerance", () => {
+    const v = verifierWith({ clockToleranceSec: 5 });
+    const token = sign(key, { exp: Math.floor(now / SEC) + 10 });
+    expect(v.verifySync(token).claims.exp).toBeGreaterThan(0);
+    now += 14 * SEC; // 4 s past exp: within tolerance
+    expect(reasonOf(() => v.verifySync(token))).toBeUndefined();
+    now += 2 * SEC;
+    expect(reasonOf(() => v.verifySync(token))).toBe("TOKEN_EXPIRED");
+    // A fresh verifier agrees (no cache involved).
+    expect(reasonOf(() => verifierWith({ clockToleranceSec: 5 }).verifySync(token))).toBe("TOKEN_EXPIRED");
+  });
+
+  it("checks in the server's order: signature before revocation before expiry", () => {
+    const v = verifierWith();
+    const sid = randomUUID();
+    const expired = sign(key, { sid, exp: Math.floor(now / SEC) - 60 });
+    v.revocations.add([sid], now + 60 * SEC);
+    expect(reasonOf(() => v.verifySync(expired))).toBe("SESSION_REVOKED");
+    const [h, p] = expired.split(".");
+    expect(reasonOf(() => v.verifySync(`${h}.${p}.${"A".repeat(86)}`))).toBe("TOKEN_INVALID");
+  });
+
+  it("a cached token of a revoked session is refused from then on", () => {
+    const v = verifierWith();
+    const sid = randomUUID();
+    const token = sign(key, { sid });
+    expect(v.verifySync(token).sessionId).toBe(sid);
+    expect(v.cachedTokens).toBe(1);
+    v.revocations.add([sid], now + 60 * SEC);
+    expect(reasonOf(() => v.verifySync(token))).toBe("SESSION_REVOKED");
+  });
+
+  it("keeps the cache bounded", () => {
+    const v = verifierWith({ cacheSize: 10 });
+    for (let i = 0; i < 50; i++) v.verifySync(sign(key));
+    expect(v.cachedTokens).toBeLessThanOrEqual(10);
+  });
+
+  it("pins algorithms: an HS256-only verifier refuses ES256 tokens, and HS256 works with a secret", () => {
+    const secret = Buffer.alloc(32, 7);
+    const v = verifierWith({ publicKey: secret, algorithms: ["HS256"] });
+    expect(reasonOf(() => v.verifySync(sign(key)))).toBe("TOKEN_INVALID");
+    const iat = Math.floor(now / SEC);
+    const hsToken = jwt.sign({ iss: ISSUER, aud: AUDIENCE, sub: "u", sid: "s", jti: "j", iat, exp: iat + 60, role: "user" }, secret, {
+      algorithm: "HS256",
+      header: { alg: "HS256", typ: "at+jwt", kid: "k" },
+    });
+    expect(v.verifySync(hsToken).userId).toBe("u");
+    const [h, p] = hsToken.split(".");
+    const forged = createHmac("sha256", Buffer.alloc(32, 8)).update(`${h}.${p}`).digest("base64url");
+    expect(reasonOf(() => v.verifySync(`${h}.${p}.${forged}`))).toBe("TOKEN_INVALID");
+  });
+
+  it("turns the Authorization header into a principal or the server's reason", async () => {
+    const v = verifierWith();
+    const token = sign(key);
+    expect((await verifyRequest(v, `Bearer ${token}`)).claims.iss).toBe(ISSUER);
+    await expect(verifyRequest(v, undefined)).rejects.toMatchObject({ reason: "TOKEN_MISSING", status: 401 });
+    await expect(verifyRequest(v, `Basic abc`)).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
+    await expect(verifyRequest(v, [`Bearer ${token}`, `Bearer ${token}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
+    expect(bearerToken(`bearer  ${token}`)).toBe(token);
+  });
+});
+
+describe("verifier: JWKS", () => {
+  const keys: Key[] = [key];
+  let fetches = 0;
+  let server: Server;
+  let jwksUrl: string;
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      fetches++;
+      const list = keys.map((k) => ({ ...(k.publicKey as KeyObject).export({ format: "jwk" }), kid: k.kid, alg: "ES256", use: "sig" }));
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ keys: list }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it("verifies with the key its kid names, and refetches the JWKS for a new kid at most once per interval", async () => {
+    const v = createVerifier({ jwksUrl, issuer: ISSUER, audience: AUDIENCE, now: clock, jwksRefetchIntervalMs: 60_000 });
+    verifiers.push(v);
+    await v.ready();
+    const before = fetches;
+    expect((await v.verify(sign(key))).role).toBe("user");
+
+    // Rotation: the server signs with a new key it now publishes.
+    const next = es256Key();
+    keys.push(next);
+    expect((await v.verify(sign(next))).role).toBe("user");
+    expect(fetches).toBe(before + 1);
+
+    // Unknown kids (an attacker's) cause no further fetches within the interval.
+    const stranger = es256Key();
+    for (let i = 0; i < 5; i++) await expect(v.verify(sign(stranger))).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
+    expect(fetches).toBe(before + 1);
+  });
+});
+
+describe("verifier: revocation feed", () => {
+  const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
+  const redis = new Redis(redisUrl);
+  afterAll(async () => {
+    const stale = await redis.keys(`${prefix}*`);
+    if (stale.length) await redis.del(...stale);
+    redis.disconnect();
+  });
+
+  it("refuses a revoked session's token once the revocation is published", async () => {
+    const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl, queuePrefix: prefix });
+    verifiers.push(v);
+    await v.ready();
+    now = Date.now();
+    const sid = randomUUID();
+    const token = sign(key, { sid });
+    expect(v.verifySync(token).sessionId).toBe(sid);
+    await publishRevocations(redis, [sid], Date.now() + 60_000, prefix);
+    const deadline = Date.now() + 5_000;
+    while (!reasonOf(() => v.verifySync(token)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(reasonOf(() => v.verifySync(token))).toBe("SESSION_REVOKED");
+  });
+});
