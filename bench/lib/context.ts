@@ -16,5 +16,6 @@ export interface BenchContext {
 }
 
 export function serverNodeArgs(ctx: BenchContext, name: string): string[] {
-  return ctx.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  // One directory per process: the loader's worker thread writes a profile of its own.
+  return ctx.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.profileDir}/${name}`] : [];
 }

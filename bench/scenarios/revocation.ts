@@ -9,7 +9,7 @@ import { curveOf, percentile } from "../lib/stats.js";
 
 const PROPAGATIONS = 500;
 const GIVE_UP_MS = 2_000;
-export const MASS_SESSIONS = Number(process.env.BENCH_MASS_SESSIONS ?? 100_000);
+const massSessions = () => Number(process.env.BENCH_massSessions() ?? 100_000);
 const MASS_GIVE_UP_MS = 60_000;
 
 async function call(url: string, init: { method: "GET" | "POST"; token?: string; body?: unknown }) {
@@ -77,12 +77,12 @@ export async function revocationPropagation(ctx: BenchContext, a: Child): Promis
     );
 
     if (!worker) {
-      rows.push({ metric: `mass revocation of ${MASS_SESSIONS.toLocaleString("en-US")} sessions`, figure: "not run: no admin worker in this checkout", baseline: "", ratio: "", target: "<= 10 s", met: null });
+      rows.push({ metric: `mass revocation of ${massSessions().toLocaleString("en-US")} sessions`, figure: "not run: no admin worker in this checkout", baseline: "", ratio: "", target: "<= 10 s", met: null });
     } else {
       try {
         rows.push(...(await massRevocation(ctx, aUrl)));
       } catch (error) {
-        rows.push({ metric: `mass revocation of ${MASS_SESSIONS.toLocaleString("en-US")} sessions`, figure: `failed: ${(error as Error).message.slice(0, 160)}`, baseline: "", ratio: "", target: "<= 10 s", met: false });
+        rows.push({ metric: `mass revocation of ${massSessions().toLocaleString("en-US")} sessions`, figure: `failed: ${(error as Error).message.slice(0, 160)}`, baseline: "", ratio: "", target: "<= 10 s", met: false });
       }
     }
   } finally {
@@ -93,12 +93,12 @@ export async function revocationPropagation(ctx: BenchContext, a: Child): Promis
 }
 
 async function massRevocation(ctx: BenchContext, aUrl: string): Promise<Scenario["rows"]> {
-  ctx.log(`   mass revocation: seeding ${MASS_SESSIONS.toLocaleString("en-US")} sessions of one user`);
+  ctx.log(`   mass revocation: seeding ${massSessions().toLocaleString("en-US")} sessions of one user`);
   const seeder = await createSeeder(ctx.databaseUrl, ctx.keys);
   try {
     const [victim] = await seeder.handle.sql<{ id: string }[]>`
       insert into users (email, password_hash) values ('mass@bench.test', 'x') returning id`;
-    await seeder.bulkSessions(MASS_SESSIONS, { revoked: false, userId: victim!.id });
+    await seeder.bulkSessions(massSessions(), { revoked: false, userId: victim!.id });
     const login = await call(`${aUrl}/trpc/auth.login`, { method: "POST", body: ADMIN });
     const adminToken = login.json.result?.data.accessToken as string;
     const started = performance.now();
@@ -116,7 +116,7 @@ async function massRevocation(ctx: BenchContext, aUrl: string): Promise<Scenario
       await new Promise((r) => setTimeout(r, 20));
     }
     return [
-      { metric: `mass revocation of ${MASS_SESSIONS.toLocaleString("en-US")} sessions, until applied`, figure: Number.isNaN(applied) ? `> ${MASS_GIVE_UP_MS / 1000} s` : `${(applied / 1000).toFixed(2)} s`, baseline: "", ratio: "", target: "<= 10 s", met: applied <= 10_000 },
+      { metric: `mass revocation of ${massSessions().toLocaleString("en-US")} sessions, until applied`, figure: Number.isNaN(applied) ? `> ${MASS_GIVE_UP_MS / 1000} s` : `${(applied / 1000).toFixed(2)} s`, baseline: "", ratio: "", target: "<= 10 s", met: applied <= 10_000 },
       { metric: "  of which the revoking call", figure: `${((returned - started) / 1000).toFixed(2)} s`, baseline: "", ratio: "", target: "", met: null },
     ];
   } finally {
