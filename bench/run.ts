@@ -2,6 +2,7 @@
 //   BENCH_QUICK=1      short runs (1 rep, 2 s, smaller stores) to check the bench itself
 //   BENCH_ONLY=1,3     run only these scenarios
 //   BENCH_PROFILE=1    write CPU profiles of the auth server to bench/results/profiles/
+//   BENCH_UPDATE_README=1  put the tables into README.md's Performance section
 import { mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -9,7 +10,7 @@ import type { BenchContext } from "./lib/context.js";
 import { serverNodeArgs } from "./lib/context.js";
 import { createSeeder, newKeys, newPrefix, REDIS_URL, serverEnv, startPostgres } from "./lib/infra.js";
 import { BENCH_DIR, CORES, CPU, HAS_TASKSET, startChild, type Child } from "./lib/proc.js";
-import { fmt, formatTable, writeResults, type Scenario } from "./lib/report.js";
+import { fmt, formatTable, updateReadme, writeResults, type Scenario } from "./lib/report.js";
 import { growth, protectedCall } from "./scenarios/http.js";
 import { loginThroughput, refreshRotation } from "./scenarios/flows.js";
 import { revocationPropagation } from "./scenarios/revocation.js";
@@ -102,4 +103,5 @@ const summary = `${met.filter((r) => r.met).length} of ${met.length} targets met
 header.push(summary);
 process.stdout.write(`\n${summary}\n`);
 if (!only) writeResults(resultsDir, scenarios, header);
+if (!only && process.env.BENCH_UPDATE_README === "1") updateReadme(path.join(BENCH_DIR, "..", "README.md"), scenarios, header);
 process.stdout.write(`results: ${path.relative(process.cwd(), resultsDir)}/latest.{json,md}, latency.svg\n`);

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Curve } from "./stats.js";
 
@@ -105,3 +105,18 @@ export const fmt = {
   mb: (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`,
   pct: (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : "n/a"),
 };
+
+/** Replaces the block between README's bench markers with this run's tables. */
+export function updateReadme(readmePath: string, scenarios: Scenario[], header: string[]): void {
+  const readme = readFileSync(readmePath, "utf8");
+  const begin = "<!-- bench:latest -->";
+  const end = "<!-- /bench:latest -->";
+  const from = readme.indexOf(begin);
+  const to = readme.indexOf(end);
+  if (from < 0 || to < from) return;
+  const body = formatMarkdown(scenarios, header)
+    .replace(/^# .*\n/, "")
+    .replace(/^## /gm, "#### ")
+    .replace("![latency distributions](latency.svg)", "![latency distributions](bench/results/latency.svg)");
+  writeFileSync(readmePath, `${readme.slice(0, from + begin.length)}\n${body.trim()}\n${readme.slice(to)}`);
+}

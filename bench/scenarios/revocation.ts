@@ -9,7 +9,7 @@ import { curveOf, percentile } from "../lib/stats.js";
 
 const PROPAGATIONS = 500;
 const GIVE_UP_MS = 2_000;
-const massSessions = () => Number(process.env.BENCH_massSessions() ?? 100_000);
+const massSessions = () => Number(process.env.BENCH_MASS_SESSIONS ?? 100_000);
 const MASS_GIVE_UP_MS = 60_000;
 
 async function call(url: string, init: { method: "GET" | "POST"; token?: string; body?: unknown }) {
