@@ -26,6 +26,8 @@ export interface Child {
   child: ChildProcess;
   /** Resident set size in bytes, read from /proc. */
   rss(): number;
+  /** CPU seconds (user + system) the process has used so far, read from /proc. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export function startChild(script: string, options: StartOptions = {}): Promise<
         child,
         ready: JSON.parse(line.slice(6)) as Record<string, unknown>,
         rss: () => readRss(pid),
+        cpuSeconds: () => readCpuSeconds(pid),
         stop: () =>
           new Promise<void>((done) => {
             if (child.exitCode !== null) return done();
@@ -111,6 +114,18 @@ export function readRss(pid: number): number {
     return kb ? Number(kb) * 1024 : 0;
   } catch {
     return 0;
+  }
+}
+
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
+
+export function readCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
   }
 }
 

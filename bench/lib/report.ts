@@ -103,6 +103,7 @@ export const fmt = {
   ms: (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : "n/a"),
   ratio: (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : "n/a"),
   mb: (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`,
+  signedPct: (n: number) => (Number.isFinite(n) ? `${n >= 0 ? "+" : ""}${(n * 100).toFixed(0)}%` : "n/a"),
   pct: (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : "n/a"),
 };
 

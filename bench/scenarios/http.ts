@@ -11,6 +11,8 @@ import { revocationFeedKeys } from "@warden/contracts";
 import { randomUUID } from "node:crypto";
 
 export interface CannonResult {
+  /** CPU microseconds the server under test spent per successful request (robust to a busy machine). */
+  cpuUsPerRequest?: number;
   rps: number;
   ok: number;
   non2xx: number;
@@ -22,8 +24,11 @@ export interface CannonResult {
 
 export const CONNECTIONS = 32;
 
-export function cannon(url: string, seconds: number, headers: Record<string, string> = {}): Promise<CannonResult> {
-  return runJob<CannonResult>("load/cannon.ts", { url, connections: CONNECTIONS, durationSec: seconds, headers }, CPU.load);
+export async function cannon(url: string, seconds: number, headers: Record<string, string> = {}, server?: Child): Promise<CannonResult> {
+  const before = server?.cpuSeconds() ?? Number.NaN;
+  const result = await runJob<CannonResult>("load/cannon.ts", { url, connections: CONNECTIONS, durationSec: seconds, headers }, CPU.load);
+  if (server) result.cpuUsPerRequest = ((server.cpuSeconds() - before) * 1e6) / result.ok;
+  return result;
 }
 
 const meUrl = (server: Child) => `${server.ready.url as string}/trpc/auth.me`;
@@ -41,9 +46,9 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
     const [session] = await ctx.seeder.sessions(1);
     const expressToken = jwt.sign({ sub: ctx.seeder.userId, sid: session!.sessionId, role: "user" }, "tutorial-secret", { expiresIn: "15m" });
     const targets = {
-      warden: (seconds = ctx.seconds) => cannon(meUrl(warden), seconds, bearer(session!.accessToken)),
-      express: (seconds = ctx.seconds) => cannon(`${express.ready.url as string}/me`, seconds, bearer(expressToken)),
-      noop: (seconds = ctx.seconds) => cannon(`${noop.ready.url as string}/bench/noop`, seconds, bearer(session!.accessToken)),
+      warden: (seconds = ctx.seconds) => cannon(meUrl(warden), seconds, bearer(session!.accessToken), warden),
+      express: (seconds = ctx.seconds) => cannon(`${express.ready.url as string}/me`, seconds, bearer(expressToken), express),
+      noop: (seconds = ctx.seconds) => cannon(`${noop.ready.url as string}/bench/noop`, seconds, bearer(session!.accessToken), noop),
     };
     // Warm-up (JIT, connection pools, caches), not recorded.
     for (const [name, run] of Object.entries(targets)) check(`${name} warm-up`, await run(2));
@@ -60,17 +65,24 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
     }
     const vsExpress = median(runs.warden.map((w, i) => w.rps / runs.express[i]!.rps));
     const overhead = median(runs.warden.map((w, i) => runs.noop[i]!.rps / w.rps - 1));
-    const med = (list: CannonResult[], key: "rps" | "p50" | "p99") => median(list.map((r) => r[key]));
+    const med = (list: CannonResult[], key: "rps" | "p50" | "p99" | "cpuUsPerRequest") => median(list.map((r) => r[key] ?? Number.NaN));
+    // The same comparisons in CPU time per request of the server process: what each would serve on a core of its own.
+    const cpuVsExpress = median(runs.warden.map((w, i) => runs.express[i]!.cpuUsPerRequest! / w.cpuUsPerRequest!));
+    const cpuOverhead = median(runs.warden.map((w, i) => w.cpuUsPerRequest! / runs.noop[i]!.cpuUsPerRequest! - 1));
+    const us = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} us/req` : "n/a");
     const scenario: Scenario = {
       id: 1,
       title: "Protected call over HTTP (auth.me)",
       rows: [
         { metric: "auth.me vs express-jwt", figure: fmt.rate(med(runs.warden, "rps")), baseline: fmt.rate(med(runs.express, "rps")), ratio: fmt.ratio(vsExpress), target: ">= 2.50x", met: vsExpress >= 2.5 },
-        { metric: "auth overhead vs tRPC no-op", figure: fmt.rate(med(runs.warden, "rps")), baseline: fmt.rate(med(runs.noop, "rps")), ratio: `+${fmt.pct(overhead)}`, target: "<= +10%", met: overhead <= 0.1 },
+        { metric: "auth overhead vs tRPC no-op", figure: fmt.rate(med(runs.warden, "rps")), baseline: fmt.rate(med(runs.noop, "rps")), ratio: fmt.signedPct(overhead), target: "<= +10%", met: overhead <= 0.1 },
+        { metric: "CPU per request: auth.me vs express-jwt", figure: us(med(runs.warden, "cpuUsPerRequest")), baseline: us(med(runs.express, "cpuUsPerRequest")), ratio: fmt.ratio(cpuVsExpress), target: ">= 2.50x", met: cpuVsExpress >= 2.5 },
+        { metric: "CPU per request: auth.me vs no-op", figure: us(med(runs.warden, "cpuUsPerRequest")), baseline: us(med(runs.noop, "cpuUsPerRequest")), ratio: fmt.signedPct(cpuOverhead), target: "<= +10%", met: cpuOverhead <= 0.1 },
         { metric: "auth.me latency p50 / p99", figure: `${fmt.ms(med(runs.warden, "p50"))} / ${fmt.ms(med(runs.warden, "p99"))}`, baseline: `${fmt.ms(med(runs.express, "p50"))} / ${fmt.ms(med(runs.express, "p99"))}`, ratio: "", target: "", met: null },
       ],
       notes: [
         `${CONNECTIONS} connections, ${ctx.seconds} s per run, ${ctx.reps} alternating runs each, median of the per-run ratios; overhead = no-op req/s / auth.me req/s - 1.`,
+        "CPU rows: user+system CPU time of the server process (/proc/<pid>/stat) per successful request; unlike req/s they hold on a machine shared with other work, and equal the req/s ratio on a dedicated core.",
         "express-jwt: Express 5 + jsonwebtoken, HS256 with a string secret, verify per request (bench/baselines/express-jwt). Warden: ES256 access token, revocation check, user+session for the answer.",
       ],
       curves: [
@@ -113,8 +125,8 @@ export async function growth(ctx: BenchContext, small: Child): Promise<Scenario>
     const [largeSession] = await seeder.sessions(1);
     const [smallSession] = await ctx.seeder.sessions(1);
     large = await startChild("servers/warden.ts", { cpu: CPU.server, env: serverEnv(largeUrl, largePrefix, ctx.keys), nodeArgs: serverNodeArgs(ctx, "growth-large") });
-    const runSmall = () => cannon(meUrl(small), ctx.seconds, bearer(smallSession!.accessToken));
-    const runLarge = () => cannon(meUrl(large!), ctx.seconds, bearer(largeSession!.accessToken));
+    const runSmall = () => cannon(meUrl(small), ctx.seconds, bearer(smallSession!.accessToken), small);
+    const runLarge = () => cannon(meUrl(large!), ctx.seconds, bearer(largeSession!.accessToken), large);
     await cannon(meUrl(large), 2, bearer(largeSession!.accessToken));
     const smalls: CannonResult[] = [];
     const larges: CannonResult[] = [];
@@ -127,11 +139,13 @@ export async function growth(ctx: BenchContext, small: Child): Promise<Scenario>
     }
     const ratio = median(larges.map((l, i) => l.rps / smalls[i]!.rps));
     const largeRss = large.rss();
+    const cpuRatio = median(larges.map((l, i) => l.cpuUsPerRequest! / smalls[i]!.cpuUsPerRequest!));
     return {
       id: 7,
       title: "Growth: auth.me with 1k vs 1M sessions/revocations in the store",
       rows: [
         { metric: "auth.me req/s, 1M vs 1k store", figure: fmt.rate(median(larges.map((r) => r.rps))), baseline: fmt.rate(median(smalls.map((r) => r.rps))), ratio: fmt.ratio(ratio), target: ">= 0.90x (flat)", met: ratio >= 0.9 },
+        { metric: "CPU per auth.me, 1M vs 1k store", figure: `${median(larges.map((r) => r.cpuUsPerRequest!)).toFixed(0)} us/req`, baseline: `${median(smalls.map((r) => r.cpuUsPerRequest!)).toFixed(0)} us/req`, ratio: fmt.ratio(cpuRatio), target: "<= 1.10x (flat)", met: cpuRatio <= 1.1 },
         { metric: "auth.me p99, 1M vs 1k store", figure: fmt.ms(median(larges.map((r) => r.p99))), baseline: fmt.ms(median(smalls.map((r) => r.p99))), ratio: "", target: "", met: null },
         { metric: "RSS of the 1M instance", figure: fmt.mb(largeRss), baseline: "", ratio: "", target: "", met: null },
       ],
