@@ -1,5 +1,5 @@
 import { initTRPC } from "@trpc/server";
-import { AuthError, findUserRole, verifyAccessToken } from "@warden/auth";
+import { AuthError, findUserRole, verifyAccessTokenCached } from "@warden/auth";
 import type { AccessTokenClaims } from "@warden/contracts";
 import type { Context } from "./context.js";
 import { fail, formatError } from "./errors.js";
@@ -42,7 +42,7 @@ export interface Principal {
 export const protectedProcedure = t.procedure.use(({ ctx, next }) => {
   const { auth } = ctx;
   const token = bearerToken(ctx.req.authorization);
-  const claims = verifyAccessToken(auth.keys, auth.settings, token, {
+  const claims = verifyAccessTokenCached(auth, token, {
     now: auth.clock(),
     isSessionRevoked: (sid) => auth.revocations.has(sid),
   });

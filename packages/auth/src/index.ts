@@ -11,6 +11,7 @@ export * from "./sessions.js";
 export * from "./tokens.js";
 export * from "./users.js";
 export * from "./admin.js";
+export * from "./hot-path.js";
 export * from "./outbox.js";
 export * from "./apply.js";
 export * from "./maintenance.js";

@@ -35,7 +35,13 @@ export async function markSessionsRevoked(
     await tx
       .update(refreshTokens)
       .set({ revokedAt: new Date(at) })
-      .where(and(inArray(refreshTokens.sessionId, ids), isNull(refreshTokens.revokedAt)));
+      // A subquery, not the id list: a user with 100k sessions would exceed PostgreSQL's 65,535 parameters.
+      .where(
+        and(
+          inArray(refreshTokens.sessionId, tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.revokedEventId, eventId))),
+          isNull(refreshTokens.revokedAt),
+        ),
+      );
   }
   return ids;
 }

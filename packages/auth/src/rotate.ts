@@ -6,6 +6,7 @@ import { signAccessToken } from "./access-tokens.js";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
+import { rotateInOneStatement } from "./rotate-fast.js";
 import { deriveSuccessorToken, hashToken } from "./tokens.js";
 
 type Outcome =
@@ -21,6 +22,10 @@ type Outcome =
  */
 export async function rotateRefreshToken(auth: Auth, presented: string): Promise<TokenPair> {
   const now = auth.clock();
+  // The common case in one round trip; anything unusual falls through to the locking transaction.
+  const successor = deriveSuccessorToken(auth.refreshSecret, presented);
+  const fast = await rotateInOneStatement(auth, presented, successor, now);
+  if (fast) return issuePair(auth, { kind: "rotated", successor, ...fast }, now);
   const outcome = await auth.db.transaction(async (tx): Promise<Outcome> => {
     const [row] = await tx
       .select({
@@ -47,7 +52,6 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
       throw new AuthError("REFRESH_TOKEN_REVOKED", "session revoked");
     }
     if (row.sessionExpiresAt.getTime() <= now) throw new AuthError("REFRESH_TOKEN_EXPIRED", "session expired");
-    const successor = deriveSuccessorToken(auth.refreshSecret, presented);
     const base = { successor, sessionId: row.sessionId, userId: row.userId, role: row.role };
 
     if (!row.rotatedAt) {
@@ -99,6 +103,10 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
     announceRevocation(auth, outcome.event, outcome.sessionIds);
     throw new AuthError("REFRESH_TOKEN_REUSED", "refresh token reused: the session has been revoked");
   }
+  return issuePair(auth, outcome, now);
+}
+
+function issuePair(auth: Auth, outcome: Extract<Outcome, { kind: "rotated" | "replayed" }>, now: number): TokenPair {
   const access = signAccessToken(
     auth.keys,
     auth.settings,

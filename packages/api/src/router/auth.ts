@@ -1,6 +1,6 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import {
-  getCurrentSession,
+  getCurrentSessionCached,
   login,
   revokeSession,
   revokeUserSessions,
@@ -64,7 +64,7 @@ export const authRouter = {
   }),
 
   me: protectedProcedure.query(async ({ ctx }) => {
-    const current = await getCurrentSession(ctx.auth, ctx.principal.sessionId);
+    const current = await getCurrentSessionCached(ctx.auth, ctx.principal.sessionId);
     if (!current || current.revoked || current.user.id !== ctx.principal.userId) {
       fail("SESSION_REVOKED", "session revoked");
     }

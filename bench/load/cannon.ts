@@ -1,0 +1,41 @@
+// Load generator child: autocannon against one URL for a bounded time, result as JSON.
+import autocannon from "autocannon";
+
+interface Job {
+  url: string;
+  connections: number;
+  durationSec: number;
+  headers?: Record<string, string>;
+}
+const job = JSON.parse(process.env.BENCH_JOB!) as Job;
+const result = await autocannon({
+  url: job.url,
+  connections: job.connections,
+  duration: job.durationSec,
+  headers: job.headers ?? {},
+  pipelining: 1,
+});
+const latency = result.latency as unknown as Record<string, number>;
+const curve: Array<[number, number]> = [
+  [1, latency.p1!],
+  [10, latency.p10!],
+  [25, latency.p25!],
+  [50, latency.p50!],
+  [75, latency.p75!],
+  [90, latency.p90!],
+  [97.5, latency.p97_5!],
+  [99, latency.p99!],
+  [99.9, latency.p99_9!],
+];
+const ok = result["2xx"];
+process.stdout.write(
+  `${JSON.stringify({
+    rps: ok / result.duration,
+    ok,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    p50: latency.p50,
+    p99: latency.p99,
+    curve,
+  })}\n`,
+);

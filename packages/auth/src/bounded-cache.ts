@@ -1,0 +1,37 @@
+/**
+ * A Map with a size bound and per-entry expiry, for hot-path lookups that must not grow with the
+ * number of users. Eviction is by insertion order (the oldest entry goes first), which is enough
+ * for caches whose entries expire within minutes.
+ */
+export class BoundedCache<K, V> {
+  private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  get(key: K, now: number): V | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key: K, value: V, expiresAt: number): void {
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, { value, expiresAt });
+  }
+
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
