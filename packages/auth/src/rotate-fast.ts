@@ -30,6 +30,9 @@ export async function rotateInOneStatement(auth: Auth, presented: string, succes
       where rt.token_hash = ${hashToken(presented)}
         and rt.rotated_at is null and rt.revoked_at is null and rt.expires_at > ${at}::timestamptz
         and s.revoked_at is null and s.expires_at > ${at}::timestamptz and u.locked_at is null
+      -- Session before token, the order every revocation locks in: a refresh racing a logout or
+      -- an admin revocation waits for it instead of deadlocking.
+      for update of s
     ),
     rotated as (
       update refresh_tokens r set rotated_at = ${at}::timestamptz
