@@ -111,7 +111,7 @@ describe("Redis down", () => {
     await database?.drop();
   });
 
-  it("signup, login, refresh, me and logout keep working; health says redis is down; revocations are recorded", async () => {
+  it("signup, login, refresh, me and logout keep working; health says redis is down; revocations are recorded and published once it is back", async () => {
     const e = email("redis");
     await call(server.url, "POST", "auth.signup", { email: e, password: PASSWORD });
     await redis.stop();
@@ -128,10 +128,19 @@ describe("Redis down", () => {
     expect((await call(server.url, "POST", "auth.logout", {}, refreshed.data.accessToken)).status).toBe(200);
     expect((await call(server.url, "GET", "auth.me", undefined, refreshed.data.accessToken)).reason).toBe("SESSION_REVOKED");
     expect((await call(server.url, "POST", "auth.refresh", { refreshToken: refreshed.data.refreshToken })).reason).toBe("REFRESH_TOKEN_REVOKED");
-    const [event] = await database.sql`select type, published_at from outbox_events where payload->>'sessionId' = ${refreshed.data.sessionId}`;
-    expect(event).toMatchObject({ type: "session.revoked" });
+    const [event] = await database.sql`select id, type, published_at from outbox_events where payload->>'sessionId' = ${refreshed.data.sessionId}`;
+    expect(event).toMatchObject({ type: "session.revoked", published_at: null });
 
     await redis.start();
     expect((await call(server.url, "POST", "auth.login", { email: e, password: PASSWORD })).status).toBe(200);
+    // Once Redis is back, the outbox relay publishes the event recorded during the outage.
+    const deadline = Date.now() + 30_000;
+    let published: unknown = null;
+    while (!published && Date.now() < deadline) {
+      const [row] = await database.sql`select published_at from outbox_events where id = ${event!.id}`;
+      published = row?.published_at;
+      if (!published) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(published).toBeTruthy();
   }, 60_000);
 });
