@@ -3,8 +3,10 @@ import cors from "@fastify/cors";
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
 import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
 import type { Auth } from "@warden/auth";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
+import type { TRPCError } from "@trpc/server";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { fastQueryHook } from "./fast-queries.js";
 
 export interface ServerOptions {
   auth: Auth;
@@ -74,44 +76,48 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   await app.register(cookie);
 
+  const createContext = ({ req, res }: { req: FastifyRequest; res: FastifyReply }) => {
+    const cookieMode = req.headers[COOKIE_HEADER] === "1";
+    return createContextInner({
+      auth: options.auth,
+      health: options.health,
+      rateLimiter: options.rateLimiter,
+      req: {
+        ip: req.ip,
+        userAgent: req.headers["user-agent"],
+        authorization: authorizationHeaders(req),
+        cookieMode,
+        refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
+        setRefreshCookie: (token, expiresAt) =>
+          void res.setCookie(cookieName, token, {
+            httpOnly: true,
+            secure: cookieSecure,
+            sameSite: "strict",
+            path: COOKIE_PATH,
+            expires: new Date(expiresAt),
+          }),
+        clearRefreshCookie: () => {
+          if (cookieMode) void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
+        },
+      },
+    });
+  };
+  const onError = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
+    if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error.cause ?? error, path }, "procedure failed");
+  };
+
   await app.register(
     async (scope) => {
       // Whatever the content type claims, tRPC parses the body itself (bad JSON: VALIDATION_FAILED).
       scope.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+      scope.addHook("preHandler", fastQueryHook("/trpc", { router: appRouter, createContext, onError }));
       await scope.register(fastifyTRPCPlugin, {
         prefix: "/trpc",
         trpcOptions: {
           router: appRouter,
           allowMethodOverride: false,
-          createContext: ({ req, res }) => {
-            const cookieMode = req.headers[COOKIE_HEADER] === "1";
-            return createContextInner({
-              auth: options.auth,
-              health: options.health,
-              rateLimiter: options.rateLimiter,
-              req: {
-                ip: req.ip,
-                userAgent: req.headers["user-agent"],
-                authorization: authorizationHeaders(req),
-                cookieMode,
-                refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
-                setRefreshCookie: (token, expiresAt) =>
-                  void res.setCookie(cookieName, token, {
-                    httpOnly: true,
-                    secure: cookieSecure,
-                    sameSite: "strict",
-                    path: COOKIE_PATH,
-                    expires: new Date(expiresAt),
-                  }),
-                clearRefreshCookie: () => {
-                  if (cookieMode) void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
-                },
-              },
-            });
-          },
-          onError: ({ error, path }) => {
-            if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error.cause ?? error, path }, "procedure failed");
-          },
+          createContext,
+          onError,
         } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
       });
     },
