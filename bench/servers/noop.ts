@@ -5,7 +5,7 @@ import { initTRPC } from "@trpc/server";
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from "@trpc/server/adapters/fastify";
 import { createContextInner, formatError, type Context } from "@warden/api";
 import { createAuth, createKeyRing, es256KeyFromPem } from "@warden/auth";
-import { buildServer, createLogger, loadEnv } from "@warden/auth-server";
+import { buildServer, createLogger, fastQueryHook, loadEnv } from "@warden/auth-server";
 import { createDb } from "@warden/db";
 
 const env = loadEnv();
@@ -19,12 +19,15 @@ const app = await buildServer({
   logger: createLogger("silent"),
   health: { db: async () => true, redis: async () => true },
   extend: async (scope) => {
+    const createContext = ({ req }: Pick<CreateFastifyContextOptions, "req">) =>
+      createContextInner({ auth, req: { ip: req.ip, userAgent: req.headers["user-agent"], authorization: req.headers.authorization } });
+    // The same serving path as the auth server's /trpc: plain GET queries skip the fetch adapter.
+    scope.addHook("preHandler", fastQueryHook("/bench", { router: benchRouter, createContext }));
     await scope.register(fastifyTRPCPlugin, {
       prefix: "/bench",
       trpcOptions: {
         router: benchRouter,
-        createContext: ({ req }: CreateFastifyContextOptions) =>
-          createContextInner({ auth, req: { ip: req.ip, userAgent: req.headers["user-agent"], authorization: req.headers.authorization } }),
+        createContext,
       },
     });
   },

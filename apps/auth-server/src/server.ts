@@ -2,9 +2,11 @@ import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
 import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
+import type { TRPCError } from "@trpc/server";
 import { AuthError, type Auth } from "@warden/auth";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { fastQueryHook } from "./fast-queries.js";
 
 export interface ServerOptions {
   auth: Auth;
@@ -74,41 +76,50 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   await app.register(cookie);
 
+  const createContext = ({ req, res }: { req: FastifyRequest; res: FastifyReply }) => {
+    const cookieMode = req.headers[COOKIE_HEADER] === "1";
+    return createContextInner({
+      auth: options.auth,
+      health: options.health,
+      rateLimiter: options.rateLimiter,
+      req: {
+        ip: req.ip,
+        userAgent: req.headers["user-agent"],
+        authorization: authorizationHeaders(req),
+        cookieMode,
+        refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
+        setRefreshCookie: (token, expiresAt) =>
+          void res.setCookie(cookieName, token, {
+            httpOnly: true,
+            secure: cookieSecure,
+            sameSite: "strict",
+            path: COOKIE_PATH,
+            expires: new Date(expiresAt),
+          }),
+        clearRefreshCookie: () => {
+          if (cookieMode) void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
+        },
+      },
+    });
+  };
+  const onError = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
+    // Domain refusals (bad password, revoked session) are answers, not failures.
+    if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) {
+      app.log.error({ err: error.cause ?? error, path }, "procedure failed");
+    }
+  };
+
   await app.register(
     async (scope) => {
       // Whatever the content type claims, tRPC parses the body itself (bad JSON: VALIDATION_FAILED).
       scope.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+      scope.addHook("preHandler", fastQueryHook("/trpc", { router: appRouter, createContext, onError }));
       await scope.register(fastifyTRPCPlugin, {
         prefix: "/trpc",
         trpcOptions: {
           router: appRouter,
           allowMethodOverride: false,
-          createContext: ({ req, res }) => {
-            const cookieMode = req.headers[COOKIE_HEADER] === "1";
-            return createContextInner({
-              auth: options.auth,
-              health: options.health,
-              rateLimiter: options.rateLimiter,
-              req: {
-                ip: req.ip,
-                userAgent: req.headers["user-agent"],
-                authorization: authorizationHeaders(req),
-                cookieMode,
-                refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
-                setRefreshCookie: (token, expiresAt) =>
-                  void res.setCookie(cookieName, token, {
-                    httpOnly: true,
-                    secure: cookieSecure,
-                    sameSite: "strict",
-                    path: COOKIE_PATH,
-                    expires: new Date(expiresAt),
-                  }),
-                clearRefreshCookie: () => {
-                  if (cookieMode) void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
-                },
-              },
-            });
-          },
+          createContext,
           // A rate-limited answer also says when to come back in the standard header.
           responseMeta: ({ errors }) => {
             const retryAfterMs = errors.reduce(
@@ -117,10 +128,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
             );
             return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
           },
-          onError: ({ error, path }) => {
-            // Domain refusals (bad password, revoked session) are answers, not failures.
-            if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) app.log.error({ err: error.cause ?? error, path }, "procedure failed");
-          },
+          onError,
         } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
       });
     },
