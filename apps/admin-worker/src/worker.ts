@@ -110,6 +110,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
 
   // One scheduler however many workers run: upserting with a fixed id is idempotent.
   const scheduler = new Queue(MAINTENANCE_QUEUE, { connection, prefix: options.prefix });
+  scheduler.on("error", (err) => logger.warn({ err: err.message }, "maintenance scheduler error"));
   await scheduler.upsertJobScheduler(
     MAINTENANCE_SCHEDULER_ID,
     { every: options.maintenanceEveryMs ?? HOUR_MS },

@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import { callerFor, reasonOf } from "@warden/api/testing";
 import { applyRevocationEvent, ensureAdmin } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
-import { REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, revocationEvent, type RevocationEvent } from "@warden/contracts";
+import { MAINTENANCE_QUEUE, REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, revocationEvent, type RevocationEvent } from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Queue } from "bullmq";
 import { and, eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdminWorker } from "../src/worker.js";
+import { MAINTENANCE_SCHEDULER_ID, type AdminWorker } from "../src/worker.js";
 import { deletePrefix, REDIS_URL, startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
 
 const prefix = testPrefix();
@@ -201,5 +201,22 @@ describe("admin access", () => {
     await callerFor(b.auth, token).admin.audit({});
     await database.db.update(users).set({ role: "user" }).where(eq(users.email, "demoted@example.com"));
     expect(await reasonOf(callerFor(b.auth, token).admin.audit({}))).toBe("FORBIDDEN");
+  });
+});
+
+describe("maintenance", () => {
+  it("the worker schedules the prune job once (a job scheduler) and runs it", async () => {
+    const maintenance = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection, prefix });
+    try {
+      const schedulers = await maintenance.getJobSchedulers();
+      expect(schedulers.map((s) => s.key)).toEqual([MAINTENANCE_SCHEDULER_ID]);
+      const done = await waitFor(async () => {
+        const [job] = await maintenance.getCompleted();
+        return job;
+      }, 15_000, "a prune job completed");
+      expect(done.returnvalue).toMatchObject({ sessions: expect.any(Number), outboxEvents: expect.any(Number), feedEntries: expect.any(Number) });
+    } finally {
+      await maintenance.close();
+    }
   });
 });

