@@ -1,3 +1,4 @@
 import { defineProject } from "vitest/config";
 
-export default defineProject({ test: { name: "client" } });
+// Real servers and child processes: allow for a loaded machine (timeouts are not assertions).
+export default defineProject({ test: { name: "client", testTimeout: 60_000, hookTimeout: 60_000 } });

@@ -1,11 +1,13 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build as bundle } from "esbuild";
 import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import config from "../tsup.config.js";
+import { startCountingServer } from "./testing/server.js";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 /** Names of server-side code that must never reach a browser or a worker through the client. */
@@ -36,7 +38,7 @@ function serverCodeIn(text: string): string[] {
   return SERVER_CODE.filter((pattern) => pattern.test(text)).map(String);
 }
 
-describe("built @warden/client", () => {
+describe("built @warden/client (browser entry)", () => {
   it("contains no server code", async () => {
     const files = (await readdir(outDir)).filter((f) => f.endsWith(".js"));
     expect(files).toContain("index.js");
@@ -58,8 +60,27 @@ describe("built @warden/client", () => {
       logLevel: "silent",
     });
     const text = result.outputFiles[0]!.text;
+    await writeFile(path.join(outDir, "browser-bundle.mjs"), text);
     expect(text).toContain("x-warden-cookie");
     expect(text).not.toMatch(/from ["'](node:)?(fs|path|os|crypto|child_process)["']/);
     expect(serverCodeIn(text)).toEqual([]);
+  });
+
+  it("the browser bundle signs up and calls a real server (web storage store)", async () => {
+    const server = await startCountingServer();
+    try {
+      const bundled = await import(pathToFileURL(path.join(outDir, "browser-bundle.mjs")).href);
+      const items = new Map<string, string>();
+      const storage = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v), removeItem: (k: string) => void items.delete(k) };
+      const warden = bundled.createWardenClient({ url: server.url, store: bundled.webStorageStore(storage) });
+      const { user } = await warden.signup({ email: `bundle-${randomUUID()}@example.com`, password: "correct horse battery" });
+      expect((await warden.api.auth.me.query()).user).toEqual(user);
+      expect(() => bundled.fileStore("/tmp/x")).toThrow(/needs Node/);
+      const error = await warden.api.admin.audit.query({}).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(bundled.WardenError);
+      expect((error as { reason: string }).reason).toBe("FORBIDDEN");
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createTestClock } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWardenClient, isWardenError, memoryStore, WardenError, WardenSessionEndedError } from "./node.js";
+import { createWardenClient, isWardenError, memoryStore, WardenError, WardenSessionEndedError, webStorageStore } from "./node.js";
 import { startCountingServer, type CountingServer } from "./testing/server.js";
 
 const password = "correct horse battery";
@@ -61,6 +61,16 @@ describe("@warden/client against a running server", () => {
     const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
     expect(results.every((r) => r.user.id === signed.user.id)).toBe(true);
     expect(s.requests("auth.refresh")).toBe(before + 1);
+  });
+
+  it("batched queries with large inputs are split across requests, each getting its own answer", async () => {
+    const { warden } = newClient();
+    await warden.signup({ email: email(), password });
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => warden.api.admin.users.find.query({ email: `${"x".repeat(1000)}${i}@example.com` })),
+    );
+    // Not an admin: every one is refused individually, none fails as a too-long request.
+    expect(results.every((r) => r.status === "rejected" && isWardenError(r.reason, "FORBIDDEN"))).toBe(true);
   });
 
   it("a call the server refuses as TOKEN_EXPIRED is renewed once and replayed (client clock behind)", async () => {
@@ -133,6 +143,39 @@ describe("@warden/client against a running server", () => {
     expect(await store.get()).toBeNull();
   });
 
+  it("a client whose session ended leaves alone the session another tab signed in with since", async () => {
+    const items = new Map<string, string>();
+    const storage = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v), removeItem: (k: string) => void items.delete(k) };
+    const credentials = { email: email(), password };
+    const oldTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
+    const first = await oldTab.signup(credentials);
+    await oldTab.api.auth.me.query();
+    const newTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
+    const second = await newTab.login(credentials);
+    const ended: string[] = [];
+    oldTab.onSessionEnded(({ reason }) => ended.push(reason));
+    await newTab.api.sessions.revoke.mutate({ sessionId: first.sessionId });
+
+    // The old tab still holds the first session's access token: the server refuses it.
+    await expect(oldTab.api.auth.me.query()).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+    expect(ended).toEqual(["SESSION_REVOKED"]);
+    expect(JSON.parse(items.get("warden.session")!).sessionId).toBe(second.sessionId);
+    expect((await newTab.api.auth.me.query()).session.id).toBe(second.sessionId);
+  });
+
+  it("a refresh token used by a thief first ends the session with REFRESH_TOKEN_REUSED", async () => {
+    const { warden, store } = newClient();
+    const signed = await warden.signup({ email: email(), password });
+    const reasons: string[] = [];
+    warden.onSessionEnded(({ reason }) => reasons.push(reason));
+    const stolen = await s.server.post("/trpc/auth.refresh", { refreshToken: signed.refreshToken });
+    expect(stolen.status).toBe(200);
+    clock.advance(16 * MINUTE); // well past the reuse grace
+    await expect(warden.api.auth.me.query()).rejects.toMatchObject({ reason: "REFRESH_TOKEN_REUSED" });
+    expect(reasons).toEqual(["REFRESH_TOKEN_REUSED"]);
+    expect(await store.get()).toBeNull();
+  });
+
   it("signing in again after the session ended starts a fresh session", async () => {
     const { warden } = newClient();
     const credentials = { email: email(), password };
@@ -166,6 +209,23 @@ describe("@warden/client against a running server", () => {
     const warden = createWardenClient({ url: "http://127.0.0.1:9", store: memoryStore() });
     const error = await warden.api.health.query().catch((e: unknown) => e);
     expect(isWardenError(error, "UNAVAILABLE")).toBe(true);
+  });
+
+  it("a renewal that cannot reach the server is UNAVAILABLE and keeps the session for the next try", async () => {
+    let down = false;
+    const flaky: typeof fetch = (input, init) => (down ? Promise.reject(new TypeError("fetch failed")) : fetch(input, init));
+    const store = memoryStore();
+    const warden = createWardenClient({ url: s.url, store, now: clock, fetch: flaky });
+    const events: unknown[] = [];
+    warden.onSessionEnded((e) => events.push(e));
+    await warden.signup({ email: email(), password });
+    clock.advance(16 * MINUTE);
+    down = true;
+    await expect(warden.api.auth.me.query()).rejects.toMatchObject({ reason: "UNAVAILABLE" });
+    expect(await store.get()).not.toBeNull();
+    down = false;
+    await expect(warden.api.auth.me.query()).resolves.toBeDefined();
+    expect(events).toEqual([]);
   });
 
   it("logout ends the session at the server and clears the store, without a session-ended event", async () => {

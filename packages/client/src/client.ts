@@ -70,6 +70,8 @@ export function createWardenClient(options: WardenClientOptions): WardenClient {
       httpBatchLink({
         url: `${url}/trpc`,
         fetch: fetchForLink,
+        // Batched GETs carry every input in the URL: split before proxies and Node refuse it.
+        maxURLLength: 4_000,
         headers: ({ opList }) => {
           const headers: Record<string, string> = { ...options.headers };
           if (cookieMode) headers[COOKIE_HEADER] = "1";

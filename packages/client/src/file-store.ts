@@ -66,7 +66,14 @@ export function fileStore(file: string, options: FileStoreOptions = {}): TokenSt
       let release: (() => Promise<void>) | undefined;
       while (!release) {
         try {
-          release = await lockfile.lock(target, { realpath: false, stale: staleMs, retries: 0 });
+          release = await lockfile.lock(target, {
+            realpath: false,
+            stale: staleMs,
+            retries: 0,
+            // The default throws from a timer (crashing the process) if the lock is taken over;
+            // the renewal under it is still safe: the server's reuse grace covers a near-double.
+            onCompromised: () => {},
+          });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "ELOCKED" || Date.now() > deadline) throw error;
           await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));

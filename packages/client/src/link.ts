@@ -45,7 +45,7 @@ export function renewalLink(session: Session): TRPCLink<AppRouter> {
                 return;
               }
               if (isSessionEndingReason(error.reason)) {
-                session.end(error.reason, error).then(fail, fail);
+                session.endFor(accessToken, error.reason, error).then(fail, fail);
                 return;
               }
               observer.error(error);

@@ -1,6 +1,6 @@
 import type { SessionEndingReason, TokenPair } from "@warden/contracts";
 import { errorFromBody, isSessionEndingReason, toWardenError, WardenError, WardenSessionEndedError } from "./errors.js";
-import { readTimes, toStoredTokens, type StoredTokens, type TokenStore } from "./tokens.js";
+import { readSessionId, readTimes, toStoredTokens, type StoredTokens, type TokenStore } from "./tokens.js";
 
 export interface SessionOptions {
   url: string;
@@ -27,7 +27,7 @@ export const COOKIE_HEADER = "x-warden-cookie";
  * (repeating it would present a rotated refresh token: theft detection).
  */
 export class Session {
-  private current: StoredTokens | null | undefined; // undefined: not loaded yet
+  private current: StoredTokens | null = null;
   private renewal: Promise<StoredTokens> | undefined;
   private ended: WardenSessionEndedError | undefined;
   private readonly listeners = new Set<(event: SessionEndedEvent) => void>();
@@ -50,8 +50,9 @@ export class Session {
     return this.ended;
   }
 
+  /** Cached in memory; while there are none, the store is read again (another process may sign in). */
   async tokens(): Promise<StoredTokens | null> {
-    if (this.current === undefined) this.current = await this.options.store.get();
+    if (!this.current) this.current = await this.options.store.get();
     return this.current;
   }
 
@@ -161,7 +162,9 @@ export class Session {
     this.ended = error;
     this.current = null;
     try {
-      await this.options.store.clear();
+      // Another process sharing the store may have signed in since: leave its session alone.
+      const stored = await this.options.store.get().catch(() => null);
+      if (!stored || !sessionId || stored.sessionId === sessionId) await this.options.store.clear();
     } finally {
       for (const listener of this.listeners) {
         try {
@@ -172,6 +175,16 @@ export class Session {
       }
     }
     return error;
+  }
+
+  /**
+   * A call made with `accessToken` got a session-ending answer. Ends the session unless the store
+   * has moved on to another session since the call left (a sign-in in the meantime).
+   */
+  async endFor(accessToken: string, reason: SessionEndingReason, cause: WardenError): Promise<WardenError> {
+    const current = this.current;
+    if (current && readSessionId(accessToken) !== current.sessionId) return cause;
+    return this.end(reason, cause);
   }
 
   /** Good for longer than the margin (capped at half the token's lifetime, for short-lived tokens). */

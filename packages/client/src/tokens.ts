@@ -33,17 +33,33 @@ export function toStoredTokens(pair: TokenPair, user: PublicUser | undefined, co
   return stored;
 }
 
-/** `iat`/`exp` of a JWT, in seconds, without verifying it (the server does that). */
-export function readTimes(token: string): { iat: number; exp: number } | undefined {
+interface UnverifiedClaims {
+  iat?: unknown;
+  exp?: unknown;
+  sid?: unknown;
+}
+
+/** The claims of a JWT, without verifying it (the server does that): for timing decisions only. */
+function readClaims(token: string): UnverifiedClaims | undefined {
   const part = token.split(".")[1];
   if (!part) return undefined;
   try {
-    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-    const { iat, exp } = JSON.parse(json) as { iat?: unknown; exp?: unknown };
-    return typeof iat === "number" && typeof exp === "number" ? { iat, exp } : undefined;
+    return JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as UnverifiedClaims;
   } catch {
     return undefined;
   }
+}
+
+/** `iat`/`exp` of an access token, in seconds. */
+export function readTimes(token: string): { iat: number; exp: number } | undefined {
+  const { iat, exp } = readClaims(token) ?? {};
+  return typeof iat === "number" && typeof exp === "number" ? { iat, exp } : undefined;
+}
+
+/** The session id an access token names. */
+export function readSessionId(token: string): string | undefined {
+  const sid = readClaims(token)?.sid;
+  return typeof sid === "string" ? sid : undefined;
 }
 
 /** Stored tokens read back from somewhere untrusted (a file, web storage): the shape or nothing. */

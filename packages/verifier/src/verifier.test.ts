@@ -2,10 +2,21 @@ import { createHmac, generateKeyPairSync, randomUUID, type KeyObject } from "nod
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
+import Fastify from "fastify";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishRevocations } from "./feed.js";
-import { bearerToken, createVerifier, isVerifierError, verifyRequest, type Verifier, type VerifierOptions } from "./index.js";
+import {
+  bearerToken,
+  createVerifier,
+  expressAuth,
+  fastifyAuth,
+  isVerifierError,
+  verifyRequest,
+  type Principal,
+  type Verifier,
+  type VerifierOptions,
+} from "./index.js";
 
 const ISSUER = "https://warden.test";
 const AUDIENCE = "orders-service";
@@ -153,6 +164,37 @@ describe("verifier: local checks", () => {
   });
 });
 
+describe("verifier: framework helpers", () => {
+  it("a Fastify hook sets request.principal or answers 401 with the reason", async () => {
+    const v = verifierWith();
+    const app = Fastify();
+    app.addHook("onRequest", fastifyAuth(v));
+    app.get("/orders", async (request) => ({ userId: (request as unknown as { principal: Principal }).principal.userId }));
+    const token = sign(key, { sub: "user-1" });
+    const ok = await app.inject({ url: "/orders", headers: { authorization: `Bearer ${token}` } });
+    expect(ok.json()).toEqual({ userId: "user-1" });
+    const missing = await app.inject({ url: "/orders" });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.json().error.data.reason).toBe("TOKEN_MISSING");
+    const expired = await app.inject({ url: "/orders", headers: { authorization: `Bearer ${sign(key, { exp: 1 })}` } });
+    expect(expired.json().error.data.reason).toBe("TOKEN_EXPIRED");
+    await app.close();
+  });
+
+  it("an Express middleware sets req.principal or answers 401 with the reason", async () => {
+    const v = verifierWith();
+    const run = (authorization?: string) =>
+      new Promise<{ status?: number; body?: any; principal?: Principal }>((resolve) => {
+        const req: { headers: Record<string, string | undefined>; principal?: Principal } = { headers: { authorization } };
+        const res = { status: (status: number) => ({ json: (body: unknown) => resolve({ status, body }) }) };
+        expressAuth(v)(req, res, () => resolve({ principal: req.principal! }));
+      });
+    expect((await run(`Bearer ${sign(key, { sub: "user-2" })}`)).principal?.userId).toBe("user-2");
+    const refused = await run("Bearer nope");
+    expect(refused).toMatchObject({ status: 401, body: { error: { data: { reason: "TOKEN_INVALID" } } } });
+  });
+});
+
 describe("verifier: JWKS", () => {
   const keys: Key[] = [key];
   let fetches = 0;
@@ -191,6 +233,12 @@ describe("verifier: JWKS", () => {
 });
 
 describe("verifier: revocation feed", () => {
+  it("ready() gives up with a clear error when Redis does not answer", async () => {
+    const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl: "redis://127.0.0.1:9", onError: () => {} });
+    verifiers.push(v);
+    await expect(v.ready(200)).rejects.toThrow(/not ready/);
+  });
+
   const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const redis = new Redis(redisUrl);

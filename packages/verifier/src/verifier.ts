@@ -125,9 +125,17 @@ export class Verifier {
     return this.cache.size;
   }
 
-  /** Resolves once the keys and the revocation snapshot are loaded. */
-  async ready(): Promise<void> {
-    await Promise.all([this.jwksLoad, this.feed?.ready()]);
+  /** Resolves once the keys and the revocation snapshot are loaded; rejects after `timeoutMs`. */
+  async ready(timeoutMs = 15_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("verifier not ready: JWKS or revocation feed unreachable")), timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all([this.jwksLoad, this.feed?.ready()]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
     if (this.options.jwksUrl && this.keys.size === 0 && !this.staticKey) throw new Error("no usable key in the JWKS");
   }
 
