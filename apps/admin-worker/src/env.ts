@@ -1,20 +1,7 @@
-import { parseDuration } from "@warden/contracts";
+import { durationSetting } from "@warden/contracts";
 import { z } from "zod";
 
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      try {
-        const ms = parseDuration(text);
-        if (ms <= 0) throw new Error("must be positive");
-        return ms;
-      } catch {
-        ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (use e.g. 15m, 7d, 2s)` });
-        return z.NEVER;
-      }
-    });
+const duration = durationSetting;
 
 /** The admin worker's configuration. The only place `process.env` is read. */
 export const envSchema = z.object({
