@@ -1,3 +1,5 @@
+import type { Logger } from "pino";
+import type { AdminWorkerOptions } from "./worker.js";
 import { durationSetting } from "@warden/contracts";
 import { z } from "zod";
 
@@ -35,4 +37,20 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const name = first?.path.join(".") ?? "environment";
   process.stderr.write(`warden-worker: invalid configuration: ${name}: ${first?.message ?? "invalid"}\n`);
   process.exit(1);
+}
+
+/** The worker's options as its configuration gives them (shared by main.ts and the bench). */
+export function workerOptionsFromEnv(env: WorkerEnv, logger: Logger): AdminWorkerOptions {
+  return {
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
+    refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
+    concurrency: env.WORKER_CONCURRENCY,
+    lockDurationMs: env.WORKER_LOCK_DURATION,
+    maintenanceEveryMs: env.MAINTENANCE_EVERY,
+    retentionMs: env.RETENTION,
+    logger,
+  };
 }

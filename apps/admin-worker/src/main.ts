@@ -1,23 +1,12 @@
 import { pathToFileURL } from "node:url";
 import pino from "pino";
-import { loadEnv } from "./env.js";
+import { loadEnv, workerOptionsFromEnv } from "./env.js";
 import { startAdminWorker } from "./worker.js";
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const env = loadEnv();
   const logger = pino({ level: env.LOG_LEVEL, base: { app: "admin-worker" } });
-  startAdminWorker({
-    databaseUrl: env.DATABASE_URL,
-    redisUrl: env.REDIS_URL,
-    prefix: env.QUEUE_PREFIX,
-    accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
-    refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
-    concurrency: env.WORKER_CONCURRENCY,
-    lockDurationMs: env.WORKER_LOCK_DURATION,
-    maintenanceEveryMs: env.MAINTENANCE_EVERY,
-    retentionMs: env.RETENTION,
-    logger,
-  }).then(
+  startAdminWorker(workerOptionsFromEnv(env, logger)).then(
     (worker) => {
       logger.info("admin worker running");
       const stop = (signal: string) => {
