@@ -39,6 +39,11 @@ export const refreshTokens = pgTable(
     /** When this token was exchanged for its successor; set exactly once (compare-and-swap). */
     rotatedAt: timestamp({ withTimezone: true }),
     revokedAt: timestamp({ withTimezone: true }),
+    /**
+     * Random salt chosen when this token is rotated: the successor is HMAC(refresh key, salt,
+     * token), so computing it takes this row as well as the token and every server key.
+     */
+    successorSalt: text(),
   },
   (t) => [index().on(t.sessionId), index().on(t.expiresAt)],
 );

@@ -8,6 +8,11 @@ export const users = pgTable("users", {
   role: text({ enum: ["user", "admin"] }).notNull().default("user"),
   /** Set by an admin revocation with `lock`: the account cannot sign in while set. */
   lockedAt: timestamp({ withTimezone: true }),
+  /**
+   * Access tokens of this user issued before this instant are refused everywhere (a role change
+   * or a lock): clients renew and get a token with the current role, or learn the account is locked.
+   */
+  tokensNotBefore: timestamp({ withTimezone: true }),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });
 
