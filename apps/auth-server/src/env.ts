@@ -58,6 +58,9 @@ const proxyTrust = z
     return z.NEVER;
   });
 
+const prefixLength = { message: "must be a prefix length from 1 to 128" };
+const ipv6PrefixLength = z.coerce.number(prefixLength).int(prefixLength).min(1, prefixLength).max(128, prefixLength).default(64);
+
 const urlList = z
   .string()
   .default("")
@@ -106,6 +109,8 @@ export const envSchema = z.object({
   RATE_LIMIT_LOGIN_ACCOUNT: budget,
   RATE_LIMIT_SIGNUP: budget,
   RATE_LIMIT_REFRESH: budget,
+  /** IPv6 clients are counted per prefix of this length (a host routinely holds a whole /64). */
+  RATE_LIMIT_IPV6_PREFIX: ipv6PrefixLength,
   /** The admin console's static build, served at /console (default: apps/console/dist when built). */
   CONSOLE_DIR: z.string().optional(),
 });

@@ -5,6 +5,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { envSchema, loadEnv } from "../src/env.js";
 import { startAuthServer, type RunningServer } from "../src/main.js";
+import { rateLimitSource } from "../src/rate-limit.js";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 // The test client on 127.0.0.1 plays the proxy: it writes X-Forwarded-For as a proxy that appends
@@ -151,6 +152,71 @@ describe("TRUST_PROXY unset: no proxy", () => {
     });
     const list = await call(server, "sessions.list", { token: signup.body.result.data.accessToken });
     expect(list.body.result.data.map((s: { ip: string }) => s.ip)).toEqual(["127.0.0.1"]);
+  });
+});
+
+describe("IPv6 clients behind one proxy (TRUST_PROXY=1)", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startWith({ TRUST_PROXY: "1" });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("addresses of one /64 share the login budget; another /64 has its own", async () => {
+    const user = email("v6");
+    expect((await call(server, "auth.signup", { body: { email: user, password: PASSWORD }, forwardedFor: "2001:db8:7:1::1" })).status).toBe(200);
+    const wrong = (address: string) => call(server, "auth.login", { body: { email: user, password: "wrong password!" }, forwardedFor: address });
+    const statuses: number[] = [];
+    // A new address of the same /64 for every attempt, as a host that owns the prefix can do.
+    for (let i = 1; i <= 10; i++) statuses.push((await wrong(`2001:db8:7:2::${i.toString(16)}`)).status);
+    statuses.push((await wrong("2001:db8:7:2:ffff:ffff:ffff:ffff")).status);
+    console.log("statuses of 11 wrong passwords from 11 addresses of one /64:", statuses.join(" "));
+    expect(statuses).toEqual([...Array(10).fill(401), 429]);
+    expect((await wrong("2001:db8:7:3::1")).status).toBe(401);
+  });
+});
+
+describe("the rate-limit source of a client address", () => {
+  it("two addresses of one /64 share a source; different /64s do not", () => {
+    expect(rateLimitSource("2001:db8:1:2::1")).toBe(rateLimitSource("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+    expect(rateLimitSource("2001:db8:1:2::1")).toBe("2001:db8:1:2:0:0:0:0/64");
+    expect(rateLimitSource("2001:db8:1:2::1")).not.toBe(rateLimitSource("2001:db8:1:3::1"));
+    expect(rateLimitSource("2001:db8:1:2::1")).not.toBe(rateLimitSource("2001:db9:1:2::1"));
+  });
+
+  it("every spelling of an address gives the same source", () => {
+    const spellings = ["2001:db8:0:2::1", "2001:0DB8:0000:0002:0000:0000:0000:0001", "2001:db8::2:0:0:0:1", "2001:db8:0:2::1%eth0"];
+    expect(new Set(spellings.map((ip) => rateLimitSource(ip)))).toEqual(new Set(["2001:db8:0:2:0:0:0:0/64"]));
+    expect(rateLimitSource("::1")).toBe("0:0:0:0:0:0:0:0/64");
+  });
+
+  it("IPv4-mapped IPv6 addresses count as the IPv4 address, in every spelling", () => {
+    for (const mapped of ["::ffff:1.2.3.4", "::FFFF:1.2.3.4", "0:0:0:0:0:ffff:1.2.3.4", "::ffff:102:304"]) {
+      expect(rateLimitSource(mapped), mapped).toBe("1.2.3.4");
+    }
+    expect(rateLimitSource("1.2.3.4")).toBe("1.2.3.4");
+    expect(rateLimitSource("1.2.3.5")).not.toBe(rateLimitSource("1.2.3.4"));
+  });
+
+  it("the prefix length is configurable, 1 to 128", () => {
+    expect(rateLimitSource("2001:db8:1:2::1", 48)).toBe(rateLimitSource("2001:db8:1:ffff::1", 48));
+    expect(rateLimitSource("2001:db8:1:2::1", 56)).toBe("2001:db8:1:0:0:0:0:0/56");
+    expect(rateLimitSource("2001:db8:1:2ab::1", 56)).toBe("2001:db8:1:200:0:0:0:0/56");
+    expect(rateLimitSource("2001:db8:1:2::1", 128)).not.toBe(rateLimitSource("2001:db8:1:2::2", 128));
+    expect(rateLimitSource("2001:db8:1:2::1", 1)).toBe(rateLimitSource("7fff::1", 1));
+    expect(rateLimitSource("2001:db8:1:2::1", 1)).not.toBe(rateLimitSource("8000::1", 1));
+    expect(envSchema.parse({}).RATE_LIMIT_IPV6_PREFIX).toBe(64);
+    expect(envSchema.parse({ RATE_LIMIT_IPV6_PREFIX: "56" }).RATE_LIMIT_IPV6_PREFIX).toBe(56);
+    for (const bad of ["0", "129", "64.5", "sixty-four", ""]) {
+      expect(envSchema.safeParse({ RATE_LIMIT_IPV6_PREFIX: bad }).success, bad).toBe(false);
+    }
+  });
+
+  it("no address is its own source, never an error", () => {
+    expect(rateLimitSource(undefined)).toBe("unknown");
+    expect(rateLimitSource("not an address")).toBe("not an address");
   });
 });
 
