@@ -1,4 +1,5 @@
 import { durationSetting, parseDuration } from "@warden/contracts";
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const duration = durationSetting;
@@ -27,6 +28,38 @@ const budget = z
       return z.NEVER;
     }
   });
+
+/** One proxy entry of TRUST_PROXY: an IPv4/IPv6 address, optionally with a CIDR prefix length. */
+function isProxyAddress(entry: string): boolean {
+  const [address = "", bits, extra] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * TRUST_PROXY: how many proxies stand in front (a hop count), or which addresses are proxies (a
+ * comma list of addresses/CIDRs). `true` is refused: it trusts every X-Forwarded-For entry, and
+ * the leftmost one is written by the client.
+ */
+const proxyTrust = z
+  .string()
+  .optional()
+  .transform((text, ctx): number | string[] => {
+    const value = text?.trim() ?? "";
+    if (value === "") return 0;
+    if (/^\d{1,2}$/.test(value)) return Number(value);
+    const entries = value.split(",").map((entry) => entry.trim());
+    if (entries.every(isProxyAddress)) return entries;
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is ambiguous or not a proxy address: set the number of proxies in front (0, 1, 2, ...) or their addresses/CIDRs (e.g. 10.0.0.0/8,192.0.2.1)`,
+    });
+    return z.NEVER;
+  });
+
+const prefixLength = { message: "must be a prefix length from 1 to 128" };
+const ipv6PrefixLength = z.coerce.number(prefixLength).int(prefixLength).min(1, prefixLength).max(128, prefixLength).default(64);
 
 const urlList = z
   .string()
@@ -67,7 +100,7 @@ export const envSchema = z.object({
   WARDEN_ADMIN_PASSWORD: z.string().optional(),
   CORS_ORIGINS: urlList,
   COOKIE_SECURE: flag(true),
-  TRUST_PROXY: flag(false),
+  TRUST_PROXY: proxyTrust,
   BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   RATE_LIMITS: flag(true),
@@ -76,6 +109,8 @@ export const envSchema = z.object({
   RATE_LIMIT_LOGIN_ACCOUNT: budget,
   RATE_LIMIT_SIGNUP: budget,
   RATE_LIMIT_REFRESH: budget,
+  /** IPv6 clients are counted per prefix of this length (a host routinely holds a whole /64). */
+  RATE_LIMIT_IPV6_PREFIX: ipv6PrefixLength,
   /** The admin console's static build, served at /console (default: apps/console/dist when built). */
   CONSOLE_DIR: z.string().optional(),
 });

@@ -92,7 +92,9 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
     // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
-    rateLimiter: env.RATE_LIMITS ? createRateLimiter({ redis, prefix: env.QUEUE_PREFIX, limits: rateLimitsFromEnv(env) }) : undefined,
+    rateLimiter: env.RATE_LIMITS
+      ? createRateLimiter({ redis, prefix: env.QUEUE_PREFIX, limits: rateLimitsFromEnv(env), ipv6PrefixLength: env.RATE_LIMIT_IPV6_PREFIX })
+      : undefined,
     extend: async (server) => {
       const consoleDir = consoleDirFor(env.CONSOLE_DIR);
       if (consoleDir) await registerConsole(server, consoleDir);

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { RateLimiter } from "@warden/api";
+import { isIPv4, isIPv6 } from "node:net";
+import type { RateLimiter, RateLimitSubject } from "@warden/api";
 import { AuthError } from "@warden/auth";
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
@@ -43,16 +44,66 @@ export function rateLimitsFromEnv(env: {
   return limits;
 }
 
+/** An IPv6 host routinely holds a whole /64 (SLAAC, privacy addresses): budget it as one source. */
+export const DEFAULT_IPV6_PREFIX_LENGTH = 64;
+
+/** The eight 16-bit groups of a valid IPv6 address, whatever its spelling (`::`, dotted tail). */
+function ipv6Groups(address: string): number[] {
+  const parse = (part: string) =>
+    part === ""
+      ? []
+      : part.split(":").flatMap((group) => {
+          if (!group.includes(".")) return [parseInt(group, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = group.split(".").map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = "", tail] = address.split("::");
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/**
+ * The source an address counts as for per-address budgets: an IPv4 address itself (IPv4-mapped
+ * IPv6 `::ffff:a.b.c.d` included, so a dual-stack socket changes nothing), an IPv6 address its
+ * prefix of `prefixLength` bits, so the addresses of one /64 share one budget. Any spelling of an
+ * address gives the same source.
+ */
+export function rateLimitSource(ip: string | undefined, prefixLength = DEFAULT_IPV6_PREFIX_LENGTH): string {
+  if (!ip) return "unknown";
+  const address = ip.replace(/%.*$/, ""); // a zone id (fe80::1%eth0) names an interface, not a host
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return ip;
+  const groups = ipv6Groups(address);
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
+  }
+  const masked = groups.map((group, i) => {
+    const bits = Math.min(16, Math.max(0, prefixLength - 16 * i));
+    return group & ((0xffff << (16 - bits)) & 0xffff);
+  });
+  return `${masked.map((group) => group.toString(16)).join(":")}/${prefixLength}`;
+}
+
 export interface RateLimiterOptions {
   redis: Redis;
   /** Redis key prefix, e.g. the deployment's `{warden}` hash tag. */
   prefix: string;
   limits?: Partial<Record<RateLimitBucket, RateLimitPolicy>>;
+  /** IPv6 clients are counted per prefix of this many bits (RATE_LIMIT_IPV6_PREFIX). */
+  ipv6PrefixLength?: number;
 }
 
 /** Keys may hold emails: store a digest, so Redis holds no address and no caller-shaped key. */
 function digest(key: string): string {
   return createHash("sha256").update(key).digest("base64url");
+}
+
+/** One key per subject: the client's source, with the email in front for the per-account budget. */
+function subjectKey(subject: RateLimitSubject, ipv6PrefixLength: number): string {
+  const source = rateLimitSource(subject.ip, ipv6PrefixLength);
+  return digest(subject.email === undefined ? source : `${subject.email}|${source}`);
 }
 
 /**
@@ -62,6 +113,7 @@ function digest(key: string): string {
  */
 export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const limits = { ...DEFAULT_RATE_LIMITS, ...options.limits };
+  const ipv6PrefixLength = options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH;
   const limiters = new Map<RateLimitBucket, RateLimiterRedis>();
   for (const [bucket, policy] of Object.entries(limits) as [RateLimitBucket, RateLimitPolicy][]) {
     const common = {
@@ -88,9 +140,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   };
 
   return {
-    async consume(bucket, key) {
+    async consume(bucket, subject) {
       try {
-        await limiterFor(bucket).consume(digest(key));
+        await limiterFor(bucket).consume(subjectKey(subject, ipv6PrefixLength));
       } catch (error) {
         if (error instanceof RateLimiterRes) {
           throw new AuthError("RATE_LIMITED", "too many attempts, try again later", {
@@ -100,10 +152,10 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         throw error;
       }
     },
-    async reward(bucket, key) {
+    async reward(bucket, subject) {
       // Best effort: a failed reset only means the budget refills on its own.
       await limiterFor(bucket)
-        .delete(digest(key))
+        .delete(subjectKey(subject, ipv6PrefixLength))
         .catch(() => false);
     },
   };

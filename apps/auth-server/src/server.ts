@@ -16,7 +16,8 @@ export interface ServerOptions {
   corsOrigins?: string[];
   cookieSecure?: boolean;
   bodyLimit?: number;
-  trustProxy?: boolean;
+  /** Proxies in front: a hop count, or their addresses/CIDRs (TRUST_PROXY). Default: none. */
+  trustProxy?: number | string[];
   /** Extra routes (metrics, static console) registered by the host. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
@@ -42,6 +43,18 @@ function authorizationHeaders(req: FastifyRequest): string | string[] | undefine
   return values.length === 1 ? values[0] : values;
 }
 
+/**
+ * Fastify's own hop count trusts nothing (it cannot check the nearest peer), so a count becomes a
+ * function: the socket peer and the next `hops - 1` entries from the right are proxies, and the
+ * client is the entry after them. Either way the address comes from the right end of
+ * X-Forwarded-For, never from the leftmost entry a client wrote.
+ */
+function fastifyTrustProxy(setting: number | string[] | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+  if (Array.isArray(setting)) return setting;
+  const hops = setting ?? 0;
+  return hops > 0 ? (_address, hop) => hop < hops : false;
+}
+
 function errorBody(status: number, reason: string, message: string) {
   return { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: status, reason } } };
 }
@@ -52,7 +65,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(options.trustProxy),
     routerOptions: { maxParamLength: 5000 },
   });
 

@@ -19,7 +19,7 @@ beforeAll(async () => {
   redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   await new Promise((resolve) => redis.once("ready", resolve));
   server = await startTestServer(t.auth, {
-    trustProxy: true, // lets each test pose as a different client IP through X-Forwarded-For
+    trustProxy: 1, // the test client is the proxy: each test poses as a different client IP through X-Forwarded-For
     rateLimiter: createRateLimiter({
       redis,
       prefix,
@@ -118,7 +118,7 @@ describe("rate limits while Redis is down", () => {
     client.on("error", () => {});
     await new Promise((resolve) => client.once("ready", resolve));
     limited = await startTestServer(t.auth, {
-      trustProxy: true,
+      trustProxy: 1,
       rateLimiter: createRateLimiter({ redis: client, prefix, limits: { loginAccount: { points: 3, durationSec: 60 } } }),
     });
   });

@@ -20,11 +20,18 @@ export interface HealthProbe {
   redis(): Promise<boolean>;
 }
 
+/** Who is attempting: the client address, and the account for the per-account budget. */
+export interface RateLimitSubject {
+  ip: string | undefined;
+  email?: string;
+}
+
+/** The limiter decides which addresses count as one source (an IPv6 host owns a whole prefix). */
 export interface RateLimiter {
-  /** Throws AuthError('RATE_LIMITED') when the key is over its budget. */
-  consume(bucket: "login" | "loginAccount" | "signup" | "refresh", key: string): Promise<void>;
-  /** Clears a key's failures (a successful login). */
-  reward?(bucket: "loginAccount", key: string): Promise<void>;
+  /** Throws AuthError('RATE_LIMITED') when the subject is over its budget. */
+  consume(bucket: "login" | "loginAccount" | "signup" | "refresh", subject: RateLimitSubject): Promise<void>;
+  /** Clears a subject's failures (a successful login). */
+  reward?(bucket: "loginAccount", subject: RateLimitSubject): Promise<void>;
 }
 
 export interface InnerContextOptions {

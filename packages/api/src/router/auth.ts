@@ -25,20 +25,20 @@ function deliver<T extends TokenPair>(ctx: Context, result: T): T {
 
 export const authRouter = {
   signup: publicProcedure.input(signupInput).mutation(async ({ ctx, input }) => {
-    await ctx.rateLimiter?.consume("signup", ctx.req.ip ?? "unknown");
+    await ctx.rateLimiter?.consume("signup", { ip: ctx.req.ip });
     return deliver(ctx, await signup(ctx.auth, input, clientInfo(ctx)));
   }),
 
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
-    await ctx.rateLimiter?.consume("login", ctx.req.ip ?? "unknown");
-    await ctx.rateLimiter?.consume("loginAccount", `${input.email}|${ctx.req.ip ?? "unknown"}`);
+    await ctx.rateLimiter?.consume("login", { ip: ctx.req.ip });
+    await ctx.rateLimiter?.consume("loginAccount", { ip: ctx.req.ip, email: input.email });
     const result = await login(ctx.auth, input, clientInfo(ctx));
-    await ctx.rateLimiter?.reward?.("loginAccount", `${input.email}|${ctx.req.ip ?? "unknown"}`);
+    await ctx.rateLimiter?.reward?.("loginAccount", { ip: ctx.req.ip, email: input.email });
     return deliver(ctx, result);
   }),
 
   refresh: publicProcedure.input(refreshInput).mutation(async ({ ctx, input }) => {
-    await ctx.rateLimiter?.consume("refresh", ctx.req.ip ?? "unknown");
+    await ctx.rateLimiter?.consume("refresh", { ip: ctx.req.ip });
     // The cookie is read only with the custom header: a cross-site form cannot send it (CSRF).
     const token = input?.refreshToken ?? (ctx.req.cookieMode ? ctx.req.refreshCookie : undefined);
     if (!token) fail("REFRESH_TOKEN_MISSING", "no refresh token");
