@@ -115,3 +115,86 @@ describe("revocation racing refresh", () => {
     for (const [i, p] of pairs.entries()) await expectSessionDead(p, refreshes[i]!);
   });
 });
+
+/**
+ * Each order forced: the token row is held by a test transaction (the lock both sides take last),
+ * so whichever side starts first stops holding its first lock (the session row, or the user and
+ * session rows) while the other side starts and must queue behind it. Then the hold ends.
+ */
+describe("revocation and refresh, each order forced by a held row lock", () => {
+  let adminToken: string;
+  beforeAll(async () => {
+    const adminEmail = email("admin");
+    await ensureAdmin(t.auth, adminEmail, PASSWORD);
+    adminToken = (await server.post("/trpc/auth.login", { email: adminEmail, password: PASSWORD })).body.result.data.accessToken;
+  });
+
+  type Pair = Awaited<ReturnType<typeof signupUser>>;
+  const revocations: [string, (pair: Pair) => ReturnType<typeof refresh>][] = [
+    ["logout", (pair) => server.post("/trpc/auth.logout", {}, bearer(pair.accessToken))],
+    ["admin.revokeUser", (pair) => server.post("/trpc/admin.revokeUser", { userId: pair.user.id, reason: "race test", lock: false }, bearer(adminToken))],
+  ];
+
+  /** Holds the session's refresh-token row FOR UPDATE in a transaction of the test's own. */
+  async function holdTokenRow(sessionId: string) {
+    const holder = await t.database.sql.reserve();
+    await holder`begin`;
+    await holder`select id from refresh_tokens where session_id = ${sessionId} for update`;
+    return async () => {
+      await holder`rollback`;
+      holder.release();
+    };
+  }
+
+  /** The backend that starts waiting for a lock (other than `known`), and the backends it waits for. */
+  async function nextLockWaiter(known: number[]): Promise<{ pid: number; blockers: number[] }> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const rows = await t.database.sql<{ pid: number; blockers: number[] }[]>`
+        select pid, pg_blocking_pids(pid) as blockers from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+      const waiter = rows.find((r) => !known.includes(r.pid));
+      if (waiter) return waiter;
+      if (Date.now() > deadline) throw new Error("no call started waiting for a lock");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  for (const [name, revoke] of revocations) {
+    it(`refresh first, then ${name}: the refresh rotates, the revocation waits for it and kills the successor too`, async () => {
+      const pair = await signupUser();
+      const release = await holdTokenRow(pair.sessionId);
+      const refreshing = refresh(pair.refreshToken);
+      const refresher = await nextLockWaiter([]); // holds the session row, waits for the token row
+      const revoking = revoke(pair);
+      const revoker = await nextLockWaiter([refresher.pid]);
+      expect(revoker.blockers).toEqual([refresher.pid]);
+      await release();
+
+      const [refreshed, revoked] = await Promise.all([refreshing, revoking]);
+      expect([refreshed.status, reason(refreshed)]).toEqual([200, undefined]);
+      expect([revoked.status, reason(revoked)]).toEqual([200, undefined]);
+      const next = refreshed.body.result.data;
+      for (const token of [pair.accessToken, next.accessToken]) expect(reason(await me(token))).toBe("SESSION_REVOKED");
+      expect(reason(await refresh(next.refreshToken))).toBe("REFRESH_TOKEN_REVOKED");
+      expect(reason(await refresh(pair.refreshToken))).toBe("REFRESH_TOKEN_REVOKED");
+    });
+
+    it(`${name} first, then refresh: the refresh waits for the revocation and is REFRESH_TOKEN_REVOKED`, async () => {
+      const pair = await signupUser();
+      const release = await holdTokenRow(pair.sessionId);
+      const revoking = revoke(pair);
+      const revoker = await nextLockWaiter([]); // holds the user and session rows, waits for the token row
+      const refreshing = refresh(pair.refreshToken);
+      const refresher = await nextLockWaiter([revoker.pid]);
+      expect(refresher.blockers).toEqual([revoker.pid]);
+      await release();
+
+      const [refreshed, revoked] = await Promise.all([refreshing, revoking]);
+      expect([revoked.status, reason(revoked)]).toEqual([200, undefined]);
+      expect([refreshed.status, reason(refreshed)]).toEqual([401, "REFRESH_TOKEN_REVOKED"]);
+      expect(reason(await me(pair.accessToken))).toBe("SESSION_REVOKED");
+      expect(reason(await refresh(pair.refreshToken))).toBe("REFRESH_TOKEN_REVOKED");
+    });
+  }
+});

@@ -1,6 +1,6 @@
 import type { RevocationEvent } from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, type Database } from "@warden/db";
-import { and, eq, isNull, lte, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { REVOCATION_SLACK_MS } from "./context.js";
 import type { DbOrTx } from "./sessions.js";
 
@@ -18,18 +18,17 @@ export interface ApplyResult {
   sessionIds: string[];
 }
 
-/** Sessions the event covers, revoking any the producer could not see (idempotent). */
+/**
+ * Sessions the event covers: exactly those its producer revoked. A user revocation holds the user
+ * row FOR UPDATE and a login holds it FOR SHARE until its session commits, so the producer already
+ * saw every session committed before it, and every later one is a new login that stays alive (no
+ * comparison of one server's clock with another's). A plain read, so a redelivery finds the same set.
+ */
 async function coveredSessions(tx: DbOrTx, event: RevocationEvent): Promise<string[]> {
   if (event.type !== "user.revoked") {
     // The producer marked this session revoked in the event's own transaction.
     return [event.sessionId];
   }
-  // A login racing the revoking transaction may have committed a session it did not see.
-  // Sessions started after the event are new logins and stay alive.
-  await tx
-    .update(sessions)
-    .set({ revokedAt: new Date(event.at), revokedReason: event.reason, revokedEventId: event.eventId })
-    .where(and(eq(sessions.userId, event.userId), isNull(sessions.revokedAt), lte(sessions.createdAt, new Date(event.at))));
   const rows = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.revokedEventId, event.eventId));
   return rows.map((r) => r.id);
 }

@@ -24,6 +24,17 @@ export const DEFAULT_AUTH_SETTINGS = {
 /** Verifiers may accept tokens a few seconds past exp; revocation entries outlive that too. */
 export const REVOCATION_SLACK_MS = 30_000;
 
+/**
+ * Pause points inside login, for tests that interleave it with a lock, a revocation or a
+ * password change. Production never sets them (nothing reachable from HTTP does).
+ */
+export interface AuthHooks {
+  /** Awaited after the password check, before the session transaction begins. */
+  afterPasswordCheck?: () => Promise<void>;
+  /** Awaited inside the session transaction, with the user row held FOR SHARE, before the insert. */
+  beforeSessionInsert?: () => Promise<void>;
+}
+
 /** Everything the domain functions need. Built once per process (`createAuth`). */
 export interface Auth {
   db: Database;
@@ -36,6 +47,8 @@ export interface Auth {
   refreshSecret: Buffer;
   /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
+  /** Test-only pause points (see AuthHooks). */
+  hooks?: AuthHooks;
 }
 
 export interface CreateAuthOptions {
@@ -46,6 +59,7 @@ export interface CreateAuthOptions {
   revocations?: RevocationSet;
   refreshSecret?: Buffer;
   afterRevocation?: Auth["afterRevocation"];
+  hooks?: AuthHooks;
 }
 
 export function createAuth(options: CreateAuthOptions): Auth {
@@ -58,6 +72,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
     revocations: options.revocations ?? new RevocationSet({ clock }),
     refreshSecret: options.refreshSecret ?? deriveServerSecret(options.keys.current, "refresh-successor"),
     afterRevocation: options.afterRevocation ?? (() => {}),
+    hooks: options.hooks,
   };
 }
 

@@ -40,15 +40,39 @@ export async function signup(auth: Auth, input: CredentialsInput, client: Client
  */
 export async function login(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
   const [user] = await auth.db
-    .select({ id: users.id, email: users.email, role: users.role, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
+    .select({ id: users.id, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
     .from(users)
     .where(eq(users.email, input.email));
   const ok = user ? await verifyPassword(user.passwordHash, input.password) : await verifyAgainstDummy(input.password);
   if (!user || !ok) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
   if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
-  const publicUser: PublicUser = { id: user.id, email: user.email, role: user.role };
-  const pair = await createSession(auth, auth.db, publicUser, { ...client, deviceName: input.deviceName });
-  return { user: publicUser, ...pair };
+  await auth.hooks?.afterPasswordCheck?.();
+  return startVerifiedSession(auth, user.id, user.passwordHash, { ...client, deviceName: input.deviceName });
+}
+
+/**
+ * Starts the session only if the account is still as the password check found it. The argon2
+ * check ran outside any transaction, so a lock or a password change may have committed since:
+ * the user row is read again FOR SHARE and held until the session commits. A lock or revocation
+ * (which takes the row FOR UPDATE) that committed first is seen here; one that comes later waits
+ * for this session and then revokes it with the others.
+ */
+async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: string, client: ClientInfo): Promise<AuthResult> {
+  return auth.db.transaction(async (tx) => {
+    const [user] = await tx
+      .select({ id: users.id, email: users.email, role: users.role, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
+      .from(users)
+      .where(eq(users.id, userId))
+      .for("share");
+    // The password was checked against a hash that is no longer the account's: as good as wrong
+    // (and a lock stays undisclosed to a password that is no longer right).
+    if (!user || user.passwordHash !== verifiedHash) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
+    if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
+    await auth.hooks?.beforeSessionInsert?.();
+    const publicUser: PublicUser = { id: user.id, email: user.email, role: user.role };
+    const pair = await createSession(auth, tx, publicUser, client);
+    return { user: publicUser, ...pair };
+  });
 }
 
 export async function findUserRole(auth: Auth, userId: string): Promise<{ role: Role; locked: boolean } | undefined> {
