@@ -20,6 +20,13 @@ function parseWith<T>(schema: z.ZodType<T>, name: string) {
   };
 }
 
+/** The signup password policy; an error here is one line and exit 1, like any bad argument. */
+function checkedPassword(value: string): string {
+  const result = passwordSchema.safeParse(value);
+  if (!result.success) throw new UsageError(`password ${result.error.issues[0]?.message ?? "is invalid"}`);
+  return result.data;
+}
+
 const positiveInt = (name: string, max: number) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`);
@@ -222,19 +229,22 @@ export function buildProgram(): Command {
   const admin = program.command("admin").description("bootstrap tasks that talk to the database directly");
   admin
     .command("create")
-    .description("create an admin account (or make an existing account admin, reset its password and unlock it)")
+    .description("create an admin account; an email that already has an account is refused unless --promote-existing")
     .argument("<email>", "the admin's email", parseWith(emailSchema, "email"))
     .option("--database-url <url>", "PostgreSQL URL (default: DATABASE_URL)")
-    .action(async (email: string, opts: { databaseUrl?: string }) => {
+    .option("--promote-existing", "if the email has an account: revoke all of its sessions, set this password and make it admin (its lock state is kept)")
+    .action(async (email: string, opts: { databaseUrl?: string; promoteExisting?: boolean }) => {
       const env = loadEnv();
       const out = createOutput({ json: false });
       const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
       if (!databaseUrl) throw new UsageError("admin create needs DATABASE_URL (or --database-url)");
-      const password = parseWith(passwordSchema, "password")(env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)));
+      const password = checkedPassword(env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)));
       // Loaded only here: the domain and database packages are heavy for the other commands.
-      const { createAdmin } = await import("./admin-create.js");
-      const user = await createAdmin(databaseUrl, email, password);
-      out.line(`admin ${user.email} ready (id ${user.id})`);
+      const { bootstrapAdmin } = await import("./admin-create.js");
+      const result = await bootstrapAdmin(databaseUrl, email, password, { promoteExisting: opts.promoteExisting ?? false });
+      if (result.outcome === "created") return out.line(`admin ${result.user.email} ready (id ${result.user.id})`);
+      const sessions = `${result.revokedSessions} session${result.revokedSessions === 1 ? "" : "s"} revoked`;
+      out.line(`${result.user.email} is now an admin (id ${result.user.id}); password set, ${sessions} (event ${result.eventId})`);
     });
 
   return program;

@@ -221,7 +221,86 @@ describe("warden CLI against a running server", () => {
       await dir.remove();
     }
   });
+
+  it("admin create refuses an email that has an account; --promote-existing revokes its sessions (a squatter's refresh token dies), then makes it admin", async () => {
+    // The attack: someone signs up the address the operator will bootstrap, and keeps the refresh token.
+    const boss = "boss@corp.test";
+    const squatter = await trpc("auth.signup", { email: boss, password: "squatter password" });
+    expect(squatter.status).toBe(200);
+    let { accessToken, refreshToken } = squatter.data as { accessToken: string; refreshToken: string };
+    const userId = (squatter.data as { user: { id: string } }).user.id;
+    const env = { DATABASE_URL: system.database.url, WARDEN_PASSWORD: "bootstrap password" };
+
+    const refused = await runWarden(["admin", "create", " Boss@Corp.test"], env);
+    expectOneLineError(refused, 1, /an account with email boss@corp\.test already exists.*--promote-existing/);
+    // Nothing changed: the account is still a user whose session works.
+    const still = await trpc("auth.refresh", { refreshToken });
+    expect(still.status).toBe(200);
+    ({ accessToken, refreshToken } = still.data as { accessToken: string; refreshToken: string });
+    expect((await findAsAdmin(boss)).user).toMatchObject({ role: "user", locked: false });
+
+    const shortPassword = await runWarden(["admin", "create", "other@corp.test"], { ...env, WARDEN_PASSWORD: "short" });
+    expectOneLineError(shortPassword, 1, /password must be at least 8 characters/);
+
+    const promoted = await runWarden(["admin", "create", boss, "--promote-existing"], env);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(promoted.stdout).toMatch(/boss@corp\.test is now an admin.*1 session revoked/s);
+
+    // The squatter's refresh token is dead at once; the access token is refused once the revocation is applied.
+    expect(await trpc("auth.refresh", { refreshToken })).toMatchObject({ status: 401, reason: "REFRESH_TOKEN_REVOKED" });
+    const userRevoked = await waitFor(async () => {
+      const { items } = await (await adminClient()).api.admin.audit.query({ limit: 200 });
+      const mine = items.filter((i) => i.userId === userId && i.type === "user.revoked");
+      return mine.length > 0 ? mine : undefined;
+    });
+    expect(userRevoked).toHaveLength(1);
+    expect(userRevoked[0]).toMatchObject({ sessionsRevoked: 1, actor: { type: "system" } });
+    expect(await waitFor(async () => {
+      const me = await trpc("auth.me", undefined, accessToken);
+      return me.status === 401 ? me.reason : undefined;
+    })).toBe("SESSION_REVOKED");
+
+    // The squatter's password no longer signs in; the operator's does, as admin.
+    expect(await trpc("auth.login", { email: boss, password: "squatter password" })).toMatchObject({ status: 401, reason: "INVALID_CREDENTIALS" });
+    const login = await trpc("auth.login", { email: boss, password: "bootstrap password" });
+    expect(login.data).toMatchObject({ user: { email: boss, role: "admin" } });
+  });
 });
+
+let signedInAdmin: Promise<WardenClient> | undefined;
+/** The bootstrap admin as an in-process client, for checks that need no CLI process. */
+function adminClient(): Promise<WardenClient> {
+  return (signedInAdmin ??= (async () => {
+    const client = createWardenClient({ url: system.url, store: memoryStore() });
+    await client.login({ email: system.admin.email, password: system.admin.password });
+    return client;
+  })());
+}
+async function findAsAdmin(email: string) {
+  return (await adminClient()).api.admin.users.find.query({ email });
+}
+
+/** One tRPC call over plain HTTP, as any client sends it (no automatic renewal in the way). */
+async function trpc(path: string, input: unknown, accessToken?: string): Promise<{ status: number; data?: unknown; reason?: string }> {
+  const headers: Record<string, string> = accessToken ? { authorization: `Bearer ${accessToken}` } : {};
+  const res =
+    input === undefined
+      ? await fetch(`${system.url}/trpc/${path}`, { headers })
+      : await fetch(`${system.url}/trpc/${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(input) });
+  const body = (await res.json()) as { result?: { data: unknown }; error?: { data?: { reason?: string } } };
+  return { status: res.status, data: body.result?.data, reason: body.error?.data?.reason };
+}
+
+/** Polls until `check` gives a value; the deadline is generous (the relay and the worker run on a busy machine). */
+async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** `warden audit --follow --json` in the background; lines are read as they come. */
 function startFollow() {

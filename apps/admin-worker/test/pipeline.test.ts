@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { callerFor, reasonOf } from "@warden/api/testing";
-import { applyRevocationEvent, ensureAdmin } from "@warden/auth";
+import { applyRevocationEvent, createAdmin } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import { MAINTENANCE_QUEUE, REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, revocationEvent, type RevocationEvent } from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, users } from "@warden/db";
@@ -31,7 +31,7 @@ beforeAll(async () => {
   await Promise.all([a.feed.ready(), b.feed.ready()]);
   queueConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   queue = new Queue<RevocationEvent>(REVOCATION_QUEUE, { connection: queueConnection, prefix });
-  await ensureAdmin(a.auth, "admin@example.com", password);
+  await createAdmin(a.auth, "admin@example.com", password);
   adminToken = (await callerFor(a.auth).auth.login({ email: "admin@example.com", password })).accessToken;
 });
 
@@ -196,7 +196,7 @@ describe("delivery", () => {
 
 describe("admin access", () => {
   it("an admin demoted in the database loses access at once, with a token that still says admin", async () => {
-    await ensureAdmin(a.auth, "demoted@example.com", password);
+    await createAdmin(a.auth, "demoted@example.com", password);
     const token = (await callerFor(a.auth).auth.login({ email: "demoted@example.com", password })).accessToken;
     await callerFor(b.auth, token).admin.audit({});
     await database.db.update(users).set({ role: "user" }).where(eq(users.email, "demoted@example.com"));

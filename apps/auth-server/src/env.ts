@@ -1,4 +1,4 @@
-import { durationSetting, parseDuration } from "@warden/contracts";
+import { durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
 import { isIP } from "node:net";
 import { z } from "zod";
 
@@ -96,8 +96,9 @@ export const envSchema = z.object({
   JWT_SECRET_FILE: z.string().optional(),
   /** Keys from before a rotation (PEM, public or private, concatenated): their tokens still verify. */
   JWT_PREVIOUS_KEYS_FILE: z.string().optional(),
-  WARDEN_ADMIN_EMAIL: z.string().optional(),
-  WARDEN_ADMIN_PASSWORD: z.string().optional(),
+  /** The bootstrap admin, created at start when the email is free (see main.ts). Same rules as signup. */
+  WARDEN_ADMIN_EMAIL: emailSchema.optional(),
+  WARDEN_ADMIN_PASSWORD: passwordSchema.optional(),
   CORS_ORIGINS: urlList,
   COOKIE_SECURE: flag(true),
   TRUST_PROXY: proxyTrust,

@@ -1,9 +1,9 @@
 import { pathToFileURL } from "node:url";
-import { createAuth, ensureAdmin, revocationUntil, type Auth } from "@warden/auth";
-import { emailSchema } from "@warden/contracts";
+import { createAdmin, createAuth, revocationUntil, type Auth } from "@warden/auth";
 import { createDb, migrateDb } from "@warden/db";
 import { publishRevocations, startRevocationFeed } from "@warden/verifier";
 import { Redis } from "ioredis";
+import type { DestinationStream, Logger } from "pino";
 import { loadEnv, type Env } from "./env.js";
 import { loadKeyRing } from "./keys.js";
 import { createLogger } from "./logger.js";
@@ -17,9 +17,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Where the log goes (default stdout); tests read it. */
+  logDestination?: DestinationStream;
+}
+
 /** Starts one auth-server instance from its configuration. */
-export async function startAuthServer(env: Env): Promise<RunningServer> {
-  const logger = createLogger(env.LOG_LEVEL);
+export async function startAuthServer(env: Env, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = createLogger(env.LOG_LEVEL, options.logDestination);
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
   await migrateDb(env.DATABASE_URL);
   const database = createDb(env.DATABASE_URL, { max: 20 });
@@ -78,11 +83,7 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
   ]);
   if (!feedReady) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
 
-  if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD) {
-    const email = emailSchema.parse(env.WARDEN_ADMIN_EMAIL);
-    await ensureAdmin(auth, email, env.WARDEN_ADMIN_PASSWORD);
-    logger.info({ email }, "admin account ensured");
-  }
+  if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD) await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
 
   const app = await buildServer({
     auth,
@@ -118,6 +119,22 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
       redis.disconnect();
     })());
   return { url: address, close };
+}
+
+/**
+ * WARDEN_ADMIN_*: creates the admin when the email is free. An existing account is left exactly as
+ * it is, since this runs at every start: resetting it would undo an admin's lock or a password
+ * change, and promoting it would hand the role to whoever signed the address up first.
+ */
+async function bootstrapAdmin(auth: Auth, logger: Logger, email: string, password: string): Promise<void> {
+  if (await createAdmin(auth, email, password)) {
+    logger.info({ email }, "admin account created (WARDEN_ADMIN_EMAIL)");
+    return;
+  }
+  logger.warn(
+    { email },
+    "WARDEN_ADMIN_EMAIL names an existing account: left unchanged (no promotion, unlock or password reset); to make it admin, use `warden admin create --promote-existing`",
+  );
 }
 
 /** Closes cleanly on SIGTERM/SIGINT: in-flight requests finish, connections are released. */

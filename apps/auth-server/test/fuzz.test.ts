@@ -1,4 +1,4 @@
-import { ensureAdmin } from "@warden/auth";
+import { createAdmin } from "@warden/auth";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { ERROR_REASON_LIST } from "@warden/contracts";
 import fc from "fast-check";
@@ -112,7 +112,7 @@ beforeAll(async () => {
   server = await startTestServer(t.auth, {
     rateLimiter: createRateLimiter({ redis, prefix, limits: { login: huge, loginAccount: huge, signup: huge, refresh: huge } }),
   });
-  await ensureAdmin(t.auth, adminEmail, PASSWORD);
+  await createAdmin(t.auth, adminEmail, PASSWORD);
   await server.post("/trpc/auth.signup", { email: userEmail, password: PASSWORD });
   await Promise.all([signIn("user"), signIn("admin")]);
 });

@@ -1,4 +1,4 @@
-import { createAuth, ensureAdmin, hashToken } from "@warden/auth";
+import { createAdmin, createAuth, hashToken } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
 import { createDb } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -43,7 +43,7 @@ describe("no secret in logs", () => {
     keep(password, adminPassword);
     const userEmail = email("logs");
     const adminEmail = email("logs-admin");
-    await ensureAdmin(t.auth, adminEmail, adminPassword);
+    await createAdmin(t.auth, adminEmail, adminPassword);
 
     const signup = (await server.post("/trpc/auth.signup", { email: userEmail, password, deviceName: "laptop" })).body.result.data;
     keep(signup.accessToken, signup.refreshToken);

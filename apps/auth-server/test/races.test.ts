@@ -1,4 +1,4 @@
-import { ensureAdmin, signAccessToken } from "@warden/auth";
+import { createAdmin, signAccessToken } from "@warden/auth";
 import { createTestAuth, createTestClock, type TestAuth } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../src/testing.js";
@@ -102,7 +102,7 @@ describe("revocation racing refresh", () => {
 
   it("an admin revoking a user racing several concurrent refreshes: every session ends", async () => {
     const adminEmail = email("admin");
-    await ensureAdmin(t.auth, adminEmail, PASSWORD);
+    await createAdmin(t.auth, adminEmail, PASSWORD);
     const admin = (await server.post("/trpc/auth.login", { email: adminEmail, password: PASSWORD })).body.result.data;
     const first = await signupUser();
     const pairs = [first];

@@ -1,9 +1,10 @@
-import type { AuthResult, CredentialsInput, PublicUser, Role } from "@warden/contracts";
+import type { Actor, AuthResult, CredentialsInput, PublicUser, Role } from "@warden/contracts";
 import { users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
+import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { createSession, type ClientInfo } from "./sessions.js";
 
 const UNIQUE_VIOLATION = "23505";
@@ -80,14 +81,57 @@ export async function findUserRole(auth: Auth, userId: string): Promise<{ role: 
   return row && { role: row.role, locked: row.lockedAt !== null };
 }
 
-/** Makes sure an admin account with this email exists and has this password (WARDEN_ADMIN_*). */
-export async function ensureAdmin(auth: Auth, email: string, password: string): Promise<PublicUser> {
+/**
+ * Creates an admin account when the email is free (the bootstrap: WARDEN_ADMIN_*, `warden admin
+ * create`). An existing account is never touched: whoever signed the address up first would
+ * otherwise inherit the role, and a restart would undo a lock or a password change. Returns
+ * undefined when the email is taken. The email is canonical (emailSchema).
+ */
+export async function createAdmin(auth: Auth, email: string, password: string): Promise<PublicUser | undefined> {
   const passwordHash = await hashPassword(password);
   const [user] = await auth.db
     .insert(users)
     .values({ email, passwordHash, role: "admin", createdAt: new Date(auth.clock()) })
-    .onConflictDoUpdate({ target: users.email, set: { role: "admin", passwordHash, lockedAt: null } })
+    .onConflictDoNothing({ target: users.email })
     .returning({ id: users.id, email: users.email, role: users.role });
-  if (!user) throw new Error("upsert returned no row");
   return user;
+}
+
+export interface PromoteToAdminInput {
+  /** Canonical (emailSchema). */
+  email: string;
+  password: string;
+  reason: string;
+  actor: Actor;
+}
+
+/**
+ * Makes an existing account admin with a password the operator chose. Every session it had is
+ * revoked in the same transaction (one user.revoked event through the outbox), so whoever signed
+ * the address up and kept a refresh token cannot renew it into an admin token. The lock state is
+ * left as it is. NOT_FOUND when there is no such account.
+ */
+export async function promoteToAdmin(auth: Auth, input: PromoteToAdminInput): Promise<{ user: PublicUser; eventId: string; revokedSessions: number }> {
+  const passwordHash = await hashPassword(input.password);
+  const at = auth.clock();
+  const result = await auth.db.transaction(async (tx) => {
+    // Locks the user row first, as every revocation does, so the two queue instead of deadlocking.
+    const [found] = await tx.select({ id: users.id }).from(users).where(eq(users.email, input.email)).for("update");
+    if (!found) throw new AuthError("NOT_FOUND", "no such user");
+    const event = await recordRevocationEvent(
+      tx,
+      { type: "user.revoked", userId: found.id, lock: false, reason: input.reason, actor: input.actor },
+      at,
+    );
+    const ids = await markSessionsRevoked(tx, { userId: found.id }, event.eventId, input.reason, at);
+    const [user] = await tx
+      .update(users)
+      .set({ role: "admin", passwordHash })
+      .where(eq(users.id, found.id))
+      .returning({ id: users.id, email: users.email, role: users.role });
+    if (!user) throw new Error("update returned no row");
+    return { user, event, ids };
+  });
+  announceRevocation(auth, result.event, result.ids);
+  return { user: result.user, eventId: result.event.eventId, revokedSessions: result.ids.length };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ensureAdmin } from "@warden/auth";
+import { createAdmin } from "@warden/auth";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { users } from "@warden/db";
 import { eq } from "drizzle-orm";
@@ -12,7 +12,7 @@ let adminToken: string;
 
 beforeAll(async () => {
   t = await createTestAuth();
-  await ensureAdmin(t.auth, "root@example.com", password);
+  await createAdmin(t.auth, "root@example.com", password);
   adminToken = (await callerFor(t.auth).auth.login({ email: "root@example.com", password })).accessToken;
 });
 afterAll(() => t.close());
@@ -58,7 +58,7 @@ describe("admin authorization", () => {
   });
 
   it("an admin demoted in the database loses access at once, though the token still says admin", async () => {
-    await ensureAdmin(t.auth, "soon-demoted@example.com", password);
+    await createAdmin(t.auth, "soon-demoted@example.com", password);
     const token = (await callerFor(t.auth).auth.login({ email: "soon-demoted@example.com", password })).accessToken;
     await callerFor(t.auth, token).admin.audit({});
     await t.database.db.update(users).set({ role: "user" }).where(eq(users.email, "soon-demoted@example.com"));

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { ensureAdmin } from "@warden/auth";
+import { createAdmin } from "@warden/auth";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { startTestServer, type TestServer } from "@warden/auth-server/testing";
 import type { AuthSettings } from "@warden/auth";
@@ -37,7 +37,7 @@ export async function startCountingServer(
     async makeAdmin() {
       const email = `admin-${Math.random().toString(36).slice(2)}@example.com`;
       const password = "admin password 123";
-      await ensureAdmin(t.auth, email, password);
+      await createAdmin(t.auth, email, password);
       return { email, password };
     },
     async close() {
