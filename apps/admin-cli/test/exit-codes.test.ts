@@ -33,20 +33,24 @@ afterAll(async () => {
   await adminDir?.remove();
 });
 
-describe("warden exit codes 6 and 7", () => {
+describe("warden exit codes 1, 6 and 7", () => {
+  it("exits 1 with one line naming the variable when the environment has a bad value", async () => {
+    const result = await runWarden(["whoami"], { WARDEN_URL: "not-a-url", WARDEN_CONFIG_DIR: adminDir.dir });
+    expectOneLineError(result, 1, /^warden: WARDEN_URL must be an http\(s\):\/\/ URL\n$/);
+  });
+
   it("exits 6 with one line and the retry delay once login is rate limited", async () => {
     const dir = await tempConfigDir();
     try {
-      const env = { WARDEN_CONFIG_DIR: dir.dir, WARDEN_URL: system.url, WARDEN_PASSWORD: "wrong password" };
-      // One at a time: each wrong password spends one attempt of the account's budget.
+      const env = { WARDEN_CONFIG_DIR: dir.dir, WARDEN_URL: system.url, WARDEN_PASSWORD: PASSWORD };
+      // Spend the account's budget (per email and IP) with wrong passwords, one at a time.
+      const client = createWardenClient({ url: system.url, store: memoryStore() });
       for (let i = 0; i < ACCOUNT_BUDGET; i++) {
-        expectOneLineError(await runWarden(["login", "--email", VICTIM], env), 2, /wrong email or password/);
+        await expect(client.login({ email: VICTIM, password: "wrong password" })).rejects.toMatchObject({ reason: "INVALID_CREDENTIALS" });
       }
+      // Then even the right password is refused until the window ends.
       const limited = await runWarden(["login", "--email", VICTIM], env);
       expectOneLineError(limited, 6, /^warden: rate limited; try again later \(retry in \d+ s\)\n$/);
-      // The budget is spent for the right password too (per account and IP, until the window ends).
-      const right = await runWarden(["login", "--email", VICTIM], { ...env, WARDEN_PASSWORD: PASSWORD });
-      expectOneLineError(right, 6, /rate limited/);
     } finally {
       await dir.remove();
     }
