@@ -4,6 +4,7 @@
  * answers and it is installed; a dev signing key kept under .warden/ when none is configured.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,6 +77,14 @@ function startAdminWorker(): ChildProcess {
   return child;
 }
 
+/** SIGTERM, and wait until it has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  await exited;
+}
+
 let stopping = false;
 process.on("SIGTERM", () => (stopping = true));
 process.on("SIGINT", () => (stopping = true));
@@ -106,8 +115,10 @@ async function main() {
     const workerExited = worker.exitCode === null ? new Promise((r) => worker.once("exit", r)) : undefined;
     worker.kill("SIGTERM");
     await workerExited;
-    for (const child of children) child.kill("SIGTERM");
     await server.close();
+    // The redis-server launched here goes last (the server used it until closed) and is gone
+    // by the time start exits.
+    await Promise.all(children.map(stopChild));
     await embedded?.stop();
   });
 }
