@@ -24,9 +24,10 @@ export interface WardenSystem {
 
 /**
  * The real thing for end-to-end tests: a fresh database, the auth server as `pnpm start` runs it
- * (relay, feed, HTTP on port 0) and one admin worker, on a Redis prefix of their own.
+ * (relay, feed, HTTP on port 0) and one admin worker, on a Redis prefix of their own. `env`
+ * overrides the server's settings.
  */
-export async function startWardenSystem(options: { consoleDir?: string } = {}): Promise<WardenSystem> {
+export async function startWardenSystem(options: { consoleDir?: string; env?: Record<string, string> } = {}): Promise<WardenSystem> {
   const database = await createTestDatabase();
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const admin = { email: "root@example.com", password: "correct horse battery" };
@@ -45,6 +46,8 @@ export async function startWardenSystem(options: { consoleDir?: string } = {}): 
       RATE_LIMITS: "false",
       LOG_LEVEL: "silent",
       ...(options.consoleDir ? { CONSOLE_DIR: options.consoleDir } : {}),
+      // Overrides for a test's own needs (rate limits on, short budgets, ...).
+      ...options.env,
     }),
   );
   let worker: AdminWorker | undefined;

@@ -80,6 +80,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     void reply.status(404).send(errorBody(404, "NOT_FOUND", "no such route"));
   });
 
+  // close() waits for every connection to end, and a keep-alive client holds its connection open
+  // for up to keepAliveTimeout after its answer. Requests answered while closing therefore end
+  // their connection, so shutdown finishes as soon as the last in-flight request has its answer.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_req, reply, payload) => {
+    if (closing) void reply.header("connection", "close");
+    return payload;
+  });
+
   await app.register(cors, {
     origin: options.corsOrigins ?? [],
     credentials: true,

@@ -4,6 +4,7 @@
  * answers and it is installed; a dev signing key kept under .warden/ when none is configured.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,24 +77,36 @@ function startAdminWorker(): ChildProcess {
   return child;
 }
 
+/** SIGTERM, and wait until it has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  await exited;
+}
+
 let stopping = false;
 process.on("SIGTERM", () => (stopping = true));
 process.on("SIGINT", () => (stopping = true));
 
+let embedded: EmbeddedDatabase | undefined;
+
 async function main() {
+  // Settings are checked, and Redis made sure of, before anything is started or written: a bad
+  // value or a missing redis-server exits at once and leaves no embedded PostgreSQL behind.
+  const { REDIS_URL } = loadEnv();
+  await ensureRedis(REDIS_URL);
   // Traversable: when run as root, the embedded PostgreSQL runs as the postgres user inside it.
   mkdirSync(home, { recursive: true, mode: 0o755 });
-  let embedded: EmbeddedDatabase | undefined;
   if (!process.env.DATABASE_URL) {
     say(`no DATABASE_URL: starting embedded PostgreSQL (data in ${path.join(home, "pg")})`);
     embedded = await startEmbeddedPostgres({ dataDir: path.join(home, "pg"), port: await freePort() });
     process.env.DATABASE_URL = embedded.url;
   }
-  process.env.REDIS_URL ??= "redis://127.0.0.1:6379";
+  process.env.REDIS_URL ??= REDIS_URL;
   process.env.COOKIE_SECURE ??= "false";
   ensureDevKey();
   const env = loadEnv();
-  await ensureRedis(env.REDIS_URL);
 
   const server = await startAuthServer(env);
   say(`auth server at ${server.url}`);
@@ -102,14 +115,17 @@ async function main() {
     const workerExited = worker.exitCode === null ? new Promise((r) => worker.once("exit", r)) : undefined;
     worker.kill("SIGTERM");
     await workerExited;
-    for (const child of children) child.kill("SIGTERM");
     await server.close();
+    // The redis-server launched here goes last (the server used it until closed) and is gone
+    // by the time start exits.
+    await Promise.all(children.map(stopChild));
     await embedded?.stop();
   });
 }
 
-main().catch((error: Error) => {
+main().catch(async (error: Error) => {
   say(`could not start: ${error.message}`);
   for (const child of children) child.kill("SIGTERM");
+  await embedded?.stop().catch(() => {});
   process.exit(1);
 });

@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+export const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+export const START = fileURLToPath(new URL("../src/start.ts", import.meta.url));
+export const WORKER_MAIN = fileURLToPath(new URL("../../admin-worker/src/main.ts", import.meta.url));
+/** tsx's command line, as `pnpm start` runs it (`tsx apps/auth-server/src/start.ts`). */
+export const TSX_CLI = fileURLToPath(new URL("../../../node_modules/tsx/dist/cli.mjs", import.meta.url));
+
+export interface Child {
+  process: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal that ended it). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM (or the given signal) and wait for the exit; nothing when it has exited already. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Runs `node <args>` from the repository root with exactly `env` (no inherited variables, so
+ * the test controls the configuration).
+ */
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv): Child {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  // "close", not "exit": the output is complete once the pipes are.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("close", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    process: child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** A minimal environment: where node and the tools are, and nothing of the caller's Warden settings. */
+export function baseEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
+}
+
+/** Waits until the auth server at `url` answers health with db and redis up. */
+export async function waitForHealthy(url: string, child: Child, timeoutMs = 60_000): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/trpc/health`);
+      const body = (await res.json()) as { result?: { data?: { ok?: boolean } } };
+      if (body.result?.data?.ok) return body.result.data;
+    } catch {
+      // Not listening yet.
+    }
+    if (child.process.exitCode !== null) throw new Error(`server exited:\n${child.stderr()}${child.stdout()}`);
+    if (Date.now() > deadline) throw new Error(`server not healthy in time:\n${child.stderr()}${child.stdout()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** True when a TCP connection to the port is refused (nothing listens there). */
+export function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNREFUSED"));
+  });
+}
+
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
