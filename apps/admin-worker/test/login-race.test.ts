@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { callerFor, reasonOf } from "@warden/api/testing";
-import { createAuth, ensureAdmin, hashPassword } from "@warden/auth";
+import { createAuth, createAdmin, hashPassword } from "@warden/auth";
 import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import { sessions, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -29,7 +29,7 @@ beforeAll(async () => {
   b = await startInstance(database, { redisUrl: REDIS_URL, prefix, keys });
   worker = await startWorker(database, { redisUrl: REDIS_URL, prefix });
   await Promise.all([a.feed.ready(), b.feed.ready()]);
-  await ensureAdmin(b.auth, "admin@example.com", password);
+  await createAdmin(b.auth, "admin@example.com", password);
   adminToken = (await callerFor(b.auth).auth.login({ email: "admin@example.com", password })).accessToken;
 });
 

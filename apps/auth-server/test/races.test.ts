@@ -125,7 +125,7 @@ describe("revocation and refresh, each order forced by a held row lock", () => {
   let adminToken: string;
   beforeAll(async () => {
     const adminEmail = email("admin");
-    await ensureAdmin(t.auth, adminEmail, PASSWORD);
+    await createAdmin(t.auth, adminEmail, PASSWORD);
     adminToken = (await server.post("/trpc/auth.login", { email: adminEmail, password: PASSWORD })).body.result.data.accessToken;
   });
 
