@@ -91,9 +91,18 @@ export const adminRevokeUserInput = z.object({
 });
 export const adminRevokeSessionInput = z.object({ sessionId: idSchema, reason: reasonSchema });
 export const adminRevocationInput = z.object({ eventId: idSchema });
+/** Audit ids are PostgreSQL bigints: a cursor beyond the largest one cannot come from a page. */
+const AUDIT_CURSOR_MAX = 2n ** 63n - 1n;
+
 export const adminAuditInput = z
   .object({
-    cursor: z.string().max(64).regex(/^\d+$/, { message: "must be a cursor from a previous page" }).optional(),
+    cursor: z
+      .string()
+      .max(64)
+      .regex(/^\d+$/, { message: "must be a cursor from a previous page" })
+      // Zod runs this even after the regex failed: only digits reach BigInt.
+      .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= AUDIT_CURSOR_MAX, { message: "must be a cursor from a previous page" })
+      .optional(),
     limit: z.number().int().min(1).max(200).optional(),
   })
   .optional();
