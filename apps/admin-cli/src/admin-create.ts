@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createAuth, createKeyRing, ensureAdmin, hs256KeyFromSecret } from "@warden/auth";
+import { createAuth, createKeyRing, ensureAdmin, hs256KeyFromSecret, recanonicalizeEmails } from "@warden/auth";
 import type { PublicUser } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
 import { CliError, EXIT } from "./exit-codes.js";
@@ -23,6 +23,7 @@ export async function createAdmin(databaseUrl: string, email: string, password: 
       keys: createKeyRing(hs256KeyFromSecret(randomBytes(32))),
       settings: { issuer: "warden-cli", audience: "warden-cli" },
     });
+    await recanonicalizeEmails(auth, console);
     return await ensureAdmin(auth, email, password);
   } finally {
     await database.close();

@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { createAuth, ensureAdmin, revocationUntil, type Auth } from "@warden/auth";
+import { createAuth, ensureAdmin, recanonicalizeEmails, revocationUntil, type Auth } from "@warden/auth";
 import { emailSchema } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
 import { publishRevocations, startRevocationFeed } from "@warden/verifier";
@@ -66,6 +66,8 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
     },
   });
   authRef = auth;
+  // Before anything reads or writes users: emails stored by older versions get today's canonical form.
+  await recanonicalizeEmails(auth, logger);
   const feed = startRevocationFeed({
     redisUrl: env.REDIS_URL,
     prefix: env.QUEUE_PREFIX,
