@@ -1,5 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { AuthError, createAdmin, createAuth, createKeyRing, hs256KeyFromSecret, promoteToAdmin, type Auth } from "@warden/auth";
+import {
+  AuthError,
+  createAdmin,
+  createAuth,
+  createKeyRing,
+  hs256KeyFromSecret,
+  promoteToAdmin,
+  recanonicalizeEmails,
+  type Auth,
+} from "@warden/auth";
 import type { PublicUser } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
 import { CliError, EXIT } from "./exit-codes.js";
@@ -32,6 +41,7 @@ export async function bootstrapAdmin(
     settings: { issuer: "warden-cli", audience: "warden-cli" },
   });
   try {
+    await recanonicalizeEmails(auth, console);
     const created = await createAdmin(auth, email, password);
     if (created) return { outcome: "created", user: created };
     if (!options.promoteExisting) {

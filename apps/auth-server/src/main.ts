@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { createAdmin, createAuth, revocationUntil, type Auth } from "@warden/auth";
+import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, type Auth } from "@warden/auth";
 import { createDb, migrateDb } from "@warden/db";
 import { publishRevocations, startRevocationFeed } from "@warden/verifier";
 import { Redis } from "ioredis";
@@ -71,6 +71,8 @@ export async function startAuthServer(env: Env, options: StartOptions = {}): Pro
     },
   });
   authRef = auth;
+  // Before anything reads or writes users: emails stored by older versions get today's canonical form.
+  await recanonicalizeEmails(auth, logger);
   const feed = startRevocationFeed({
     redisUrl: env.REDIS_URL,
     prefix: env.QUEUE_PREFIX,

@@ -1,6 +1,8 @@
 import * as argon2 from "@node-rs/argon2";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
+import { normalizeEmail } from "@warden/contracts";
 import { users } from "@warden/db";
+import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { startTestServer, type TestServer } from "../src/testing.js";
 import { PASSWORD } from "./helpers.js";
@@ -101,12 +103,110 @@ describe("email canonicalisation", () => {
     expect(reason(await login(at("ADM\u0130N")))).toBe("INVALID_CREDENTIALS");
   });
 
-  it("zero-width, bidi and control characters, NUL included, are refused in emails", async () => {
-    for (const bad of ["\u200b", "\u200d", "\u2060", "\ufeff", "\u202e", "\u0000", "\u0007"]) {
+  it("spellings that render alike are one account: ẖ and H + combining macron below", async () => {
+    // Lower-casing H̱ gives h + U+0331, whose NFC is ẖ: normalising before lower-casing left it decomposed.
+    const precomposed = at("\u1E96tag");
+    const decomposedUpper = at("H\u0331tag");
+    expect((await signup(precomposed)).status).toBe(200);
+    expect(reason(await signup(decomposedUpper))).toBe("EMAIL_TAKEN");
+    expect((await login(decomposedUpper)).body.result.data.user.email).toBe(precomposed);
+  });
+
+  it("every Default_Ignorable code point, control character and lone surrogate is refused in emails", async () => {
+    const refused = [
+      ["zero width space", "\u200b"],
+      ["zero width joiner", "\u200d"],
+      ["word joiner", "\u2060"],
+      ["byte order mark", "\ufeff"],
+      ["right-to-left override", "\u202e"],
+      ["left-to-right isolate", "\u2066"],
+      ["pop directional isolate", "\u2069"],
+      ["soft hyphen", "\u00ad"],
+      ["combining grapheme joiner", "\u034f"],
+      ["Mongolian vowel separator", "\u180e"],
+      ["Hangul filler", "\u3164"],
+      ["variation selector 16", "\ufe0f"],
+      ["variation selector 17", "\u{e0100}"],
+      ["tag latin small a", "\u{e0061}"],
+      ["language tag", "\u{e0001}"],
+      ["NUL", "\u0000"],
+      ["BEL", "\u0007"],
+      ["DEL", "\u007f"],
+      ["C1 NEL", "\u0085"],
+      ["lone high surrogate", "\ud800"],
+      ["lone low surrogate", "\udc00"],
+    ];
+    for (const [name, bad] of refused) {
       const res = await signup(at(`ali${bad}ce`));
-      expect(res.status, JSON.stringify(bad)).toBe(400);
-      expect(reason(res)).toBe("VALIDATION_FAILED");
+      expect(res.status, name).toBe(400);
+      expect(reason(res), name).toBe("VALIDATION_FAILED");
     }
+  });
+});
+
+/** SPEC's definition, written independently of the implementation. */
+const specCanonical = (raw: string) => raw.trim().toLowerCase().normalize("NFC");
+
+/** Characters where case and composition interact: letters whose case pairs compose differently, marks, singletons. */
+const TRICKY = [
+  ..."AaHhJjTtWwYyKkSsIiEe",
+  "\u1E96", "\u01F0", "\u1E97", "\u1E98", "\u1E99", // ẖ ǰ ẗ ẘ ẙ: lower-case only precomposed
+  "\u0331", "\u030C", "\u0308", "\u030A", "\u0301", "\u0307", "\u0345", // combining marks
+  "\u212A", "\u212B", "\u2126", "\u00C5", "\u00E5", "\u00DF", "\u1E9E", "\u0131", "\u0130", "\u03A3", "\u03C2",
+];
+const trickyChar = fc.oneof(fc.constantFrom(...TRICKY), fc.string({ unit: "binary", minLength: 1, maxLength: 1 }));
+const anyUnicode = fc.oneof(
+  fc.string({ unit: trickyChar, maxLength: 12 }),
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.string({ unit: "grapheme-composite", maxLength: 12 }),
+);
+
+describe("email canonicalisation, properties", () => {
+  it("canonical(canonical(x)) = canonical(x), and the result is NFC and lower-case, for arbitrary unicode", () => {
+    fc.assert(
+      fc.property(anyUnicode, (raw) => {
+        const once = normalizeEmail(raw);
+        expect(normalizeEmail(once)).toBe(once);
+        expect(once.normalize("NFC")).toBe(once);
+        expect(once.toLowerCase()).toBe(once);
+        expect(once).toBe(specCanonical(raw));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("two inputs with the same canonical form can never both sign up (real API and database)", async () => {
+    const localPart = fc.string({ unit: fc.constantFrom(...TRICKY), minLength: 1, maxLength: 6 });
+    // Ways to write the same address again; some (upper-casing ß or ı) change it, which the property allows.
+    const respell = fc.constantFrom<(s: string) => string>(
+      (s) => s.toUpperCase(),
+      (s) => s.normalize("NFD"),
+      (s) => s.toUpperCase().normalize("NFD"),
+      (s) => s.toLowerCase().normalize("NFD"),
+      (s) => ` ${s.replace(/k/g, "\u212A")}\t`,
+      (s) => s.normalize("NFC").toUpperCase(),
+    );
+    let run = 0;
+    let sameCanonical = 0;
+    await fc.assert(
+      fc.asyncProperty(localPart, respell, async (local, rewrite) => {
+        const first = `${local}-p${run}-${tag}@corp.test`;
+        const second = rewrite(first);
+        run++;
+        const a = await signup(first);
+        expect(a.status, JSON.stringify(first)).toBe(200);
+        expect(a.body.result.data.user.email).toBe(specCanonical(first));
+        const b = await signup(second);
+        if (specCanonical(first) === specCanonical(second)) {
+          sameCanonical++;
+          expect(reason(b), `${JSON.stringify(first)} then ${JSON.stringify(second)}`).toBe("EMAIL_TAKEN");
+        } else if (b.status === 200) {
+          expect(b.body.result.data.user.email).toBe(specCanonical(second));
+        }
+      }),
+      { numRuns: 30 },
+    );
+    expect(sameCanonical).toBeGreaterThan(8);
   });
 });
 

@@ -1,5 +1,5 @@
 import { auditLog, outboxEvents, sessions, users } from "@warden/db";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { desc, eq, lt, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
 
 export interface AdminUserView {
@@ -102,7 +102,8 @@ export async function listAudit(
   const rows = await auth.db
     .select()
     .from(auditLog)
-    .where(page.cursor ? and(lt(auditLog.id, Number(page.cursor))) : undefined)
+    // Compared as a bigint in SQL: Number() would round ids past 2^53 and overflow near 2^63.
+    .where(page.cursor ? lt(auditLog.id, sql`${page.cursor}::bigint`) : undefined)
     .orderBy(desc(auditLog.id))
     .limit(limit + 1);
   const items = rows.slice(0, limit).map((r) => ({

@@ -7,16 +7,23 @@ export const DEVICE_NAME_MAX_LENGTH = 100;
 export const REFRESH_TOKEN_MAX_LENGTH = 512;
 export const REASON_MAX_LENGTH = 500;
 
-// C0/C1 control characters, which includes NUL (PostgreSQL text cannot hold it).
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
-// Zero-width and bidi formatting characters make two different emails look identical.
-const INVISIBLE_CHARS = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/;
+// C0/C1 control characters, which include NUL (PostgreSQL text cannot hold it), and lone
+// surrogates, which are not text: PostgreSQL's jsonb refuses them (an event payload) and UTF-8
+// turns each into U+FFFD (two inputs stored as one).
+const CONTROL_CHARS = /[\p{Cc}\p{Cs}]/u;
+// Every Default_Ignorable code point (zero-width, bidi, soft hyphen, variation selectors, tags...)
+// renders as nothing: two emails differing only by one look identical.
+const INVISIBLE_CHARS = /\p{Default_Ignorable_Code_Point}/u;
 // Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
 
-/** The one place an email is canonicalised: trimmed, NFC-normalised, lower-cased. */
+/**
+ * The one place an email is canonicalised: trimmed, lower-cased, then NFC-normalised. NFC comes
+ * last because lower-casing can decompose (H̱ has no precomposed capital; its lower case h + U+0331
+ * composes to ẖ), so the result is NFC and lower-case, and canonicalising it again changes nothing.
+ */
 export function normalizeEmail(raw: string): string {
-  return raw.trim().normalize("NFC").toLowerCase();
+  return raw.trim().toLowerCase().normalize("NFC");
 }
 
 export const emailSchema = z
@@ -84,9 +91,18 @@ export const adminRevokeUserInput = z.object({
 });
 export const adminRevokeSessionInput = z.object({ sessionId: idSchema, reason: reasonSchema });
 export const adminRevocationInput = z.object({ eventId: idSchema });
+/** Audit ids are PostgreSQL bigints: a cursor beyond the largest one cannot come from a page. */
+const AUDIT_CURSOR_MAX = 2n ** 63n - 1n;
+
 export const adminAuditInput = z
   .object({
-    cursor: z.string().max(64).regex(/^\d+$/, { message: "must be a cursor from a previous page" }).optional(),
+    cursor: z
+      .string()
+      .max(64)
+      .regex(/^\d+$/, { message: "must be a cursor from a previous page" })
+      // Zod runs this even after the regex failed: only digits reach BigInt.
+      .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= AUDIT_CURSOR_MAX, { message: "must be a cursor from a previous page" })
+      .optional(),
     limit: z.number().int().min(1).max(200).optional(),
   })
   .optional();
