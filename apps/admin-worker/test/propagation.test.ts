@@ -119,6 +119,12 @@ it(`a session revoked through instance A is refused by instance B (${REVOCATIONS
     `revocation propagation A -> a feed subscriber (verifier) over ${feedDelays.length} revocations: p50 ${percentile(feedDelays, 50).toFixed(2)} ms, p99 ${percentile(feedDelays, 99).toFixed(2)} ms, max ${feedDelays.at(-1)!.toFixed(2)} ms (from the revoking call's return)`,
   );
 
+  // Milliseconds, per the README: 250 ms still holds on a loaded 2-core machine, and a revocation
+  // that waited for the worker's durable path (or a poll) instead of the fast path would exceed it.
+  // The real figure is `pnpm bench`'s.
+  expect(p99).toBeLessThan(250);
+  expect(percentile(feedDelays, 99)).toBeLessThan(250);
+
   // The worker applies every event (the durable path behind the fast one).
   await waitFor(async () => {
     const [row] = await database.db.select({ n: count() }).from(outboxEvents).where(isNull(outboxEvents.appliedAt));

@@ -1,6 +1,6 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
-import { createKeyRing, hs256KeyFromSecret, signAccessToken, verifyAccessToken } from "@warden/auth";
-import { createTestAuth, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
+import { createKeyRing, hs256KeyFromSecret, signAccessToken, verifyAccessToken, type JwtAlgorithm, type KeyRing } from "@warden/auth";
+import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../src/testing.js";
 import { email, PASSWORD } from "./helpers.js";
@@ -96,6 +96,35 @@ describe("JWT attacks on auth.me are all TOKEN_INVALID (401)", () => {
       if (bad === undefined) delete header.kid;
       expect(await reasonFor(withRealKey(header)), String(bad).slice(0, 30)).toMatchObject({ status: 401, reason: "TOKEN_INVALID" });
     }
+  });
+
+  it("kid length: 129 characters are refused even when the ring holds that kid and the token is under 4 KB; an unknown 128-character kid is refused as unknown", async () => {
+    const ringWithKid = (length: number) =>
+      createKeyRing({ kid: "k".repeat(length), alg: "ES256", signingKey: privateKey, verifyKey: createPublicKey(privateKey) });
+    const check = (ring: KeyRing, token: string) => {
+      try {
+        verifyAccessToken(ring, { issuer: TEST_ISSUER, audience: TEST_AUDIENCE }, token, { now: Date.now() });
+        return "ACCEPTED";
+      } catch (error) {
+        return (error as { reason?: string }).reason ?? "THROWN";
+      }
+    };
+    const subject = { userId: "u", sessionId: "s", role: "user" } as const;
+    const at128 = ringWithKid(128);
+    const at129 = ringWithKid(129);
+    const token128 = signAccessToken(at128, t.auth.settings, subject, Date.now()).token;
+    const token129 = signAccessToken(at129, t.auth.settings, subject, Date.now()).token;
+    // Far under the 4 KB cap, so only the kid limit can refuse it.
+    expect(token129.length).toBeLessThan(1024);
+    expect(check(at128, token128)).toBe("ACCEPTED");
+    expect(check(at129, token129)).toBe("TOKEN_INVALID");
+
+    // 128 characters pass the limit (above), so this one is refused because no key has that kid:
+    // it is signed by the very key the ring holds under another 128-character kid.
+    const unknown = { ...goodHeader(), kid: "u".repeat(128) };
+    expect(check(at128, craft(unknown, claims, es256(privateKey)))).toBe("TOKEN_INVALID");
+    expect(await reasonFor(withRealKey(unknown))).toEqual({ status: 401, reason: "TOKEN_INVALID" });
+    expect(await reasonFor(withRealKey({ ...goodHeader(), kid: "k".repeat(129) }))).toEqual({ status: 401, reason: "TOKEN_INVALID" });
   });
 
   it("jku, x5u and embedded jwk headers naming an attacker's key are never followed", async () => {
@@ -208,25 +237,108 @@ describe("JWT attacks on auth.me are all TOKEN_INVALID (401)", () => {
 });
 
 describe("with JWT_ALG=HS256", () => {
-  it("the secret is never published, and ES256 or none tokens naming its kid are refused", () => {
-    const ring = createKeyRing(hs256KeyFromSecret(randomBytes(32)));
+  // Every forgery below is signed with the REAL secret and names the real kid: only the algorithm
+  // pinning (the kid's key fixes HS256) stands between it and acceptance.
+  let hs: TestAuth;
+  let hsServer: TestServer;
+  let ring: KeyRing;
+  let hsToken: string;
+  let hsClaims: Record<string, unknown>;
+  const hmac = (hash: string) => (input: string) => createHmac(hash, ring.current.verifyKey).update(input).digest();
+
+  beforeAll(async () => {
+    ring = createKeyRing(hs256KeyFromSecret(randomBytes(32)));
+    hs = await createTestAuth({ keys: ring });
+    hsServer = await startTestServer(hs.auth);
+    const signup = await hsServer.post("/trpc/auth.signup", { email: email("jwt-hs"), password: PASSWORD });
+    hsToken = signup.body.result.data.accessToken;
+    hsClaims = JSON.parse(Buffer.from(hsToken.split(".")[1]!, "base64url").toString());
+  });
+  afterAll(async () => {
+    await hsServer.close();
+    await hs.close();
+  });
+
+  const hsReason = async (token: string) => {
+    const res = await hsServer.get("/trpc/auth.me", undefined, { authorization: `Bearer ${token}` });
+    return { status: res.status, reason: res.body?.error?.data?.reason as string | undefined };
+  };
+  const hsDomainReason = (token: string) => {
+    try {
+      verifyAccessToken(ring, { issuer: TEST_ISSUER, audience: TEST_AUDIENCE }, token, { now: Date.now() });
+      return "ACCEPTED";
+    } catch (error) {
+      return (error as { reason?: string }).reason ?? "THROWN";
+    }
+  };
+
+  it("the secret is never published; the real HS256 token and one crafted here with the secret are accepted", async () => {
     expect(ring.jwks.keys).toEqual([]);
-    const settings = { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, accessTokenTtlMs: 60_000 };
-    const { token } = signAccessToken(ring, settings, { userId: "u", sessionId: "s", role: "user" }, Date.now());
-    const check = (candidate: string) => {
-      try {
-        verifyAccessToken(ring, settings, candidate, { now: Date.now() });
-        return "ACCEPTED";
-      } catch (error) {
-        return (error as { reason?: string }).reason;
-      }
+    expect((await hsReason(hsToken)).status).toBe(200);
+    const header = { alg: "HS256", typ: "at+jwt", kid: ring.current.kid };
+    expect((await hsReason(craft(header, hsClaims, hmac("sha256")))).status).toBe(200);
+  });
+
+  it("HS384 and HS512 tokens signed with the real secret and naming its kid are refused (algorithm pinning)", async () => {
+    for (const [alg, hash] of [["HS384", "sha384"], ["HS512", "sha512"]] as const) {
+      const forged = craft({ alg, typ: "at+jwt", kid: ring.current.kid }, hsClaims, hmac(hash));
+      // The forgery is genuine: the very same secret, declared as this algorithm, accepts it.
+      const declared = createKeyRing({ ...ring.current, alg: alg as JwtAlgorithm });
+      expect(() => verifyAccessToken(declared, { issuer: TEST_ISSUER, audience: TEST_AUDIENCE }, forged, { now: Date.now() })).not.toThrow();
+      expect(hsDomainReason(forged), alg).toBe("TOKEN_INVALID");
+      expect(await hsReason(forged), alg).toEqual({ status: 401, reason: "TOKEN_INVALID" });
+    }
+  });
+
+  it("ES256 and none headers over the real secret's HMAC, and none unsigned, are refused", async () => {
+    const base = { typ: "at+jwt", kid: ring.current.kid };
+    const forgeries = [
+      craft({ ...base, alg: "ES256" }, hsClaims, hmac("sha256")),
+      craft({ ...base, alg: "none" }, hsClaims, hmac("sha256")),
+      craft({ ...base, alg: "none" }, hsClaims),
+    ];
+    for (const forged of forgeries) {
+      expect(hsDomainReason(forged)).toBe("TOKEN_INVALID");
+      // The unsigned one fails the bearer syntax first; the domain check above refuses it anyway.
+      expect(await hsReason(forged)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
+    }
+  });
+});
+
+describe("order of the server's checks: signature and claims, then revocation, then expiry", () => {
+  const clock = createTestClock();
+  let o: TestAuth;
+  let oServer: TestServer;
+  beforeAll(async () => {
+    o = await createTestAuth({ clock });
+    oServer = await startTestServer(o.auth);
+  });
+  afterAll(async () => {
+    await oServer.close();
+    await o.close();
+  });
+
+  it("server side: a revoked and expired token is SESSION_REVOKED, an expired live one TOKEN_EXPIRED, a bad signature TOKEN_INVALID", async () => {
+    const e = email("order");
+    const a = (await oServer.post("/trpc/auth.signup", { email: e, password: PASSWORD })).body.result.data;
+    const b = (await oServer.post("/trpc/auth.login", { email: e, password: PASSWORD })).body.result.data;
+    const c = (await oServer.post("/trpc/auth.login", { email: e, password: PASSWORD })).body.result.data;
+    const meWith = async (token: string) => {
+      const res = await oServer.get("/trpc/auth.me", undefined, { authorization: `Bearer ${token}` });
+      return { status: res.status, reason: res.body?.error?.data?.reason as string | undefined };
     };
-    expect(check(token)).toBe("ACCEPTED");
-    const payload = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
-    const header = { alg: "ES256", typ: "at+jwt", kid: ring.current.kid };
-    const attacker = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-    expect(check(craft(header, payload, es256(attacker.privateKey)))).toBe("TOKEN_INVALID");
-    expect(check(craft({ ...header, alg: "none" }, payload))).toBe("TOKEN_INVALID");
-    expect(check(craft({ ...header, alg: "HS384" }, payload, (input) => createHmac("sha384", "x").update(input).digest()))).toBe("TOKEN_INVALID");
+    // The verified-token cache keeps a token only until its exp, so past it every check below is
+    // the full verification, whose order is the one under test.
+    expect((await meWith(a.accessToken)).status).toBe(200);
+    expect((await oServer.post("/trpc/sessions.revoke", { sessionId: b.sessionId }, { authorization: `Bearer ${a.accessToken}` })).status).toBe(200);
+    expect((await oServer.post("/trpc/auth.logout", {}, { authorization: `Bearer ${a.accessToken}` })).status).toBe(200);
+
+    clock.advance(o.auth.settings.accessTokenTtlMs + 1000);
+    expect(await meWith(a.accessToken)).toEqual({ status: 401, reason: "SESSION_REVOKED" });
+    expect(await meWith(b.accessToken)).toEqual({ status: 401, reason: "SESSION_REVOKED" });
+    expect(await meWith(c.accessToken)).toEqual({ status: 401, reason: "TOKEN_EXPIRED" });
+    // b's header and claims under c's (valid, but not b's) signature: revoked and expired, yet TOKEN_INVALID first.
+    const swapped = `${b.accessToken.split(".").slice(0, 2).join(".")}.${c.accessToken.split(".")[2]}`;
+    expect(await meWith(swapped)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
   });
 });

@@ -61,7 +61,12 @@ export function verifyAccessTokenCached(auth: Auth, token: string, options: Veri
   return cached;
 }
 
-/** getCurrentSession, answered from memory for a few seconds unless the session is revoked meanwhile. */
+/**
+ * getCurrentSession, answered from memory for a few seconds unless the session is revoked meanwhile.
+ * A bounded, revocation-aware read cache, also while PostgreSQL is down: within the TTL a session
+ * read before the outage still answers (a revocation reaching this process refuses it, as ever),
+ * and after the TTL the read fails closed with UNAVAILABLE. Never serves a row older than the TTL.
+ */
 export async function getCurrentSessionCached(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
   const caches = cachesOf(auth);
   const now = auth.clock();

@@ -1,0 +1,135 @@
+import http from "node:http";
+import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { envSchema } from "../src/env.js";
+import { startAuthServer, type RunningServer } from "../src/main.js";
+import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv } from "../src/rate-limit.js";
+import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+
+/**
+ * The budgets a deployment gets when it sets no RATE_LIMIT_*: the production wiring
+ * (`startAuthServer`), with each scenario coming from a loopback address of its own
+ * (127.0.0.0/8 is all loopback on Linux), so no proxy header is involved.
+ */
+const prefix = testPrefix();
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+let database: TestDatabase;
+let server: RunningServer;
+let port: number;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  const env = envSchema.parse({
+    PORT: "0",
+    DATABASE_URL: database.url,
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: prefix,
+    JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+    LOG_LEVEL: "silent",
+  });
+  expect(rateLimitsFromEnv(env)).toEqual({});
+  server = await startAuthServer(env);
+  port = Number(new URL(server.url).port);
+}, 60_000);
+afterAll(async () => {
+  await server?.close();
+  const redis = new Redis(redisUrl);
+  await deleteKeys(redis, prefix);
+  redis.disconnect();
+  await database?.drop();
+});
+
+interface Answer {
+  status: number;
+  reason: string | undefined;
+  retryAfterMs: number | undefined;
+}
+
+/** POST a mutation from a chosen loopback source address. */
+function post(from: string, procedure: string, body: unknown): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        localAddress: from,
+        method: "POST",
+        path: `/trpc/${procedure}`,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        agent: false,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => {
+          const data = JSON.parse(text).error?.data;
+          resolve({ status: res.statusCode ?? 0, reason: data?.reason, retryAfterMs: data?.retryAfterMs });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+async function repeat(times: number, call: (i: number) => Promise<Answer>): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  for (let i = 0; i < times; i++) answers.push(await call(i));
+  return answers;
+}
+
+const reasons = (answers: Answer[]) => answers.map((a) => a.reason ?? String(a.status));
+const SECOND = 1000;
+
+describe("default rate limits, no RATE_LIMIT_* set", () => {
+  it("signup: 10 per hour per IP, the 11th is refused for about an hour", async () => {
+    const { points, durationSec } = DEFAULT_RATE_LIMITS.signup;
+    expect({ points, durationSec }).toEqual({ points: 10, durationSec: 3600 });
+    const answers = await repeat(points, () => post("127.0.0.11", "auth.signup", { email: email("defaults"), password: PASSWORD }));
+    expect(answers.map((a) => a.status)).toEqual(Array(points).fill(200));
+    const refused = await post("127.0.0.11", "auth.signup", { email: email("defaults"), password: PASSWORD });
+    expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
+    expect(refused.retryAfterMs).toBeGreaterThan((durationSec - 60) * SECOND);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(durationSec * SECOND);
+    // Another address is not affected.
+    expect((await post("127.0.0.12", "auth.signup", { email: email("defaults"), password: PASSWORD })).status).toBe(200);
+  });
+
+  it("login per account and IP: 10 wrong passwords, then RATE_LIMITED for 15 minutes, the right password too; the owner elsewhere is not locked out", async () => {
+    const { points, blockSec } = DEFAULT_RATE_LIMITS.loginAccount;
+    expect({ points, blockSec }).toEqual({ points: 10, blockSec: 900 });
+    const account = email("defaults-account");
+    expect((await post("127.0.0.21", "auth.signup", { email: account, password: PASSWORD })).status).toBe(200);
+    const wrong = await repeat(points, () => post("127.0.0.22", "auth.login", { email: account, password: "wrong password!" }));
+    expect(reasons(wrong)).toEqual(Array(points).fill("INVALID_CREDENTIALS"));
+    const refused = await post("127.0.0.22", "auth.login", { email: account, password: PASSWORD });
+    expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
+    expect(refused.retryAfterMs).toBeGreaterThan((blockSec! - 60) * SECOND);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(blockSec! * SECOND);
+    expect((await post("127.0.0.21", "auth.login", { email: account, password: PASSWORD })).status).toBe(200);
+  });
+
+  it("login per IP: 30 attempts a minute on any accounts, the 31st is refused", async () => {
+    const { points, durationSec } = DEFAULT_RATE_LIMITS.login;
+    expect({ points, durationSec }).toEqual({ points: 30, durationSec: 60 });
+    const sprayed = await repeat(points, () => post("127.0.0.31", "auth.login", { email: email("sprayed"), password: "wrong password!" }));
+    expect(reasons(sprayed)).toEqual(Array(points).fill("INVALID_CREDENTIALS"));
+    const refused = await post("127.0.0.31", "auth.login", { email: email("sprayed"), password: "wrong password!" });
+    expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(durationSec * SECOND);
+  });
+
+  it("refresh: 120 a minute per IP, the 121st is refused", async () => {
+    const { points, durationSec } = DEFAULT_RATE_LIMITS.refresh;
+    expect({ points, durationSec }).toEqual({ points: 120, durationSec: 60 });
+    const guesses = await repeat(points, (i) => post("127.0.0.41", "auth.refresh", { refreshToken: `guess${i}`.padEnd(43, "x") }));
+    expect(reasons(guesses)).toEqual(Array(points).fill("REFRESH_TOKEN_INVALID"));
+    const refused = await post("127.0.0.41", "auth.refresh", { refreshToken: "x".repeat(43) });
+    expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(durationSec * SECOND);
+  });
+});
