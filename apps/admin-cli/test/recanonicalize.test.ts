@@ -2,7 +2,7 @@ import { hashPassword } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { outboxEvents, users } from "@warden/db";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createAdmin } from "../src/admin-create.js";
+import { bootstrapAdmin } from "../src/admin-create.js";
 
 let db: TestDatabase;
 
@@ -23,7 +23,7 @@ it("admin create re-canonicalises stored emails before it touches users: the new
       { email: "j\u030Co@corp.test", passwordHash, createdAt: new Date("2025-02-01T00:00:00Z") },
     ])
     .returning({ id: users.id });
-  await createAdmin(db.url, "root@corp.test", "admin password 1");
+  await bootstrapAdmin(db.url, "root@corp.test", "admin password 1", { promoteExisting: false });
   const [lost] = await db.sql`select locked_at from users where id = ${newer!.id}`;
   expect(lost!.locked_at).not.toBeNull();
   expect(await db.db.select({ type: outboxEvents.type }).from(outboxEvents)).toEqual([{ type: "user.revoked" }]);
