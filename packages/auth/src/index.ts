@@ -15,3 +15,4 @@ export * from "./hot-path.js";
 export * from "./outbox.js";
 export * from "./apply.js";
 export * from "./maintenance.js";
+export * from "./roles.js";
