@@ -6,7 +6,7 @@ import {
   type RevocationEvent,
 } from "@warden/contracts";
 import { createDb } from "@warden/db";
-import { publishRevocations, pruneRevocations } from "@warden/verifier";
+import { publishNotBefore, publishRevocations, pruneRevocations } from "@warden/verifier";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
@@ -63,6 +63,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     const result = await applyRevocationEvent(database.db, parsed.data, {
       accessTokenTtlMs: options.accessTokenTtlMs,
       publish: (ids, until) => publishRevocations(feed, ids, until, options.prefix),
+      publishNotBefore: (userId, notBefore, until) => publishNotBefore(feed, userId, notBefore, until, options.prefix),
     });
     logger.info(
       { eventId: parsed.data.eventId, type: parsed.data.type, sessions: result.sessionIds.length, alreadyApplied: result.alreadyApplied },

@@ -165,6 +165,7 @@ describe("delivery", () => {
     const result = await applyRevocationEvent(database.db, revocationEvent.parse(job!.data), {
       accessTokenTtlMs: 60_000,
       publish: async (ids) => void published.push(ids),
+      publishNotBefore: async () => {},
     });
     expect(result.alreadyApplied).toBe(true);
     expect(await snapshot(u.userId, eventId)).toEqual(before);

@@ -82,7 +82,7 @@ it(`a session revoked through instance A is refused by instance B (${REVOCATIONS
   const feed = startRevocationFeed({
     redisUrl: REDIS_URL,
     prefix,
-    sink: { add: (ids) => ids.forEach((id) => heardAt.has(id) || heardAt.set(id, performance.now())) },
+    sink: { add: (ids) => ids.forEach((id) => heardAt.has(id) || heardAt.set(id, performance.now())), addNotBefore: () => {} },
   });
   await feed.ready();
   const feedDelays: number[] = [];

@@ -1,7 +1,8 @@
 import { pathToFileURL } from "node:url";
 import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, type Auth } from "@warden/auth";
+import { notBeforeOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
-import { publishRevocations, startRevocationFeed } from "@warden/verifier";
+import { publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/verifier";
 import { Redis } from "ioredis";
 import type { DestinationStream, Logger } from "pino";
 import { loadEnv, type Env } from "./env.js";
@@ -14,6 +15,8 @@ import { consoleDirFor, registerConsole } from "./console.js";
 
 export interface RunningServer {
   url: string;
+  /** The instance's domain context (tests drive domain functions on a given instance through it). */
+  auth: Auth;
   close(): Promise<void>;
 }
 
@@ -47,12 +50,19 @@ export async function startAuthServer(env: Env, options: StartOptions = {}): Pro
   // After a revoking commit: wake the relay (the durable path, through the worker) and publish the
   // sessions straight to the feed (the fast path: other instances refuse them within milliseconds).
   // Neither is awaited, and both fail fast, so a Redis outage never fails or slows the call.
+  // A role change or a lock also publishes the user's not-before the same way.
   let authRef: Auth | undefined;
-  const afterRevocation = (event: { at: number }, sessionIds: string[]) => {
-    if (authRef && sessionIds.length > 0 && redis.status === "ready") {
-      publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch((err: Error) =>
-        logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it"),
-      );
+  const fastPathFailed = (err: Error) => logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it");
+  const afterRevocation = (event: RevocationEvent, sessionIds: string[]) => {
+    if (authRef && redis.status === "ready") {
+      if (sessionIds.length > 0) {
+        publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch(fastPathFailed);
+      }
+      const user = notBeforeOf(event);
+      if (user) {
+        const until = revocationUntil(authRef, user.notBefore);
+        publishNotBefore(redis, user.userId, user.notBefore, until, env.QUEUE_PREFIX).catch(fastPathFailed);
+      }
     }
     relay.wake();
   };
@@ -120,7 +130,7 @@ export async function startAuthServer(env: Env, options: StartOptions = {}): Pro
       await database.close();
       redis.disconnect();
     })());
-  return { url: address, close };
+  return { url: address, auth, close };
 }
 
 /**

@@ -45,6 +45,7 @@ export const protectedProcedure = t.procedure.use(({ ctx, next }) => {
   const claims = verifyAccessTokenCached(auth, token, {
     now: auth.clock(),
     isSessionRevoked: (sid) => auth.revocations.has(sid),
+    isIssuedBeforeNotBefore: (claims) => auth.revocations.issuedBeforeNotBefore(claims.sub, claims.iat),
   });
   const principal: Principal = { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims };
   return next({ ctx: { ...ctx, principal } });

@@ -22,13 +22,19 @@ export interface SignedAccessToken {
   expiresAt: number;
 }
 
+/**
+ * `minIat` (seconds): the first issue time the user's tokens may carry after a not-before known
+ * to this process (see `firstAcceptedIat` in @warden/verifier): a token signed in the same second
+ * as a role change would otherwise be refused with the tokens it replaces.
+ */
 export function signAccessToken(
   keys: KeyRing,
   settings: TokenSettings,
   subject: AccessTokenSubject,
   now: number,
+  minIat?: number,
 ): SignedAccessToken {
-  const iat = Math.floor(now / 1000);
+  const iat = Math.max(Math.floor(now / 1000), minIat ?? 0);
   const exp = Math.floor((now + settings.accessTokenTtlMs) / 1000);
   const claims: AccessTokenClaims = {
     iss: settings.issuer,
@@ -86,6 +92,11 @@ export interface VerifyOptions {
   now: number;
   /** Consulted after the signature and claims check, before expiry (SPEC's order). */
   isSessionRevoked?: (sessionId: string, claims: AccessTokenClaims) => boolean;
+  /**
+   * Consulted after revocation, before expiry: true when the token predates its user's not-before
+   * (a role change or a lock). Such a token is refused as TOKEN_EXPIRED, so the client renews.
+   */
+  isIssuedBeforeNotBefore?: (claims: AccessTokenClaims) => boolean;
   /** Seconds of leeway on exp for clocks that disagree a little (default 0 on the server). */
   clockToleranceSec?: number;
 }
@@ -127,6 +138,7 @@ export function verifyAccessToken(
   }
   const claims = checkClaims(payload);
   if (options.isSessionRevoked?.(claims.sid, claims)) throw new AuthError("SESSION_REVOKED", "session revoked");
+  if (options.isIssuedBeforeNotBefore?.(claims)) throw new AuthError("TOKEN_EXPIRED", "access token issued before its user's not-before");
   const tolerance = options.clockToleranceSec ?? 0;
   if (claims.exp + tolerance <= options.now / 1000) throw new AuthError("TOKEN_EXPIRED", "access token expired");
   return claims;

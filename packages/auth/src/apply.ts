@@ -1,12 +1,17 @@
-import type { RevocationEvent } from "@warden/contracts";
+import { notBeforeOf, type RevocationEvent as QueuedEvent, type UserRoleChangedEvent } from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, type Database } from "@warden/db";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { REVOCATION_SLACK_MS } from "./context.js";
 import type { DbOrTx } from "./sessions.js";
 
+/** The events that end sessions. A role change ends none: `applyRoleChange` handles it. */
+type RevocationEvent = Exclude<QueuedEvent, UserRoleChangedEvent>;
+
 export interface ApplyOptions {
   /** Sends the revoked session ids to every verifier (idempotent: `publishRevocations`). */
   publish: (sessionIds: string[], until: number) => Promise<void>;
+  /** Sends a user's not-before to every verifier (idempotent: `publishNotBefore`). */
+  publishNotBefore: (userId: string, notBefore: number, until: number) => Promise<void>;
   /** Access-token lifetime: feed entries must outlive the last token of a revoked session. */
   accessTokenTtlMs: number;
   now?: () => number;
@@ -42,25 +47,20 @@ async function blacklistRefreshTokens(tx: DbOrTx, event: RevocationEvent, at: Da
   await tx.update(refreshTokens).set({ revokedAt: at }).where(and(scope, isNull(refreshTokens.revokedAt)));
 }
 
-/**
- * Applies one revocation event: blacklists the refresh tokens of the sessions it covers,
- * publishes the session ids to every verifier, writes the audit row and marks the event applied.
- * Every step is idempotent and `appliedAt` is set last, so a redelivery (retry, a worker killed
- * mid-job) finishes the work and a delivery after that changes nothing.
- */
-export async function applyRevocationEvent(db: Database, event: RevocationEvent, options: ApplyOptions): Promise<ApplyResult> {
-  const now = options.now ?? Date.now;
-  const [outbox] = await db.select({ appliedAt: outboxEvents.appliedAt }).from(outboxEvents).where(eq(outboxEvents.id, event.eventId));
-  if (outbox?.appliedAt) return { alreadyApplied: true, sessionIds: [] };
+/** Publishes the user's not-before an event sets (a role change, a lock), durably behind the fast path. */
+async function publishEventNotBefore(event: QueuedEvent, options: ApplyOptions): Promise<void> {
+  const user = notBeforeOf(event);
+  if (!user) return;
+  await options.publishNotBefore(user.userId, user.notBefore, user.notBefore + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
+}
 
-  const sessionIds = await db.transaction(async (tx) => {
-    const ids = await coveredSessions(tx, event);
-    await blacklistRefreshTokens(tx, event, new Date(event.at));
-    return ids;
-  });
-  await options.publish(sessionIds, event.at + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
+async function isApplied(db: Database, eventId: string): Promise<boolean> {
+  const [outbox] = await db.select({ appliedAt: outboxEvents.appliedAt }).from(outboxEvents).where(eq(outboxEvents.id, eventId));
+  return Boolean(outbox?.appliedAt);
+}
 
-  const appliedAt = new Date(now());
+/** The audit row (once per event) and `appliedAt`, in one transaction, last. */
+async function markApplied(db: Database, event: QueuedEvent, sessionsRevoked: number, sessionId: string | null, appliedAt: Date): Promise<void> {
   await db.transaction(async (tx) => {
     await tx
       .insert(auditLog)
@@ -70,9 +70,9 @@ export async function applyRevocationEvent(db: Database, event: RevocationEvent,
         actorType: event.actor.type,
         actorId: event.actor.id,
         userId: event.userId,
-        sessionId: event.type === "user.revoked" ? null : event.sessionId,
+        sessionId,
         reason: event.reason,
-        sessionsRevoked: sessionIds.length,
+        sessionsRevoked,
         occurredAt: new Date(event.at),
         appliedAt,
       })
@@ -82,6 +82,40 @@ export async function applyRevocationEvent(db: Database, event: RevocationEvent,
       .set({ appliedAt, lastError: null })
       .where(and(eq(outboxEvents.id, event.eventId), isNull(outboxEvents.appliedAt)));
   });
+}
+
+/**
+ * A role change: the producer committed the role and the user's not-before; what is left is to
+ * publish the not-before to every verifier, write the audit row and mark the event applied.
+ */
+async function applyRoleChange(db: Database, event: UserRoleChangedEvent, options: ApplyOptions): Promise<ApplyResult> {
+  const now = options.now ?? Date.now;
+  if (await isApplied(db, event.eventId)) return { alreadyApplied: true, sessionIds: [] };
+  await publishEventNotBefore(event, options);
+  await markApplied(db, event, 0, null, new Date(now()));
+  return { alreadyApplied: false, sessionIds: [] };
+}
+
+/**
+ * Applies one revocation event: blacklists the refresh tokens of the sessions it covers,
+ * publishes the session ids (and a lock's not-before) to every verifier, writes the audit row and
+ * marks the event applied. Every step is idempotent and `appliedAt` is set last, so a redelivery
+ * (retry, a worker killed mid-job) finishes the work and a delivery after that changes nothing.
+ */
+export async function applyRevocationEvent(db: Database, event: QueuedEvent, options: ApplyOptions): Promise<ApplyResult> {
+  if (event.type === "user.role_changed") return applyRoleChange(db, event, options);
+  const now = options.now ?? Date.now;
+  if (await isApplied(db, event.eventId)) return { alreadyApplied: true, sessionIds: [] };
+
+  const sessionIds = await db.transaction(async (tx) => {
+    const ids = await coveredSessions(tx, event);
+    await blacklistRefreshTokens(tx, event, new Date(event.at));
+    return ids;
+  });
+  await options.publish(sessionIds, event.at + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
+  await publishEventNotBefore(event, options);
+
+  await markApplied(db, event, sessionIds.length, event.type === "user.revoked" ? null : event.sessionId, new Date(now()));
   return { alreadyApplied: false, sessionIds };
 }
 

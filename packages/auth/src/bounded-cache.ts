@@ -31,6 +31,11 @@ export class BoundedCache<K, V> {
     this.entries.delete(key);
   }
 
+  /** Drops every entry whose value matches (rare events only: it walks the whole cache). */
+  deleteWhere(matches: (value: V) => boolean): void {
+    for (const [key, entry] of this.entries) if (matches(entry.value)) this.entries.delete(key);
+  }
+
   get size(): number {
     return this.entries.size;
   }

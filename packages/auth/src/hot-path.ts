@@ -9,7 +9,7 @@ import { getCurrentSession, type CurrentSession } from "./sessions.js";
  * Per-process caches for the protected-call path, so a call with a known token costs Map lookups
  * instead of an ECDSA verification and a database round trip. Both are bounded in size; neither
  * outlives what it caches (a token until its exp, a session row a few seconds), and a revocation
- * that reaches this process (its own, or from the feed) drops the session's row at once.
+ * or a user's not-before that reaches this process (its own, or from the feed) drops the rows at once.
  */
 export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 export const SESSION_CACHE_SIZE = 10_000;
@@ -37,6 +37,11 @@ function cachesOf(auth: Auth): HotPathCaches {
       created.epoch++;
       for (const id of sessionIds) created.sessions.delete(id);
     });
+    // A role change or a lock: the user's rows hold the old role or the unlocked state.
+    auth.revocations.onNotBefore((userId) => {
+      created.epoch++;
+      created.sessions.deleteWhere((current) => current.user.id === userId);
+    });
     cachesByAuth.set(auth, created);
     caches = created;
   }
@@ -56,6 +61,7 @@ export function verifyAccessTokenCached(auth: Auth, token: string, options: Veri
     return claims;
   }
   if (options.isSessionRevoked?.(cached.sid, cached)) throw new AuthError("SESSION_REVOKED", "session revoked");
+  if (options.isIssuedBeforeNotBefore?.(cached)) throw new AuthError("TOKEN_EXPIRED", "access token issued before its user's not-before");
   const tolerance = options.clockToleranceSec ?? 0;
   if (cached.exp + tolerance <= options.now / 1000) throw new AuthError("TOKEN_EXPIRED", "access token expired");
   return cached;

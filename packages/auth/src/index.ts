@@ -16,3 +16,4 @@ export * from "./outbox.js";
 export * from "./apply.js";
 export * from "./maintenance.js";
 export * from "./recanonicalize.js";
+export * from "./roles.js";

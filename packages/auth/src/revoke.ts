@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Actor, RevocationEvent } from "@warden/contracts";
+import { notBeforeOf, type Actor, type RevocationEvent } from "@warden/contracts";
 import { outboxEvents, refreshTokens, sessions, users } from "@warden/db";
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import { revocationUntil, type Auth } from "./context.js";
@@ -46,9 +46,14 @@ export async function markSessionsRevoked(
   return ids;
 }
 
-/** After commit: this process refuses the sessions at once; the outbox carries it everywhere else. */
+/**
+ * After commit: this process refuses the sessions (and the user's tokens issued before a
+ * not-before the event sets) at once; the outbox carries it everywhere else.
+ */
 export function announceRevocation(auth: Auth, event: RevocationEvent, sessionIds: string[]): void {
   auth.revocations.add(sessionIds, revocationUntil(auth, event.at));
+  const notBefore = notBeforeOf(event);
+  if (notBefore) auth.revocations.addNotBefore(notBefore.userId, notBefore.notBefore, revocationUntil(auth, notBefore.notBefore));
   auth.afterRevocation(event, sessionIds);
 }
 
@@ -103,7 +108,8 @@ export async function revokeUserSessions(
   const result = await auth.db.transaction(async (tx) => {
     const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for("update");
     if (!user) throw new AuthError("NOT_FOUND", "no such user");
-    if (input.lock) await tx.update(users).set({ lockedAt: new Date(at) }).where(eq(users.id, user.id));
+    // A lock also sets the not-before: tokens of sessions this transaction cannot see are refused too.
+    if (input.lock) await tx.update(users).set({ lockedAt: new Date(at), tokensNotBefore: new Date(at) }).where(eq(users.id, user.id));
     const event = await recordRevocationEvent(
       tx,
       { type: "user.revoked", userId: user.id, lock: input.lock ?? false, reason: input.reason, actor: input.actor },

@@ -112,6 +112,7 @@ function issuePair(auth: Auth, outcome: Extract<Outcome, { kind: "rotated" | "re
     auth.settings,
     { userId: outcome.userId, sessionId: outcome.sessionId, role: outcome.role },
     now,
+    auth.revocations.firstAcceptedIat(outcome.userId),
   );
   return {
     accessToken: access.token,

@@ -44,7 +44,8 @@ export async function createSession(
     createdAt: new Date(now),
     expiresAt: new Date(refreshTokenExpiresAt),
   });
-  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now);
+  const minIat = auth.revocations.firstAcceptedIat(user.id);
+  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now, minIat);
   return {
     accessToken: access.token,
     accessTokenExpiresAt: access.expiresAt,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { idSchema, reasonSchema } from "./inputs.js";
+import { ROLES } from "./outputs.js";
 
 /** Who caused a revocation. `id` is a user id for users and admins, null for the system. */
 export const actorSchema = z.object({
@@ -37,15 +38,39 @@ export const refreshTokenReusedEvent = z.object({
   refreshTokenId: idSchema,
 });
 
+/**
+ * A user's role changed. Ends no session: the user's access tokens issued before `at` (carrying the
+ * old role) are refused everywhere through a per-user not-before, so clients renew.
+ */
+export const userRoleChangedEvent = z.object({
+  ...eventBase,
+  type: z.literal("user.role_changed"),
+  userId: idSchema,
+  role: z.enum(ROLES),
+});
+export type UserRoleChangedEvent = z.infer<typeof userRoleChangedEvent>;
+
 /** Job data on the revocation queue. Ids only: never a token. */
 export const revocationEvent = z.discriminatedUnion("type", [
   sessionRevokedEvent,
   userRevokedEvent,
   refreshTokenReusedEvent,
+  userRoleChangedEvent,
 ]);
 export type RevocationEvent = z.infer<typeof revocationEvent>;
 export type RevocationEventType = RevocationEvent["type"];
-export const REVOCATION_EVENT_TYPES = ["session.revoked", "user.revoked", "refresh_token.reused"] as const;
+export const REVOCATION_EVENT_TYPES = ["session.revoked", "user.revoked", "refresh_token.reused", "user.role_changed"] as const;
+
+/**
+ * The not-before (epoch ms) an event sets on its user: access tokens of the user issued before it
+ * are refused (a role change: they carry the old role; a lock: the account is closed).
+ */
+export function notBeforeOf(event: RevocationEvent): { userId: string; notBefore: number } | undefined {
+  if (event.type === "user.role_changed" || (event.type === "user.revoked" && event.lock)) {
+    return { userId: event.userId, notBefore: event.at };
+  }
+  return undefined;
+}
 
 /** Queue shared by the outbox relay (producer) and the admin worker (consumer). */
 export const REVOCATION_QUEUE = "warden-revocations";
@@ -71,12 +96,23 @@ export function revocationFeedKeys(prefix: string = DEFAULT_QUEUE_PREFIX) {
     channel: `${prefix}:revocations:feed`,
     /** Sorted set: member = session id, score = epoch ms after which the entry can go. */
     sessions: `${prefix}:revocations:sessions`,
+    /** Sorted set: member = `<user id> <not-before epoch ms>`, score = epoch ms after which the entry can go. */
+    notBefore: `${prefix}:revocations:not-before`,
   };
 }
 
-/** One message on the feed: session ids whose access tokens must be refused until `until`. */
+/** A user's access tokens issued before `notBefore` (epoch ms) are refused. */
+export const userNotBefore = z.object({ userId: z.string().min(1).max(200), notBefore: z.number().int().nonnegative() });
+export type UserNotBefore = z.infer<typeof userNotBefore>;
+
+/**
+ * One message on the feed: session ids whose access tokens must be refused until `until`, and
+ * per-user not-befores kept until `until`. A message with only not-befores carries an empty
+ * `sessionIds`, so older subscribers read it as nothing to do.
+ */
 export const revocationFeedMessage = z.object({
   sessionIds: z.array(z.string()).max(100_000),
   until: z.number(),
+  notBefore: z.array(userNotBefore).max(100_000).optional(),
 });
 export type RevocationFeedMessage = z.infer<typeof revocationFeedMessage>;

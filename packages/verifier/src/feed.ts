@@ -1,9 +1,10 @@
-import { DEFAULT_QUEUE_PREFIX, revocationFeedKeys, revocationFeedMessage } from "@warden/contracts";
+import { DEFAULT_QUEUE_PREFIX, revocationFeedKeys, revocationFeedMessage, userNotBefore } from "@warden/contracts";
 import { Redis } from "ioredis";
 
-/** Where revoked session ids go: the in-memory set every protected call consults. */
+/** Where revoked session ids and per-user not-befores go: the in-memory set every protected call consults. */
 export interface RevocationSink {
   add(sessionIds: readonly string[], until: number): void;
+  addNotBefore(userId: string, notBefore: number, until: number): void;
 }
 
 export interface RevocationFeedOptions {
@@ -49,12 +50,24 @@ export class RevocationFeed {
     return this.firstLoad;
   }
 
+  /** A message that does not parse is reported and skipped: the feed goes on with the next one. */
   private receive(text: string): void {
     try {
       const message = revocationFeedMessage.parse(JSON.parse(text));
       this.options.sink.add(message.sessionIds, message.until);
+      for (const entry of message.notBefore ?? []) this.options.sink.addNotBefore(entry.userId, entry.notBefore, message.until);
     } catch (error) {
       this.options.onError?.(error as Error);
+    }
+  }
+
+  /** Not-befores of the snapshot; a member that does not parse is reported and skipped. */
+  private async loadNotBefores(): Promise<void> {
+    const entries = await this.reader.zrange(this.keys.notBefore, this.now(), "+inf", "BYSCORE", "WITHSCORES");
+    for (let i = 0; i < entries.length; i += 2) {
+      const entry = parseNotBeforeMember(entries[i]!);
+      if (entry) this.options.sink.addNotBefore(entry.userId, entry.notBefore, Number(entries[i + 1]));
+      else this.options.onError?.(new Error("malformed not-before entry in the revocation feed snapshot"));
     }
   }
 
@@ -70,6 +83,7 @@ export class RevocationFeed {
         byUntil.set(until, list);
       }
       for (const [until, ids] of byUntil) this.options.sink.add(ids, until);
+      await this.loadNotBefores();
       this.resolveFirstLoad();
     } catch (error) {
       if (!this.closed) this.options.onError?.(error as Error);
@@ -111,7 +125,42 @@ export async function publishRevocations(
   }
 }
 
+function notBeforeMember(userId: string, notBefore: number): string {
+  return `${userId} ${notBefore}`;
+}
+
+function parseNotBeforeMember(member: string): { userId: string; notBefore: number } | undefined {
+  const space = member.lastIndexOf(" ");
+  const parsed = userNotBefore.safeParse({ userId: member.slice(0, space), notBefore: Number(member.slice(space + 1)) });
+  return space > 0 && parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * Publishes a user's not-before (a role change or a lock) to every verifier: the user's access
+ * tokens issued before it are refused until `until`. Recorded in the sorted set (for instances
+ * that start or reconnect later) and announced on the channel. Idempotent.
+ */
+export async function publishNotBefore(
+  redis: Redis,
+  userId: string,
+  notBefore: number,
+  until: number,
+  prefix: string = DEFAULT_QUEUE_PREFIX,
+): Promise<void> {
+  const keys = revocationFeedKeys(prefix);
+  await redis
+    .multi()
+    .zadd(keys.notBefore, until, notBeforeMember(userId, notBefore))
+    .publish(keys.channel, JSON.stringify({ sessionIds: [], until, notBefore: [{ userId, notBefore }] }))
+    .exec();
+}
+
 /** Drops entries whose access tokens have all expired (maintenance). */
 export async function pruneRevocations(redis: Redis, now: number, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<number> {
-  return redis.zremrangebyscore(revocationFeedKeys(prefix).sessions, "-inf", now);
+  const keys = revocationFeedKeys(prefix);
+  const [sessions, notBefores] = await Promise.all([
+    redis.zremrangebyscore(keys.sessions, "-inf", now),
+    redis.zremrangebyscore(keys.notBefore, "-inf", now),
+  ]);
+  return sessions + notBefores;
 }

@@ -6,15 +6,44 @@ const systemClock: Clock = () => Date.now();
 const SWEEP_INTERVAL_MS = 30_000;
 
 /**
- * Sessions whose access tokens must be refused, kept in memory so the check on every protected
+ * How long a role read before a role change may still be signed into a token: a login reads the
+ * role, then spends an argon2 verification before signing; a refresh reads it in the statement
+ * that rotates. Tokens issued up to this long after the not-before are refused too.
+ */
+export const NOT_BEFORE_MARGIN_MS = 2_000;
+
+/**
+ * The first `iat` (seconds) a user's access tokens may carry after a not-before (epoch ms).
+ *
+ * `iat` has one-second resolution, the not-before milliseconds. Rounding the not-before up to the
+ * next whole second refuses every token issued before it, including earlier in the same second
+ * (their `iat` is that second, floored). The margin widens this to tokens signed shortly after
+ * with a role read before the change. A signer that knows the not-before issues `iat` at least
+ * this second (a few seconds ahead at most), so the renewed token is accepted at once; a signer
+ * that has not heard of it yet issues tokens refused only until its clock reaches that second.
+ */
+export function firstAcceptedIat(notBefore: number): number {
+  return Math.ceil((notBefore + NOT_BEFORE_MARGIN_MS) / 1000);
+}
+
+interface NotBeforeEntry {
+  notBefore: number;
+  until: number;
+}
+
+/**
+ * Sessions whose access tokens must be refused, and users whose tokens issued before a
+ * not-before must be refused, kept in memory so the check on every protected
  * call costs a Map lookup and no network round trip. An entry lives until the last access token
  * of its session has expired, so memory stays bounded by the revocations of one token lifetime.
  */
 export class RevocationSet {
   private readonly entries = new Map<string, number>();
+  private readonly notBefores = new Map<string, NotBeforeEntry>();
   private readonly clock: Clock;
   private timer: NodeJS.Timeout | undefined;
   private listeners = new Set<(sessionIds: readonly string[]) => void>();
+  private notBeforeListeners = new Set<(userId: string) => void>();
 
   constructor(options: { clock?: Clock; sweep?: boolean } = {}) {
     this.clock = options.clock ?? systemClock;
@@ -45,6 +74,41 @@ export class RevocationSet {
     return this.entries.size;
   }
 
+  /**
+   * Refuse this user's access tokens issued before `notBefore` (epoch ms, a role change or a
+   * lock), until `until` (when every such token has expired). The latest not-before wins.
+   */
+  addNotBefore(userId: string, notBefore: number, until: number): void {
+    const previous = this.notBefores.get(userId);
+    if (previous && previous.notBefore >= notBefore && previous.until >= until) return;
+    this.notBefores.set(userId, {
+      notBefore: Math.max(notBefore, previous?.notBefore ?? notBefore),
+      until: Math.max(until, previous?.until ?? until),
+    });
+    for (const listener of this.notBeforeListeners) listener(userId);
+  }
+
+  /** The first `iat` (seconds) this user's tokens may carry, or undefined when no not-before applies. */
+  firstAcceptedIat(userId: string): number | undefined {
+    const entry = this.notBefores.get(userId);
+    if (entry === undefined) return undefined;
+    if (entry.until > this.clock()) return firstAcceptedIat(entry.notBefore);
+    this.notBefores.delete(userId);
+    return undefined;
+  }
+
+  /** True when a token of this user issued at `iat` (seconds) predates the user's not-before. */
+  issuedBeforeNotBefore(userId: string, iat: number): boolean {
+    const first = this.firstAcceptedIat(userId);
+    return first !== undefined && iat < first;
+  }
+
+  /** Called with the user id of every new not-before (used to drop caches tied to the user). */
+  onNotBefore(listener: (userId: string) => void): () => void {
+    this.notBeforeListeners.add(listener);
+    return () => this.notBeforeListeners.delete(listener);
+  }
+
   /** Called with the session ids of every addition (used to drop caches tied to them). */
   onAdd(listener: (sessionIds: readonly string[]) => void): () => void {
     this.listeners.add(listener);
@@ -54,11 +118,13 @@ export class RevocationSet {
   sweep(): void {
     const now = this.clock();
     for (const [id, until] of this.entries) if (until <= now) this.entries.delete(id);
+    for (const [userId, entry] of this.notBefores) if (entry.until <= now) this.notBefores.delete(userId);
   }
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.listeners.clear();
+    this.notBeforeListeners.clear();
   }
 }

@@ -5,7 +5,8 @@ import { Redis } from "ioredis";
 import Fastify from "fastify";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishRevocations } from "./feed.js";
+import { publishNotBefore, publishRevocations } from "./feed.js";
+import { firstAcceptedIat } from "./revocation-set.js";
 import {
   bearerToken,
   createVerifier,
@@ -232,6 +233,32 @@ describe("verifier: JWKS", () => {
   });
 });
 
+describe("verifier: per-user not-before", () => {
+  it("same second: refuses a token issued earlier in the not-before's second (TOKEN_EXPIRED, cached verdict or not), accepts one from the first accepted second", () => {
+    const saved = now;
+    now = Date.UTC(2026, 0, 1, 0, 0, 0, 700);
+    const v = verifierWith();
+    const sub = randomUUID();
+    const earlier = sign(key, { sub }); // iat = the same second, floored
+    expect(v.verifySync(earlier).userId).toBe(sub); // cached verdict
+    const notBefore = now;
+    v.revocations.addNotBefore(sub, notBefore, notBefore + 60_000);
+    expect(reasonOf(() => v.verifySync(earlier))).toBe("TOKEN_EXPIRED");
+    // A signer that knows the not-before issues iat = firstAcceptedIat: accepted at once.
+    const renewed = sign(key, { sub, iat: firstAcceptedIat(notBefore), exp: firstAcceptedIat(notBefore) + 900 });
+    expect(reasonOf(() => v.verifySync(renewed))).toBeUndefined();
+    // A token issued at the not-before's own second without that knowledge is still refused.
+    expect(reasonOf(() => v.verifySync(sign(key, { sub })))).toBe("TOKEN_EXPIRED");
+    // Other users are not affected; revocation stays first in the order.
+    expect(reasonOf(() => v.verifySync(sign(key)))).toBeUndefined();
+    const sid = randomUUID();
+    const revokedToo = sign(key, { sub, sid });
+    v.revocations.add([sid], now + 60_000);
+    expect(reasonOf(() => v.verifySync(revokedToo))).toBe("SESSION_REVOKED");
+    now = saved;
+  });
+});
+
 describe("verifier: revocation feed", () => {
   it("ready() gives up with a clear error when Redis does not answer", async () => {
     const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl: "redis://127.0.0.1:9", onError: () => {} });
@@ -260,5 +287,24 @@ describe("verifier: revocation feed", () => {
     const deadline = Date.now() + 5_000;
     while (!reasonOf(() => v.verifySync(token)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(reasonOf(() => v.verifySync(token))).toBe("SESSION_REVOKED");
+  });
+
+  it("refuses a user's tokens issued before a published not-before, from the message and from the snapshot", async () => {
+    now = Date.now();
+    const sub = randomUUID();
+    const token = sign(key, { sub });
+    const running = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl, queuePrefix: prefix });
+    verifiers.push(running);
+    await running.ready();
+    expect(running.verifySync(token).userId).toBe(sub);
+    await publishNotBefore(redis, sub, Date.now(), Date.now() + 60_000, prefix);
+    const deadline = Date.now() + 5_000;
+    while (!reasonOf(() => running.verifySync(token)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(reasonOf(() => running.verifySync(token))).toBe("TOKEN_EXPIRED");
+
+    const later = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl, queuePrefix: prefix });
+    verifiers.push(later);
+    await later.ready();
+    expect(reasonOf(() => later.verifySync(token))).toBe("TOKEN_EXPIRED");
   });
 });

@@ -12,7 +12,10 @@ export interface VerifierOptions {
   publicKey?: KeyInput;
   issuer: string;
   audience: string;
-  /** Subscribe to Warden's revocation feed here, so revoked sessions are refused within milliseconds. */
+  /**
+   * Subscribe to Warden's revocation feed here, so revoked sessions (and tokens issued before a
+   * user's role change or lock) are refused within milliseconds.
+   */
   redisUrl?: string;
   /** Key prefix of the feed, shared with the auth servers and the worker (default `{warden}`). */
   queuePrefix?: string;
@@ -158,9 +161,17 @@ export class Verifier {
     }
   }
 
-  /** Revocation first, then expiry: the server's order. */
+  /**
+   * Revocation first, then expiry: the server's order. A token issued before its user's
+   * not-before (a role change or a lock) counts as expired, so the client renews and gets the
+   * current role; checked here, on every call, so a cached verdict never outlives it.
+   */
   private admit(token: string, entry: CacheEntry): Principal {
     if (this.revocations.has(entry.principal.sessionId)) throw new VerifierError("SESSION_REVOKED", "session revoked");
+    if (this.revocations.issuedBeforeNotBefore(entry.principal.userId, entry.principal.claims.iat)) {
+      this.cache.delete(token);
+      throw new VerifierError("TOKEN_EXPIRED", "access token issued before its user's not-before");
+    }
     if (entry.expiresAtMs <= this.now()) {
       this.cache.delete(token);
       throw new VerifierError("TOKEN_EXPIRED", "access token expired");
