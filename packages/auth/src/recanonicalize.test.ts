@@ -115,7 +115,7 @@ describe("re-canonicalising stored emails (trim, lower-case, then NFC)", () => {
 
     // The worker applying an event writes the audit row admins read.
     for (const row of events) {
-      await applyRevocationEvent(t.auth.db, revocationEvent.parse(row.payload), { publish: async () => {}, accessTokenTtlMs: 60_000 });
+      await applyRevocationEvent(t.auth.db, revocationEvent.parse(row.payload), { publish: async () => {}, publishNotBefore: async () => {}, accessTokenTtlMs: 60_000 });
     }
     const audit = await t.auth.db.select().from(auditLog).where(inArray(auditLog.userId, [newerH, newerJ]));
     expect(audit.map((a) => a.reason).every((r) => r.startsWith("email collision"))).toBe(true);

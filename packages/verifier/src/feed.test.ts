@@ -39,6 +39,9 @@ describe("revocation feed", () => {
           set.add(ids, until);
           for (const id of ids) if (!heardAt.has(id)) heardAt.set(id, performance.now());
         },
+        addNotBefore(userId, notBefore, until) {
+          set.addNotBefore(userId, notBefore, until);
+        },
       },
     });
     await feed.ready();
