@@ -5,7 +5,7 @@ import { createDb, migrateDb } from "@warden/db";
 import { publishRevocations, startRevocationFeed } from "@warden/verifier";
 import { Redis } from "ioredis";
 import { loadEnv, type Env } from "./env.js";
-import { loadKeyRing } from "./keys.js";
+import { loadKeyRing, loadServerDataKeys } from "./keys.js";
 import { createLogger } from "./logger.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { startOutboxRelay } from "./relay.js";
@@ -20,6 +20,8 @@ export interface RunningServer {
 /** Starts one auth-server instance from its configuration. */
 export async function startAuthServer(env: Env): Promise<RunningServer> {
   const logger = createLogger(env.LOG_LEVEL);
+  // Before connecting anywhere: a missing or bad key is a configuration error, not an outage.
+  const dataKeys = loadServerDataKeys(env);
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
   await migrateDb(env.DATABASE_URL);
   const database = createDb(env.DATABASE_URL, { max: 20 });
@@ -56,6 +58,7 @@ export async function startAuthServer(env: Env): Promise<RunningServer> {
     afterRevocation,
     db: database.db,
     keys: loadKeyRing(env),
+    dataKeys,
     settings: {
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createDb, freePort, startEmbeddedPostgres, type DbHandle, type EmbeddedDatabase } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +17,7 @@ function serverEnv(databaseUrl: string, redisUrl: string) {
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: testPrefix(),
     JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+    WARDEN_DATA_KEY: generateDataKey(),
     COOKIE_SECURE: "false",
     LOG_LEVEL: "silent",
   });
