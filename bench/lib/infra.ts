@@ -6,6 +6,7 @@ import {
   createAuth,
   createKeyRing,
   es256KeyFromPem,
+  generateDataKey,
   generateEs256PrivateKeyPem,
   generateRefreshToken,
   hashPassword,
@@ -88,10 +89,12 @@ export const newPrefix = () => `{warden-bench-${randomBytes(4).toString("hex")}}
 
 export interface BenchKeys {
   pem: string;
+  /** WARDEN_DATA_KEY: every instance of a run shares it, as production instances must. */
+  dataKey: string;
 }
 
 export function newKeys(): BenchKeys {
-  return { pem: generateEs256PrivateKeyPem() };
+  return { pem: generateEs256PrivateKeyPem(), dataKey: generateDataKey() };
 }
 
 export const ADMIN = { email: "admin@bench.test", password: "bench-admin-password" };
@@ -107,6 +110,7 @@ export function serverEnv(databaseUrl: string, prefix: string, keys: BenchKeys):
     QUEUE_PREFIX: prefix,
     JWT_ALG: "ES256",
     JWT_PRIVATE_KEY: keys.pem,
+    WARDEN_DATA_KEY: keys.dataKey,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     WARDEN_ADMIN_EMAIL: ADMIN.email,

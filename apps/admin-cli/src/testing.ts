@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startAdminWorker, type AdminWorker } from "@warden/admin-worker";
+import { generateDataKey } from "@warden/auth";
 import { envSchema, startAuthServer, type RunningServer } from "@warden/auth-server";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
@@ -40,6 +41,7 @@ export async function startWardenSystem(options: { consoleDir?: string; env?: Re
       RELAY_POLL_INTERVAL: "200ms",
       JWT_ALG: "HS256",
       JWT_SECRET: randomUUID() + randomUUID(),
+      WARDEN_DATA_KEY: generateDataKey(),
       WARDEN_ADMIN_EMAIL: admin.email,
       WARDEN_ADMIN_PASSWORD: admin.password,
       COOKIE_SECURE: "false",

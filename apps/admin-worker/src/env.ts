@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { AdminWorkerOptions } from "./worker.js";
-import { durationSetting } from "@warden/contracts";
+import { dataKeyListSetting, dataKeySetting, durationSetting } from "@warden/contracts";
 import { z } from "zod";
 
 const duration = durationSetting;
@@ -25,6 +25,13 @@ export const envSchema = z.object({
   /** How long applied events and revoked or expired sessions are kept for the admin views. */
   RETENTION: duration("30d"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /**
+   * The auth servers' data key (inline or file; keys from before a rotation comma-separated).
+   * Optional: the worker derives nothing from it yet, but a bad value already fails at start.
+   */
+  WARDEN_DATA_KEY: dataKeySetting,
+  WARDEN_DATA_KEY_FILE: z.string().optional(),
+  WARDEN_DATA_KEY_PREVIOUS: dataKeyListSetting,
 });
 
 export type WorkerEnv = z.infer<typeof envSchema>;

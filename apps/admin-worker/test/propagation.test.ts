@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { startRevocationFeed } from "@warden/verifier";
-import { createAuth, createKeyRing, createSession, es256KeyFromPem, generateEs256PrivateKeyPem } from "@warden/auth";
+import { createAuth, createKeyRing, createSession, es256KeyFromPem, generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { outboxEvents } from "@warden/db";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -28,6 +28,8 @@ beforeAll(async () => {
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: pem,
+    // The same data key on both instances, as production requires: a grace retry may land on either.
+    WARDEN_DATA_KEY: generateDataKey(),
     JWT_ISSUER: "warden-propagation",
     JWT_AUDIENCE: "warden-propagation",
     LOG_LEVEL: "warn",

@@ -9,7 +9,7 @@ import { eq, inArray } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AdminWorker } from "../src/worker.js";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { AUTH_SERVER_MAIN, spawnNode, waitForHealthy, type Child } from "./processes.js";
 import { startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
 
@@ -69,6 +69,7 @@ beforeAll(async () => {
     PORT: String(serverPort),
     HOST: "127.0.0.1",
     JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+    WARDEN_DATA_KEY: generateDataKey(),
     LOG_LEVEL: "warn",
     RATE_LIMITS: "false",
     RELAY_POLL_INTERVAL: "200ms",

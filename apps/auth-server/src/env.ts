@@ -1,4 +1,4 @@
-import { durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
+import { dataKeyListSetting, dataKeySetting, durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
 import { isIP } from "node:net";
 import { z } from "zod";
 
@@ -96,6 +96,14 @@ export const envSchema = z.object({
   JWT_SECRET_FILE: z.string().optional(),
   /** Keys from before a rotation (PEM, public or private, concatenated): their tokens still verify. */
   JWT_PREVIOUS_KEYS_FILE: z.string().optional(),
+  /**
+   * The secret behind server secrets that are not JWT keys (refresh-token successors): base64 of
+   * at least 32 bytes, inline or from a file. Required to start; every instance must share it.
+   */
+  WARDEN_DATA_KEY: dataKeySetting,
+  WARDEN_DATA_KEY_FILE: z.string().optional(),
+  /** Data keys from before a rotation, comma-separated: what they derived is still recognised. */
+  WARDEN_DATA_KEY_PREVIOUS: dataKeyListSetting,
   /** The bootstrap admin, created at start when the email is free (see main.ts). Same rules as signup. */
   WARDEN_ADMIN_EMAIL: emailSchema.optional(),
   WARDEN_ADMIN_PASSWORD: passwordSchema.optional(),

@@ -1,5 +1,13 @@
 import { readFileSync } from "node:fs";
-import { createKeyRing, es256KeyFromPem, hs256KeyFromSecret, type JwtKey, type KeyRing } from "@warden/auth";
+import {
+  createKeyRing,
+  es256KeyFromPem,
+  hs256KeyFromSecret,
+  loadDataKeys,
+  type DataKeys,
+  type JwtKey,
+  type KeyRing,
+} from "@warden/auth";
 import type { Env } from "./env.js";
 
 const PEM_BLOCK = /-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g;
@@ -30,4 +38,18 @@ export function loadKeyRing(env: Env): KeyRing {
       })
     : [];
   return createKeyRing(current, previous);
+}
+
+/**
+ * The data keys from the environment. Required: an instance with a key of its own would take a
+ * grace retry that reaches it from another instance for a stolen token, and revoke the session.
+ */
+export function loadServerDataKeys(env: Env): DataKeys {
+  const keys = loadDataKeys({ key: env.WARDEN_DATA_KEY, keyFile: env.WARDEN_DATA_KEY_FILE, previous: env.WARDEN_DATA_KEY_PREVIOUS });
+  if (!keys) {
+    throw new Error(
+      "WARDEN_DATA_KEY or WARDEN_DATA_KEY_FILE is required (base64 of 32 random bytes, e.g. `openssl rand -base64 32`, the same on every instance)",
+    );
+  }
+  return keys;
 }

@@ -6,7 +6,7 @@ import { publishNotBefore, publishRevocations, startRevocationFeed } from "@ward
 import { Redis } from "ioredis";
 import type { DestinationStream, Logger } from "pino";
 import { loadEnv, type Env } from "./env.js";
-import { loadKeyRing } from "./keys.js";
+import { loadKeyRing, loadServerDataKeys } from "./keys.js";
 import { createLogger } from "./logger.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { startOutboxRelay } from "./relay.js";
@@ -28,6 +28,8 @@ export interface StartOptions {
 /** Starts one auth-server instance from its configuration. */
 export async function startAuthServer(env: Env, options: StartOptions = {}): Promise<RunningServer> {
   const logger = createLogger(env.LOG_LEVEL, options.logDestination);
+  // Before connecting anywhere: a missing or bad key is a configuration error, not an outage.
+  const dataKeys = loadServerDataKeys(env);
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
   await migrateDb(env.DATABASE_URL);
   const database = createDb(env.DATABASE_URL, { max: 20 });
@@ -71,6 +73,7 @@ export async function startAuthServer(env: Env, options: StartOptions = {}): Pro
     afterRevocation,
     db: database.db,
     keys: loadKeyRing(env),
+    dataKeys,
     settings: {
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,

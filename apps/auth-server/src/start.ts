@@ -1,14 +1,15 @@
 /**
  * `pnpm start`: the whole system on one machine. Uses DATABASE_URL when given, else an embedded
  * PostgreSQL under .warden/; REDIS_URL (default local), starting redis-server when nothing
- * answers and it is installed; a dev signing key kept under .warden/ when none is configured.
+ * answers and it is installed; a dev signing key and a dev data key kept under .warden/ when none
+ * is configured.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from "@warden/db";
 import { Redis } from "ioredis";
 import { loadEnv } from "./env.js";
@@ -66,6 +67,18 @@ function ensureDevKey(): void {
   process.env.JWT_PRIVATE_KEY_FILE = file;
 }
 
+/** Kept across restarts, like the signing key: a grace retry after a restart still gets its successor. */
+function ensureDevDataKey(): void {
+  if (process.env.WARDEN_DATA_KEY || process.env.WARDEN_DATA_KEY_FILE) return;
+  const file = path.join(home, "data-key");
+  if (!existsSync(file)) {
+    writeFileSync(file, `${generateDataKey()}\n`, { mode: 0o600 });
+    say(`generated a development data key in ${file}`);
+  }
+  chmodSync(file, 0o600);
+  process.env.WARDEN_DATA_KEY_FILE = file;
+}
+
 const WORKER_MAIN = fileURLToPath(new URL("../../admin-worker/src/main.ts", import.meta.url));
 
 /** The admin worker as a child process with the same environment (migrations already applied). */
@@ -106,6 +119,7 @@ async function main() {
   process.env.REDIS_URL ??= REDIS_URL;
   process.env.COOKIE_SECURE ??= "false";
   ensureDevKey();
+  ensureDevDataKey();
   const env = loadEnv();
 
   const server = await startAuthServer(env);

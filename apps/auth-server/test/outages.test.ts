@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { generateEs256PrivateKeyPem, SESSION_CACHE_TTL_MS } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem, SESSION_CACHE_TTL_MS } from "@warden/auth";
 import { createDb, freePort, startEmbeddedPostgres, type DbHandle, type EmbeddedDatabase } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { publishRevocations } from "@warden/verifier";
@@ -20,6 +20,7 @@ function serverEnv(databaseUrl: string, redisUrl: string, extra: Record<string, 
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: testPrefix(),
     JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+    WARDEN_DATA_KEY: generateDataKey(),
     COOKIE_SECURE: "false",
     LOG_LEVEL: "silent",
     ...extra,

@@ -1,7 +1,7 @@
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase } from "@warden/db/testing";
 import { envSchema } from "../src/env.js";
 import { startAuthServer } from "../src/main.js";
@@ -164,6 +164,7 @@ describe("rate-limit configuration", () => {
         REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
         QUEUE_PREFIX: prefix,
         JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+        WARDEN_DATA_KEY: generateDataKey(),
         LOG_LEVEL: "silent",
         RATE_LIMIT_SIGNUP: "2/1m",
       }),

@@ -2,7 +2,8 @@ import type { RevocationEvent } from "@warden/contracts";
 import type { Database } from "@warden/db";
 import type { TokenSettings } from "./access-tokens.js";
 import { systemClock, type Clock } from "./clock.js";
-import { deriveServerSecret, type KeyRing } from "./keys.js";
+import { deriveDataKeys, randomDataKeys, type DataKeys } from "./data-keys.js";
+import type { KeyRing } from "./keys.js";
 import { RevocationSet } from "@warden/verifier";
 
 export interface AuthSettings extends TokenSettings {
@@ -43,8 +44,11 @@ export interface Auth {
   clock: Clock;
   /** Sessions whose access tokens this process refuses. */
   revocations: RevocationSet;
-  /** Derives refresh-token successors (see tokens.ts). */
-  refreshSecret: Buffer;
+  /**
+   * Derive refresh-token successors (see tokens.ts): from the data key, never a JWT key, so
+   * rotating a JWT key breaks no grace retry. The current key first, then the previous ones.
+   */
+  refreshKeys: [current: Buffer, ...previous: Buffer[]];
   /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
   /** Test-only pause points (see AuthHooks). */
@@ -57,7 +61,8 @@ export interface CreateAuthOptions {
   settings: Partial<AuthSettings> & Pick<AuthSettings, "issuer" | "audience">;
   clock?: Clock;
   revocations?: RevocationSet;
-  refreshSecret?: Buffer;
+  /** Every instance must share them; absent, a random key for this process only (tests, tools). */
+  dataKeys?: DataKeys;
   afterRevocation?: Auth["afterRevocation"];
   hooks?: AuthHooks;
 }
@@ -70,7 +75,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
     settings: { ...DEFAULT_AUTH_SETTINGS, ...options.settings },
     clock,
     revocations: options.revocations ?? new RevocationSet({ clock }),
-    refreshSecret: options.refreshSecret ?? deriveServerSecret(options.keys.current, "refresh-successor"),
+    refreshKeys: deriveDataKeys(options.dataKeys ?? randomDataKeys(), "refresh-successor"),
     afterRevocation: options.afterRevocation ?? (() => {}),
     hooks: options.hooks,
   };

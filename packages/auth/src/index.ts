@@ -1,6 +1,7 @@
 export * from "./access-tokens.js";
 export * from "./clock.js";
 export * from "./context.js";
+export * from "./data-keys.js";
 export * from "./errors.js";
 export * from "./keys.js";
 export * from "./passwords.js";

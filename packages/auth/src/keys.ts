@@ -4,7 +4,6 @@ import {
   createPublicKey,
   createSecretKey,
   generateKeyPairSync,
-  hkdfSync,
   type JsonWebKey,
   type KeyObject,
 } from "node:crypto";
@@ -83,15 +82,4 @@ export function hs256KeyFromSecret(secret: string | Buffer): JwtKey {
 export function generateEs256PrivateKeyPem(): string {
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   return privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-}
-
-/**
- * A server-side secret for a given purpose (such as deriving refresh-token successors),
- * derived from the signing key so that deployments configure one secret, not two.
- */
-export function deriveServerSecret(key: JwtKey, purpose: string): Buffer {
-  if (!key.signingKey) throw new Error("a server secret needs a signing key");
-  const material =
-    key.alg === "HS256" ? key.signingKey.export() : key.signingKey.export({ format: "der", type: "pkcs8" });
-  return Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), `warden:${purpose}`, 32));
 }

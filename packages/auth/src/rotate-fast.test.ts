@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rotateInOneStatement } from "./rotate-fast.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
-import { deriveSuccessorToken, hashToken } from "./tokens.js";
+import { deriveSuccessorToken, generateSuccessorSalt, hashToken } from "./tokens.js";
 import { signup } from "./users.js";
 
 const clock = createTestClock();
@@ -16,18 +16,21 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const newUser = () => signup(t.auth, { email: `fast-${randomUUID()}@example.com`, password: "correct horse battery" }, {});
-const rotate = (token: string) => rotateInOneStatement(t.auth, token, deriveSuccessorToken(t.auth.refreshSecret, token), clock());
+const successorOf = (token: string, salt: string) => ({ token: deriveSuccessorToken(t.auth.refreshKeys[0], salt, token), salt });
+const rotate = (token: string, salt = generateSuccessorSalt()) => rotateInOneStatement(t.auth, token, successorOf(token, salt), clock());
 
 describe("refresh rotation in one statement", () => {
   it("rotates a live token: marks it rotated and stores exactly one successor", async () => {
     const res = await newUser();
-    const rotated = await rotate(res.refreshToken);
+    const salt = generateSuccessorSalt();
+    const rotated = await rotate(res.refreshToken, salt);
     expect(rotated).toMatchObject({ sessionId: res.sessionId, userId: res.user.id, role: "user" });
     expect(rotated!.successorExpiresAt).toBe(clock() + t.auth.settings.refreshTokenTtlMs);
     const [parent] = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hashToken(res.refreshToken)));
     expect(parent?.rotatedAt?.getTime()).toBe(clock());
+    expect(parent?.successorSalt).toBe(salt);
     const children = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.parentId, parent!.id));
-    expect(children.map((c) => c.tokenHash)).toEqual([hashToken(deriveSuccessorToken(t.auth.refreshSecret, res.refreshToken))]);
+    expect(children.map((c) => c.tokenHash)).toEqual([hashToken(successorOf(res.refreshToken, salt).token)]);
   });
 
   it("leaves every unusual case to the locking transaction: rotated, unknown, expired, revoked, locked", async () => {

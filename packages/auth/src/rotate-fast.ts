@@ -14,11 +14,17 @@ export interface FastRotation {
 /**
  * The common case of a refresh in one statement (one round trip instead of six): a live, never
  * rotated token of a live session is marked rotated (compare-and-swap on rotated_at and
- * revoked_at), its successor inserted and the session touched. Returns undefined when the token
- * is anything but that case (unknown, expired, revoked, already rotated, or lost a race), and the
- * caller then takes the locking transaction, which tells those cases apart.
+ * revoked_at) together with the salt its successor was derived from, its successor inserted and
+ * the session touched. Returns undefined when the token is anything but that case (unknown,
+ * expired, revoked, already rotated, or lost a race), and the caller then takes the locking
+ * transaction, which tells those cases apart.
  */
-export async function rotateInOneStatement(auth: Auth, presented: string, successor: string, now: number): Promise<FastRotation | undefined> {
+export async function rotateInOneStatement(
+  auth: Auth,
+  presented: string,
+  successor: { token: string; salt: string },
+  now: number,
+): Promise<FastRotation | undefined> {
   const at = new Date(now).toISOString();
   const idleLimit = new Date(now + auth.settings.refreshTokenTtlMs).toISOString();
   const rows = await auth.db.execute<{ session_id: string; user_id: string; role: Role; session_expires_ms: number }>(sql`
@@ -35,14 +41,14 @@ export async function rotateInOneStatement(auth: Auth, presented: string, succes
       for update of s
     ),
     rotated as (
-      update refresh_tokens r set rotated_at = ${at}::timestamptz
+      update refresh_tokens r set rotated_at = ${at}::timestamptz, successor_salt = ${successor.salt}
       from t
       where r.id = t.id and r.rotated_at is null and r.revoked_at is null
       returning t.id, t.session_id, t.session_expires_at, t.user_id, t.role
     ),
     successor as (
       insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at)
-      select ${randomUUID()}::uuid, session_id, ${hashToken(successor)}, id, ${at}::timestamptz, least(${idleLimit}::timestamptz, session_expires_at)
+      select ${randomUUID()}::uuid, session_id, ${hashToken(successor.token)}, id, ${at}::timestamptz, least(${idleLimit}::timestamptz, session_expires_at)
       from rotated
     ),
     touched as (

@@ -7,7 +7,7 @@ import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { rotateInOneStatement } from "./rotate-fast.js";
-import { deriveSuccessorToken, hashToken } from "./tokens.js";
+import { deriveSuccessorToken, generateSuccessorSalt, hashToken, recomputeSuccessorToken } from "./tokens.js";
 
 type Outcome =
   | { kind: "rotated" | "replayed"; successor: string; successorExpiresAt: number; sessionId: string; userId: string; role: Role }
@@ -23,8 +23,10 @@ type Outcome =
 export async function rotateRefreshToken(auth: Auth, presented: string): Promise<TokenPair> {
   const now = auth.clock();
   // The common case in one round trip; anything unusual falls through to the locking transaction.
-  const successor = deriveSuccessorToken(auth.refreshSecret, presented);
-  const fast = await rotateInOneStatement(auth, presented, successor, now);
+  // A fresh salt per attempt: only the rotation that wins the compare-and-swap stores its own.
+  const salt = generateSuccessorSalt();
+  const successor = deriveSuccessorToken(auth.refreshKeys[0], salt, presented);
+  const fast = await rotateInOneStatement(auth, presented, { token: successor, salt }, now);
   if (fast) return issuePair(auth, { kind: "rotated", successor, ...fast }, now);
   const outcome = await auth.db.transaction(async (tx): Promise<Outcome> => {
     const [row] = await tx
@@ -33,6 +35,7 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
         expiresAt: refreshTokens.expiresAt,
         rotatedAt: refreshTokens.rotatedAt,
         revokedAt: refreshTokens.revokedAt,
+        successorSalt: refreshTokens.successorSalt,
         sessionId: sessions.id,
         sessionExpiresAt: sessions.expiresAt,
         sessionRevokedAt: sessions.revokedAt,
@@ -52,14 +55,14 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
       throw new AuthError("REFRESH_TOKEN_REVOKED", "session revoked");
     }
     if (row.sessionExpiresAt.getTime() <= now) throw new AuthError("REFRESH_TOKEN_EXPIRED", "session expired");
-    const base = { successor, sessionId: row.sessionId, userId: row.userId, role: row.role };
+    const base = { sessionId: row.sessionId, userId: row.userId, role: row.role };
 
     if (!row.rotatedAt) {
       if (row.expiresAt.getTime() <= now) throw new AuthError("REFRESH_TOKEN_EXPIRED", "refresh token expired");
       const successorExpiresAt = Math.min(now + auth.settings.refreshTokenTtlMs, row.sessionExpiresAt.getTime());
       await tx
         .update(refreshTokens)
-        .set({ rotatedAt: new Date(now) })
+        .set({ rotatedAt: new Date(now), successorSalt: salt })
         .where(and(eq(refreshTokens.id, row.id), isNull(refreshTokens.rotatedAt)));
       await tx.insert(refreshTokens).values({
         id: randomUUID(),
@@ -70,7 +73,7 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
         expiresAt: new Date(successorExpiresAt),
       });
       await tx.update(sessions).set({ lastSeenAt: new Date(now) }).where(eq(sessions.id, row.sessionId));
-      return { kind: "rotated", successorExpiresAt, ...base };
+      return { kind: "rotated", successor, successorExpiresAt, ...base };
     }
 
     // Rotated already. Only the newest rotation, within the grace window, may be retried.
@@ -78,10 +81,14 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
       .select({ rotatedAt: refreshTokens.rotatedAt, expiresAt: refreshTokens.expiresAt, tokenHash: refreshTokens.tokenHash })
       .from(refreshTokens)
       .where(eq(refreshTokens.parentId, row.id));
+    // The successor is recomputed from the salt its rotation stored, under the current refresh key
+    // or one from before a data-key rotation, and must be the very token in the child's row.
     const withinGrace = now - row.rotatedAt.getTime() <= auth.settings.refreshReuseGraceMs;
-    if (next && !next.rotatedAt && withinGrace && next.tokenHash === hashToken(successor)) {
-      return { kind: "replayed", successorExpiresAt: next.expiresAt.getTime(), ...base };
-    }
+    const replayed =
+      next && !next.rotatedAt && withinGrace && row.successorSalt
+        ? recomputeSuccessorToken(auth.refreshKeys, row.successorSalt, presented, next.tokenHash)
+        : undefined;
+    if (next && replayed) return { kind: "replayed", successor: replayed, successorExpiresAt: next.expiresAt.getTime(), ...base };
 
     const event = await recordRevocationEvent(
       tx,

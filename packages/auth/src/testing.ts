@@ -1,5 +1,6 @@
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createAuth, type Auth, type AuthSettings } from "./context.js";
+import type { DataKeys } from "./data-keys.js";
 import { createKeyRing, es256KeyFromPem, generateEs256PrivateKeyPem, type KeyRing } from "./keys.js";
 
 /** A clock tests move by hand: expiry and grace windows without sleeping. */
@@ -36,7 +37,7 @@ export interface TestAuth {
 
 /** A fresh database and an Auth over it. Close it in afterAll. */
 export async function createTestAuth(
-  options: { clock?: () => number; settings?: Partial<AuthSettings>; keys?: KeyRing } = {},
+  options: { clock?: () => number; settings?: Partial<AuthSettings>; keys?: KeyRing; dataKeys?: DataKeys } = {},
 ): Promise<TestAuth> {
   const database = await createTestDatabase();
   const auth = createAuth({
@@ -44,6 +45,8 @@ export async function createTestAuth(
     keys: options.keys ?? createTestKeyRing(),
     settings: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, ...options.settings },
     ...(options.clock ? { clock: options.clock } : {}),
+    // Absent: a random data key, which is all one process sharing nothing needs.
+    ...(options.dataKeys ? { dataKeys: options.dataKeys } : {}),
   });
   return {
     auth,

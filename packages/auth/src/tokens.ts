@@ -10,13 +10,36 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
+/** 128 bits from the CSPRNG, chosen at each rotation and kept in the parent's row (successor_salt). */
+export function generateSuccessorSalt(): string {
+  return randomBytes(16).toString("base64url");
+}
+
 /**
- * The successor of a refresh token is derived from the token itself under a server key, so a
- * retry within the grace window gets the very same successor without it being stored in clear,
- * and nobody without both the parent token and the key can compute it.
+ * The successor of a refresh token: HMAC(refresh key, salt || parent). A retry within the grace
+ * window recomputes the very same successor from the salt in the parent's row, so the successor
+ * is never stored in clear. The salt lives only in the database: a refresh token plus every
+ * server key is not enough to compute what follows it.
  */
-export function deriveSuccessorToken(key: Buffer, parentToken: string): string {
-  return createHmac("sha256", key).update("warden-refresh-successor\0").update(parentToken).digest("base64url");
+export function deriveSuccessorToken(key: Buffer, salt: string, parentToken: string): string {
+  return createHmac("sha256", key)
+    .update("warden-refresh-successor\0")
+    .update(salt)
+    .update("\0")
+    .update(parentToken)
+    .digest("base64url");
+}
+
+/**
+ * The successor a rotation produced, recomputed under each refresh key in turn (current first,
+ * then those from before a data-key rotation) and recognised by the hash stored in its row.
+ */
+export function recomputeSuccessorToken(keys: Buffer[], salt: string, parentToken: string, successorHash: string): string | undefined {
+  for (const key of keys) {
+    const candidate = deriveSuccessorToken(key, salt, parentToken);
+    if (safeEqual(hashToken(candidate), successorHash)) return candidate;
+  }
+  return undefined;
 }
 
 export function safeEqual(a: string, b: string): boolean {

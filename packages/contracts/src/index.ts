@@ -3,3 +3,4 @@ export * from "./inputs.js";
 export * from "./outputs.js";
 export * from "./events.js";
 export * from "./durations.js";
+export * from "./data-key.js";
