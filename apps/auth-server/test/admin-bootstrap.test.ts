@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateEs256PrivateKeyPem, generateDataKey } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,9 @@ import { envSchema } from "../src/env.js";
 import { startAuthServer, type RunningServer } from "../src/main.js";
 import { LogCapture } from "../src/testing.js";
 import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
+
+/** One data key for every instance a test starts (they must share it). */
+const DATA_KEY = generateDataKey();
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();
@@ -36,6 +39,7 @@ async function startWithAdminEnv(admin: { email: string; password: string }) {
       REDIS_URL,
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: signingKey,
+      WARDEN_DATA_KEY: DATA_KEY,
       RATE_LIMITS: "false",
       LOG_LEVEL: "info",
       WARDEN_ADMIN_EMAIL: admin.email,

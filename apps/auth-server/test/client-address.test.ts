@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateEs256PrivateKeyPem, generateDataKey } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -7,6 +7,9 @@ import { envSchema, loadEnv } from "../src/env.js";
 import { startAuthServer, type RunningServer } from "../src/main.js";
 import { rateLimitSource } from "../src/rate-limit.js";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+
+/** One data key for every instance a test starts (they must share it). */
+const DATA_KEY = generateDataKey();
 
 // The test client on 127.0.0.1 plays the proxy: it writes X-Forwarded-For as a proxy that appends
 // would, with a client-written entry on the left and the address the proxy saw on the right.
@@ -27,6 +30,7 @@ async function startWith(settings: Record<string, string>): Promise<RunningServe
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+      WARDEN_DATA_KEY: DATA_KEY,
       LOG_LEVEL: "silent",
       WARDEN_ADMIN_EMAIL: ADMIN_EMAIL,
       WARDEN_ADMIN_PASSWORD: ADMIN_PASSWORD,

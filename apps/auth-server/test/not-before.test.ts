@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { generateEs256PrivateKeyPem, revokeUserSessions, setUserRole } from "@warden/auth";
+import { generateEs256PrivateKeyPem, revokeUserSessions, setUserRole, generateDataKey } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envSchema } from "../src/env.js";
 import { startAuthServer, type RunningServer } from "../src/main.js";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+
+/** One data key for every instance a test starts (they must share it). */
+const DATA_KEY = generateDataKey();
 
 /**
  * Two auth servers wired as production wires them (startAuthServer: fast-path publishing, feed,
@@ -34,6 +37,7 @@ function serverEnv() {
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: pem,
+    WARDEN_DATA_KEY: DATA_KEY,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     COOKIE_SECURE: "false",

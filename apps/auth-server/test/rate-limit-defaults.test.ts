@@ -1,5 +1,5 @@
 import http from "node:http";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateEs256PrivateKeyPem, generateDataKey } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +7,9 @@ import { envSchema } from "../src/env.js";
 import { startAuthServer, type RunningServer } from "../src/main.js";
 import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv } from "../src/rate-limit.js";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+
+/** One data key for every instance a test starts (they must share it). */
+const DATA_KEY = generateDataKey();
 
 /**
  * The budgets a deployment gets when it sets no RATE_LIMIT_*: the production wiring
@@ -27,6 +30,7 @@ beforeAll(async () => {
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+    WARDEN_DATA_KEY: DATA_KEY,
     LOG_LEVEL: "silent",
   });
   expect(rateLimitsFromEnv(env)).toEqual({});

@@ -1,4 +1,4 @@
-import { generateEs256PrivateKeyPem, hashPassword } from "@warden/auth";
+import { generateEs256PrivateKeyPem, hashPassword, generateDataKey } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { users } from "@warden/db";
 import { Redis } from "ioredis";
@@ -6,6 +6,9 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { envSchema } from "../src/env.js";
 import { startAuthServer } from "../src/main.js";
 import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
+
+/** One data key for every instance a test starts (they must share it). */
+const DATA_KEY = generateDataKey();
 
 let db: TestDatabase;
 const prefix = testPrefix();
@@ -37,6 +40,7 @@ it("the auth server re-canonicalises stored emails at start: a colliding account
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+      WARDEN_DATA_KEY: DATA_KEY,
       LOG_LEVEL: "silent",
       RATE_LIMITS: "false",
     }),
