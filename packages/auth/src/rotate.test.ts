@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { refreshTokens, users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rotateInOneStatement } from "./rotate-fast.js";
+import { rotateInOneStatement } from "./rotate.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
 import { deriveSuccessorToken, generateSuccessorSalt, hashToken } from "./tokens.js";
 import { signup } from "./users.js";
