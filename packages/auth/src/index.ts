@@ -7,7 +7,7 @@ export * from "./keys.js";
 export * from "./passwords.js";
 export { RevocationSet } from "@warden/verifier";
 export * from "./revoke.js";
-export * from "./rotate.js";
+export { rotateRefreshToken } from "./rotate.js";
 export * from "./sessions.js";
 export * from "./tokens.js";
 export * from "./users.js";

@@ -1,131 +1,118 @@
 import { randomUUID } from "node:crypto";
-import type { RevocationEvent, Role, TokenPair } from "@warden/contracts";
-import { refreshTokens, sessions, users } from "@warden/db";
-import { and, eq, isNull } from "drizzle-orm";
+import type { Role, TokenPair } from "@warden/contracts";
+import { sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
-import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
-import { rotateInOneStatement } from "./rotate-fast.js";
-import { deriveSuccessorToken, generateSuccessorSalt, hashToken, recomputeSuccessorToken } from "./tokens.js";
+import { classifyRefreshFailure } from "./refresh-failure.js";
+import { deriveSuccessorToken, generateSuccessorSalt, hashToken } from "./tokens.js";
 
-type Outcome =
-  | { kind: "rotated" | "replayed"; successor: string; successorExpiresAt: number; sessionId: string; userId: string; role: Role }
-  | { kind: "reused"; event: RevocationEvent; sessionIds: string[] };
+export interface Rotation {
+  sessionId: string;
+  userId: string;
+  role: Role;
+  successorExpiresAt: number;
+}
 
 /**
- * Exchanges a refresh token for a new pair. The session and token rows are locked for the whole
- * transaction, so concurrent refreshes of one session queue behind each other: the first rotates, the rest find
- * it rotated moments ago and get the same successor (grace), never a second live branch.
- * A rotated token presented after the grace window is theft: the session's revocation commits,
- * then the call fails with REFRESH_TOKEN_REUSED.
+ * How many times a refresh tries the rotation statement. It misses a live, never-rotated token
+ * only when a concurrent change to its rows was undone in between; a token that keeps missing
+ * is answered UNAVAILABLE (try again) rather than rotated some other way.
+ */
+const MAX_ROTATION_ATTEMPTS = 3;
+
+/**
+ * Exchanges a refresh token for a new pair. The one statement below is the only rotation: of
+ * concurrent refreshes of one token exactly one wins its compare-and-swap, so there is never a
+ * second live successor. Every other refresh learns why it missed from classifyRefreshFailure:
+ * a grace retry gets the same successor, theft revokes the session, a live token the statement
+ * missed is tried again.
  */
 export async function rotateRefreshToken(auth: Auth, presented: string): Promise<TokenPair> {
   const now = auth.clock();
-  // The common case in one round trip; anything unusual falls through to the locking transaction.
-  // A fresh salt per attempt: only the rotation that wins the compare-and-swap stores its own.
-  const salt = generateSuccessorSalt();
-  const successor = deriveSuccessorToken(auth.refreshKeys[0], salt, presented);
-  const fast = await rotateInOneStatement(auth, presented, { token: successor, salt }, now);
-  if (fast) return issuePair(auth, { kind: "rotated", successor, ...fast }, now);
-  const outcome = await auth.db.transaction(async (tx): Promise<Outcome> => {
-    const [row] = await tx
-      .select({
-        id: refreshTokens.id,
-        expiresAt: refreshTokens.expiresAt,
-        rotatedAt: refreshTokens.rotatedAt,
-        revokedAt: refreshTokens.revokedAt,
-        successorSalt: refreshTokens.successorSalt,
-        sessionId: sessions.id,
-        sessionExpiresAt: sessions.expiresAt,
-        sessionRevokedAt: sessions.revokedAt,
-        userId: users.id,
-        role: users.role,
-        lockedAt: users.lockedAt,
-      })
-      .from(refreshTokens)
-      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(eq(refreshTokens.tokenHash, hashToken(presented)))
-      // Session first, then token: the same order as revocation (user -> session -> token), so a
-      // refresh racing a logout or an admin revocation waits instead of deadlocking.
-      .for("update", { of: [sessions, refreshTokens] });
-    if (!row) throw new AuthError("REFRESH_TOKEN_INVALID", "unknown refresh token");
-    if (row.sessionRevokedAt || row.revokedAt || row.lockedAt) {
-      throw new AuthError("REFRESH_TOKEN_REVOKED", "session revoked");
-    }
-    if (row.sessionExpiresAt.getTime() <= now) throw new AuthError("REFRESH_TOKEN_EXPIRED", "session expired");
-    const base = { sessionId: row.sessionId, userId: row.userId, role: row.role };
-
-    if (!row.rotatedAt) {
-      if (row.expiresAt.getTime() <= now) throw new AuthError("REFRESH_TOKEN_EXPIRED", "refresh token expired");
-      const successorExpiresAt = Math.min(now + auth.settings.refreshTokenTtlMs, row.sessionExpiresAt.getTime());
-      await tx
-        .update(refreshTokens)
-        .set({ rotatedAt: new Date(now), successorSalt: salt })
-        .where(and(eq(refreshTokens.id, row.id), isNull(refreshTokens.rotatedAt)));
-      await tx.insert(refreshTokens).values({
-        id: randomUUID(),
-        sessionId: row.sessionId,
-        tokenHash: hashToken(successor),
-        parentId: row.id,
-        createdAt: new Date(now),
-        expiresAt: new Date(successorExpiresAt),
-      });
-      await tx.update(sessions).set({ lastSeenAt: new Date(now) }).where(eq(sessions.id, row.sessionId));
-      return { kind: "rotated", successor, successorExpiresAt, ...base };
-    }
-
-    // Rotated already. Only the newest rotation, within the grace window, may be retried.
-    const [next] = await tx
-      .select({ rotatedAt: refreshTokens.rotatedAt, expiresAt: refreshTokens.expiresAt, tokenHash: refreshTokens.tokenHash })
-      .from(refreshTokens)
-      .where(eq(refreshTokens.parentId, row.id));
-    // The successor is recomputed from the salt its rotation stored, under the current refresh key
-    // or one from before a data-key rotation, and must be the very token in the child's row.
-    const withinGrace = now - row.rotatedAt.getTime() <= auth.settings.refreshReuseGraceMs;
-    const replayed =
-      next && !next.rotatedAt && withinGrace && row.successorSalt
-        ? recomputeSuccessorToken(auth.refreshKeys, row.successorSalt, presented, next.tokenHash)
-        : undefined;
-    if (next && replayed) return { kind: "replayed", successor: replayed, successorExpiresAt: next.expiresAt.getTime(), ...base };
-
-    const event = await recordRevocationEvent(
-      tx,
-      {
-        type: "refresh_token.reused",
-        sessionId: row.sessionId,
-        userId: row.userId,
-        refreshTokenId: row.id,
-        reason: "refresh token reused after rotation",
-        actor: { type: "system", id: null },
-      },
-      now,
-    );
-    const sessionIds = await markSessionsRevoked(tx, { sessionId: row.sessionId }, event.eventId, event.reason, now);
-    return { kind: "reused", event, sessionIds };
-  });
-
-  if (outcome.kind === "reused") {
-    announceRevocation(auth, outcome.event, outcome.sessionIds);
-    throw new AuthError("REFRESH_TOKEN_REUSED", "refresh token reused: the session has been revoked");
+  for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
+    // A fresh salt per attempt: only the rotation that wins the compare-and-swap stores its own.
+    const salt = generateSuccessorSalt();
+    const successor = deriveSuccessorToken(auth.refreshKeys[0], salt, presented);
+    const rotation = await rotateInOneStatement(auth, presented, { token: successor, salt }, now);
+    if (rotation) return issuePair(auth, { successor, ...rotation }, now);
+    const failure = await classifyRefreshFailure(auth, presented, now);
+    if (failure.kind === "replayed") return issuePair(auth, failure, now);
   }
-  return issuePair(auth, outcome, now);
+  throw new AuthError("UNAVAILABLE", "the refresh token changed during every rotation attempt; try again");
 }
 
-function issuePair(auth: Auth, outcome: Extract<Outcome, { kind: "rotated" | "replayed" }>, now: number): TokenPair {
+/**
+ * The rotation, in one statement (one round trip): a live, never rotated token of a live session
+ * of an unlocked user is marked rotated (compare-and-swap on rotated_at and revoked_at) together
+ * with the salt its successor was derived from, its successor inserted and the session touched.
+ * Returns undefined when the token is anything but that (unknown, expired, revoked, already
+ * rotated, or it lost a race); classifyRefreshFailure tells those cases apart.
+ */
+export async function rotateInOneStatement(
+  auth: Auth,
+  presented: string,
+  successor: { token: string; salt: string },
+  now: number,
+): Promise<Rotation | undefined> {
+  const at = new Date(now).toISOString();
+  const idleLimit = new Date(now + auth.settings.refreshTokenTtlMs).toISOString();
+  const rows = await auth.db.execute<{ session_id: string; user_id: string; role: Role; session_expires_ms: number }>(sql`
+    with t as (
+      select rt.id, rt.session_id, s.expires_at as session_expires_at, u.id as user_id, u.role
+      from refresh_tokens rt
+      join sessions s on s.id = rt.session_id
+      join users u on u.id = s.user_id
+      where rt.token_hash = ${hashToken(presented)}
+        and rt.rotated_at is null and rt.revoked_at is null and rt.expires_at > ${at}::timestamptz
+        and s.revoked_at is null and s.expires_at > ${at}::timestamptz and u.locked_at is null
+      -- Session before token, the order every revocation locks in: a refresh racing a logout or
+      -- an admin revocation waits for it instead of deadlocking.
+      for update of s
+    ),
+    rotated as (
+      update refresh_tokens r set rotated_at = ${at}::timestamptz, successor_salt = ${successor.salt}
+      from t
+      where r.id = t.id and r.rotated_at is null and r.revoked_at is null
+      returning t.id, t.session_id, t.session_expires_at, t.user_id, t.role
+    ),
+    successor as (
+      insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at)
+      select ${randomUUID()}::uuid, session_id, ${hashToken(successor.token)}, id, ${at}::timestamptz, least(${idleLimit}::timestamptz, session_expires_at)
+      from rotated
+    ),
+    touched as (
+      update sessions set last_seen_at = ${at}::timestamptz where id in (select session_id from rotated)
+    )
+    select session_id, user_id, role, (extract(epoch from session_expires_at) * 1000)::float8 as session_expires_ms from rotated`);
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    sessionId: row.session_id,
+    userId: row.user_id,
+    role: row.role,
+    successorExpiresAt: Math.min(now + auth.settings.refreshTokenTtlMs, Math.round(row.session_expires_ms)),
+  };
+}
+
+/**
+ * The answer to a refresh: the successor and a fresh access token whose `iat` is moved up to the
+ * user's not-before when one applies, so a token renewed right after a role change is not refused
+ * with the tokens it replaces.
+ */
+function issuePair(auth: Auth, pair: Rotation & { successor: string }, now: number): TokenPair {
   const access = signAccessToken(
     auth.keys,
     auth.settings,
-    { userId: outcome.userId, sessionId: outcome.sessionId, role: outcome.role },
+    { userId: pair.userId, sessionId: pair.sessionId, role: pair.role },
     now,
-    auth.revocations.firstAcceptedIat(outcome.userId),
+    auth.revocations.firstAcceptedIat(pair.userId),
   );
   return {
     accessToken: access.token,
     accessTokenExpiresAt: access.expiresAt,
-    refreshToken: outcome.successor,
-    refreshTokenExpiresAt: outcome.successorExpiresAt,
-    sessionId: outcome.sessionId,
+    refreshToken: pair.successor,
+    refreshTokenExpiresAt: pair.successorExpiresAt,
+    sessionId: pair.sessionId,
   };
 }
