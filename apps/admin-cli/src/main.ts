@@ -23,4 +23,4 @@ async function main(argv: string[]): Promise<number> {
 
 process.once("SIGINT", () => process.exit(EXIT.OK));
 // Exit explicitly: open handles (sockets kept alive, lock-file timers) must not keep it running.
-main(process.argv).then((code) => process.exit(code));
+void main(process.argv).then((code) => process.exit(code));

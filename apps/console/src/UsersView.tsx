@@ -44,7 +44,7 @@ export function UsersView() {
       setConfirm(undefined);
       reload();
     } catch (e) {
-      throw new Error(messageOf(e));
+      throw new Error(messageOf(e), { cause: e });
     }
   };
 
