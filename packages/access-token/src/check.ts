@@ -2,10 +2,8 @@ import { createHmac, timingSafeEqual, verify as verifySignature, type KeyObject 
 import { ACCESS_TOKEN_TYPE, ROLES, type AccessTokenClaims } from "@warden/contracts";
 
 /**
- * The one access-token check. The auth server and @warden/verifier both call it, so a token gets
- * the same verdict and the same reason wherever it is presented. It is pure: keys, token and time
- * in, claims or a reason out; revocation and expiry are decided by `admitAccessToken`, in SPEC's
- * order (signature and claims, then revocation, then expiry).
+ * Signature and claims: the first step of the one access-token check (see `checkAccessToken`).
+ * Pure: keys, token and time in, claims or a reason out.
  */
 
 export const ACCESS_TOKEN_ALGORITHMS = ["ES256", "HS256"] as const;
@@ -38,6 +36,13 @@ const P256_HALF_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64,
 export interface ExpectedClaims {
   issuer: string;
   audience: string;
+}
+
+export interface SignatureCheckOptions {
+  keys: KeyLookup;
+  expected: ExpectedClaims;
+  /** Seconds of leeway on exp and nbf for clocks that disagree a little (0 on the server). */
+  clockToleranceSec?: number;
 }
 
 export type InvalidVerdict = {
@@ -83,7 +88,7 @@ function signatureMatches(key: VerificationKey, signingInput: Buffer, signature:
 const isInteger = (v: unknown): v is number => Number.isSafeInteger(v);
 
 /** The claims Warden issues, with the types it issues them in; anything else is not ours. */
-function checkClaims(payload: Record<string, unknown>, expected: ExpectedClaims, nowMs: number): AccessTokenClaims | string {
+function checkClaims(payload: Record<string, unknown>, expected: ExpectedClaims, latestNbfMs: number): AccessTokenClaims | string {
   const { iss, aud, sub, sid, jti, iat, exp, nbf, role } = payload;
   if (iss !== expected.issuer) return "wrong issuer";
   // One audience, as a string: an array is refused even when it contains ours.
@@ -91,7 +96,7 @@ function checkClaims(payload: Record<string, unknown>, expected: ExpectedClaims,
   if (typeof sub !== "string" || typeof sid !== "string" || typeof jti !== "string") return "access token claims missing";
   if (!isInteger(iat) || !isInteger(exp)) return "iat and exp must be integers";
   if (!(ROLES as readonly unknown[]).includes(role)) return "unknown role";
-  if (nbf !== undefined && (!isInteger(nbf) || nbf * 1000 > nowMs)) return "token not yet valid";
+  if (nbf !== undefined && (!isInteger(nbf) || nbf * 1000 > latestNbfMs)) return "token not yet valid";
   return payload as unknown as AccessTokenClaims;
 }
 
@@ -100,12 +105,7 @@ function checkClaims(payload: Record<string, unknown>, expected: ExpectedClaims,
  * kid selects a key and the key fixes the algorithm; the header must name that same algorithm.
  * Every segment must be canonical base64url, so a token has exactly one valid spelling.
  */
-export function checkSignatureAndClaims(
-  token: string,
-  keys: KeyLookup,
-  expected: ExpectedClaims,
-  nowMs: number,
-): SignatureVerdict {
+export function checkSignatureAndClaims(options: SignatureCheckOptions, token: string, nowMs: number): SignatureVerdict {
   if (typeof token !== "string" || token.length === 0) return invalid("no token");
   if (token.length > MAX_TOKEN_LENGTH) return invalid("access token too long");
   const dot1 = token.indexOf(".");
@@ -120,51 +120,20 @@ export function checkSignatureAndClaims(
   if (header.crit !== undefined) return invalid("unsupported critical header");
   const kid = header.kid;
   if (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_LENGTH) return invalid("unknown key");
-  const key = keys(kid);
+  const key = options.keys(kid);
   if (!key) return { ...invalid("unknown key"), unknownKid: true };
   if (header.alg !== key.alg) return invalid("algorithm does not match the key");
 
+  // Decoded before the signature check so the signing input is known to be base64url (one byte
+  // per character); its claims are read only once the signature holds.
+  const payload = decodeObject(token.slice(dot1 + 1, dot2));
+  if (!payload) return invalid("malformed payload");
   const signatureText = token.slice(dot2 + 1);
   if (signatureText.length !== SIGNATURE_CHARS[key.alg]) return invalid("malformed signature");
   const signature = decodeSegment(signatureText);
   if (!signature) return invalid("malformed signature");
   if (!signatureMatches(key, Buffer.from(token.slice(0, dot2), "latin1"), signature)) return invalid("bad signature");
 
-  const payload = decodeObject(token.slice(dot1 + 1, dot2));
-  if (!payload) return invalid("malformed payload");
-  const claims = checkClaims(payload, expected, nowMs);
+  const claims = checkClaims(payload, options.expected, nowMs + (options.clockToleranceSec ?? 0) * 1000);
   return typeof claims === "string" ? invalid(claims) : { ok: true, claims };
-}
-
-export interface AdmitOptions {
-  nowMs: number;
-  /** Seconds a token is still accepted past exp (0 on the server). */
-  clockToleranceSec?: number;
-  /** The session is revoked: its tokens are refused whatever their exp. */
-  isSessionRevoked?: (sessionId: string) => boolean;
-  /**
-   * Tokens of this user issued before this instant (epoch ms) are stale (a role change or a
-   * lock): refused as TOKEN_EXPIRED, so the client renews.
-   */
-  userNotBefore?: (userId: string) => number | undefined;
-}
-
-export type AdmitReason = "SESSION_REVOKED" | "TOKEN_EXPIRED";
-
-/** Revocation, then expiry: SPEC's order, after the signature and claims passed. */
-export function admitAccessToken(claims: AccessTokenClaims, options: AdmitOptions): AdmitReason | undefined {
-  if (options.isSessionRevoked?.(claims.sid)) return "SESSION_REVOKED";
-  const notBefore = options.userNotBefore?.(claims.sub);
-  if (notBefore !== undefined && isStale(claims.iat, notBefore)) return "TOKEN_EXPIRED";
-  if ((claims.exp + (options.clockToleranceSec ?? 0)) * 1000 <= options.nowMs) return "TOKEN_EXPIRED";
-  return undefined;
-}
-
-/**
- * A token issued (iat, seconds) before a not-before (ms). iat is rounded down, so a token issued
- * in the not-before's own second cannot be told apart: it counts as stale, and the signer issues
- * renewed tokens with an iat past that second (see `issuedAtAfter`).
- */
-export function isStale(iatSec: number, notBeforeMs: number): boolean {
-  return iatSec * 1000 <= notBeforeMs;
 }
