@@ -1,0 +1,120 @@
+import { randomUUID } from "node:crypto";
+import { users } from "@warden/db";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BoundedCache } from "./bounded-cache.js";
+import { verifyAccessTokenCached } from "./access-tokens.js";
+import { getCurrentSessionCached, SESSION_CACHE_TTL_MS } from "./session-cache.js";
+import { createAuth } from "./context.js";
+import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
+import { signup } from "./users.js";
+
+const clock = createTestClock();
+let t: TestAuth;
+
+beforeAll(async () => {
+  t = await createTestAuth({ clock });
+});
+afterAll(() => t.close());
+
+async function newUser() {
+  return signup(t.auth, { email: `hot-${randomUUID()}@example.com`, password: "correct horse battery" }, {});
+}
+
+const reasonOf = (fn: () => unknown) => {
+  try {
+    fn();
+    return "ok";
+  } catch (error) {
+    return (error as { reason?: string }).reason;
+  }
+};
+
+describe("verified-token cache", () => {
+  const check = (token: string) => verifyAccessTokenCached(t.auth, token);
+
+  it("a token seen before is still refused once its session is revoked", async () => {
+    const res = await newUser();
+    expect(check(res.accessToken).sid).toBe(res.sessionId);
+    t.auth.revocations.add([res.sessionId], clock() + 60_000);
+    expect(reasonOf(() => check(res.accessToken))).toBe("SESSION_REVOKED");
+  });
+
+  it("a token seen before is refused as expired after its exp", async () => {
+    const res = await newUser();
+    expect(reasonOf(() => check(res.accessToken))).toBe("ok");
+    expect(t.auth.tokenCache.get(res.accessToken, clock())?.sid).toBe(res.sessionId);
+    clock.advance(t.auth.settings.accessTokenTtlMs + 1000);
+    expect(reasonOf(() => check(res.accessToken))).toBe("TOKEN_EXPIRED");
+    expect(t.auth.tokenCache.get(res.accessToken, clock())).toBeUndefined();
+  });
+
+  it("a token differing from a cached one by one character is checked in full and refused", async () => {
+    const res = await newUser();
+    expect(reasonOf(() => check(res.accessToken))).toBe("ok");
+    const last = res.accessToken.at(-2) === "A" ? "B" : "A";
+    const tampered = `${res.accessToken.slice(0, -2)}${last}${res.accessToken.at(-1)}`;
+    expect(reasonOf(() => check(tampered))).toBe("TOKEN_INVALID");
+  });
+});
+
+describe("current-session cache", () => {
+  it("answers from memory within the TTL, then reads the database again", async () => {
+    const res = await newUser();
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(res.user.email);
+    const renamed = `renamed-${randomUUID()}@example.com`;
+    await t.database.db.update(users).set({ email: renamed }).where(eq(users.id, res.user.id));
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(res.user.email);
+    clock.advance(SESSION_CACHE_TTL_MS);
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(renamed);
+  });
+
+  it("is a field of the Auth context: another Auth over the same database has its own", async () => {
+    const res = await newUser();
+    const other = createAuth({ db: t.database.db, keys: t.auth.keys, settings: t.auth.settings, clock });
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+    other.revocations.add([res.sessionId], clock() + 60_000);
+    await t.database.sql`update sessions set revoked_at = now() where id = ${res.sessionId}`;
+    // Only this Auth's revocation set evicts this Auth's rows.
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+    expect((await getCurrentSessionCached(other, res.sessionId))?.revoked).toBe(true);
+    other.revocations.close();
+  });
+
+  it("a revocation reaching this process drops the cached session at once", async () => {
+    const res = await newUser();
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+    // Revoked elsewhere: the database says so, and the feed tells this process's revocation set.
+    await t.database.sql`update sessions set revoked_at = now() where id = ${res.sessionId}`;
+    t.auth.revocations.add([res.sessionId], clock() + 60_000);
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(true);
+  });
+
+  it("revoked sessions are never cached", async () => {
+    const res = await newUser();
+    await t.database.sql`update sessions set revoked_at = now() where id = ${res.sessionId}`;
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(true);
+    await t.database.sql`update sessions set revoked_at = null where id = ${res.sessionId}`;
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+  });
+});
+
+describe("BoundedCache", () => {
+  it("keeps at most its size, dropping the oldest entry first", () => {
+    const cache = new BoundedCache<string, number>(2);
+    cache.set("a", 1, 100);
+    cache.set("b", 2, 100);
+    cache.set("c", 3, 100);
+    expect(cache.size).toBe(2);
+    expect(cache.get("a", 0)).toBeUndefined();
+    expect(cache.get("c", 0)).toBe(3);
+  });
+
+  it("forgets an entry at its expiry", () => {
+    const cache = new BoundedCache<string, number>(10);
+    cache.set("a", 1, 100);
+    expect(cache.get("a", 99)).toBe(1);
+    expect(cache.get("a", 100)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+});
