@@ -1,6 +1,7 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
-import { createKeyRing, hs256KeyFromSecret, signAccessToken, verifyAccessToken, type JwtAlgorithm, type KeyRing } from "@warden/auth";
+import { createKeyRing, hs256KeyFromSecret, signAccessToken, verifyAccessToken, type KeyRing } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
+import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../src/testing.js";
 import { email, PASSWORD } from "./helpers.js";
@@ -282,9 +283,8 @@ describe("with JWT_ALG=HS256", () => {
   it("HS384 and HS512 tokens signed with the real secret and naming its kid are refused (algorithm pinning)", async () => {
     for (const [alg, hash] of [["HS384", "sha384"], ["HS512", "sha512"]] as const) {
       const forged = craft({ alg, typ: "at+jwt", kid: ring.current.kid }, hsClaims, hmac(hash));
-      // The forgery is genuine: the very same secret, declared as this algorithm, accepts it.
-      const declared = createKeyRing({ ...ring.current, alg: alg as JwtAlgorithm });
-      expect(() => verifyAccessToken(declared, { issuer: TEST_ISSUER, audience: TEST_AUDIENCE }, forged, { now: Date.now() })).not.toThrow();
+      // The forgery is genuine: jsonwebtoken, told to expect this algorithm, accepts it with the very same secret.
+      expect(() => jwt.verify(forged, ring.current.verifyKey, { algorithms: [alg] })).not.toThrow();
       expect(hsDomainReason(forged), alg).toBe("TOKEN_INVALID");
       expect(await hsReason(forged), alg).toEqual({ status: 401, reason: "TOKEN_INVALID" });
     }

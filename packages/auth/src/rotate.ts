@@ -119,7 +119,7 @@ function issuePair(auth: Auth, outcome: Extract<Outcome, { kind: "rotated" | "re
     auth.settings,
     { userId: outcome.userId, sessionId: outcome.sessionId, role: outcome.role },
     now,
-    auth.revocations.firstAcceptedIat(outcome.userId),
+    auth.revocations.notBefore(outcome.userId),
   );
   return {
     accessToken: access.token,
