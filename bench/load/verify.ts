@@ -82,7 +82,7 @@ for (let rep = 0; rep < job.reps; rep++) {
   const r = interleaved(
     {
       raw: (i) => rawEs256(tokens[i % tokens.length]!),
-      wardenServer: (i) => verifyAccessToken(keys, settings, tokens[i % tokens.length]!, { now: Date.now(), isSessionRevoked: (sid) => revoked.has(sid) }),
+      wardenServer: (i) => verifyAccessToken(keys, settings, tokens[i % tokens.length]!, { now: Date.now(), revocations: { has: (sid) => revoked.has(sid), notBefore: () => undefined } }),
       ...(first ? { verifierFirst: () => firstSeen() } : {}),
     },
     job.seconds * 3,

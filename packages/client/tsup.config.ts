@@ -9,6 +9,7 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   removeNodeProtocol: false,
-  // Runtime dependencies stay imports; workspace packages are used for their types only.
+  // Runtime dependencies stay imports; workspace packages are used for their types only, except
+  // the zod-free `@warden/contracts/headers`, which is inlined.
   external: ["@trpc/client", "@trpc/server", "proper-lockfile", /^node:/],
 });

@@ -1,4 +1,5 @@
-export { buildServer, refreshCookieName, COOKIE_HEADER, type ServerOptions } from "./server.js";
+export { buildServer, refreshCookieName, type ServerOptions } from "./server.js";
+export { COOKIE_HEADER } from "@warden/contracts";
 export { startAuthServer, closeOnSignals, type RunningServer } from "./main.js";
 export { envSchema, loadEnv, type Env } from "./env.js";
 export { createLogger } from "./logger.js";

@@ -4,6 +4,7 @@ import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/a
 import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
 import type { TRPCError } from "@trpc/server";
 import { AuthError, type Auth } from "@warden/auth";
+import { COOKIE_HEADER } from "@warden/contracts";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { fastQueryHook } from "./fast-queries.js";
@@ -22,7 +23,6 @@ export interface ServerOptions {
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
 
-export const COOKIE_HEADER = "x-warden-cookie";
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 
 /** `__Secure-` needs Secure; plain HTTP on localhost (COOKIE_SECURE=false) uses the bare name. */

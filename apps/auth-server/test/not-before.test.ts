@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { generateEs256PrivateKeyPem, revokeUserSessions, setUserRole, generateDataKey } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem, revokeUserSessions, setUserRole } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
@@ -8,8 +8,6 @@ import { envSchema } from "../src/env.js";
 import { startAuthServer, type RunningServer } from "../src/main.js";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
-/** One data key for every instance a test starts (they must share it). */
-const DATA_KEY = generateDataKey();
 
 /**
  * Two auth servers wired as production wires them (startAuthServer: fast-path publishing, feed,
@@ -23,6 +21,8 @@ const AUDIENCE = "warden-not-before";
 const DEADLINE_MS = 10_000;
 const prefix = testPrefix();
 const pem = generateEs256PrivateKeyPem();
+/** Every instance shares one data key, as in production. */
+const dataKey = generateDataKey();
 const system = { type: "system" as const, id: null };
 
 let database: TestDatabase;
@@ -37,7 +37,7 @@ function serverEnv() {
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: pem,
-    WARDEN_DATA_KEY: DATA_KEY,
+    WARDEN_DATA_KEY: dataKey,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     COOKIE_SECURE: "false",

@@ -21,7 +21,7 @@ const WORKERS = 6;
 const MB = 1024 * 1024;
 /**
  * Bytes of heap per call the second half may add. What legitimately still grows there are the
- * hot-path caches (one entry per new access token until its exp, bounded at 10,000), measured at
+ * verified-token and session caches (one entry per new access token until its exp, bounded at 10,000), measured at
  * 400 to 800 B per call at this mix; the rest is headroom for sampling noise on a busy machine.
  * An injected leak of 2 KB per call measured 2.9 to 3.2 KB/call and fails; one of 9 KB, 9.5 KB/call.
  */

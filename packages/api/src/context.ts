@@ -6,7 +6,7 @@ export interface RequestInfo {
   userAgent?: string | undefined;
   /** Raw Authorization header value(s). */
   authorization?: string | string[] | undefined;
-  /** Browser mode (`x-warden-cookie: 1`): the refresh token travels in an httpOnly cookie. */
+  /** Browser mode (`COOKIE_HEADER: 1` from @warden/contracts): the refresh token travels in an httpOnly cookie. */
   cookieMode?: boolean;
   /** The refresh-token cookie, when the request carried one. */
   refreshCookie?: string | undefined;

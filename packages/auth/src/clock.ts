@@ -1,4 +1,5 @@
-/** Epoch milliseconds. Injected everywhere time matters, so expiry is tested without sleeping. */
-export type Clock = () => number;
+import type { Clock } from "@warden/access-token";
+
+export type { Clock };
 
 export const systemClock: Clock = () => Date.now();

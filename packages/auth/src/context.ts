@@ -1,3 +1,4 @@
+import { VerifiedTokenCache } from "@warden/access-token";
 import type { RevocationEvent } from "@warden/contracts";
 import type { Database } from "@warden/db";
 import type { TokenSettings } from "./access-tokens.js";
@@ -5,6 +6,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { deriveDataKeys, randomDataKeys, type DataKeys } from "./data-keys.js";
 import type { KeyRing } from "./keys.js";
 import { RevocationSet } from "@warden/verifier";
+import { SessionCache, VERIFIED_TOKEN_CACHE_SIZE } from "./session-cache.js";
 
 export interface AuthSettings extends TokenSettings {
   /** Idle limit: a refresh token unused this long is dead. */
@@ -42,8 +44,12 @@ export interface Auth {
   keys: KeyRing;
   settings: AuthSettings;
   clock: Clock;
-  /** Sessions whose access tokens this process refuses. */
+  /** Sessions whose access tokens this process refuses, and users' not-befores. */
   revocations: RevocationSet;
+  /** Access tokens whose signature and claims this process has verified, until their exp. */
+  tokenCache: VerifiedTokenCache;
+  /** The rows behind `auth.me` for a few seconds, dropped when a revocation reaches `revocations`. */
+  sessionCache: SessionCache;
   /**
    * Derive refresh-token successors (see tokens.ts): from the data key, never a JWT key, so
    * rotating a JWT key breaks no grace retry. The current key first, then the previous ones.
@@ -69,12 +75,15 @@ export interface CreateAuthOptions {
 
 export function createAuth(options: CreateAuthOptions): Auth {
   const clock = options.clock ?? systemClock;
+  const revocations = options.revocations ?? new RevocationSet({ clock });
   return {
     db: options.db,
     keys: options.keys,
     settings: { ...DEFAULT_AUTH_SETTINGS, ...options.settings },
     clock,
-    revocations: options.revocations ?? new RevocationSet({ clock }),
+    revocations,
+    tokenCache: new VerifiedTokenCache(VERIFIED_TOKEN_CACHE_SIZE),
+    sessionCache: new SessionCache(revocations),
     refreshKeys: deriveDataKeys(options.dataKeys ?? randomDataKeys(), "refresh-successor"),
     afterRevocation: options.afterRevocation ?? (() => {}),
     hooks: options.hooks,

@@ -12,7 +12,7 @@ export * from "./sessions.js";
 export * from "./tokens.js";
 export * from "./users.js";
 export * from "./admin.js";
-export * from "./hot-path.js";
+export * from "./session-cache.js";
 export * from "./outbox.js";
 export * from "./apply.js";
 export * from "./maintenance.js";

@@ -7,9 +7,10 @@ import {
   type JsonWebKey,
   type KeyObject,
 } from "node:crypto";
+import { ACCESS_TOKEN_ALGORITHMS, type AccessTokenAlgorithm, type KeyLookup, type VerificationKey } from "@warden/access-token";
 
-export const JWT_ALGORITHMS = ["ES256", "HS256"] as const;
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export const JWT_ALGORITHMS = ACCESS_TOKEN_ALGORITHMS;
+export type JwtAlgorithm = AccessTokenAlgorithm;
 
 /**
  * One key of the ring. Always KeyObjects: jsonwebtoken given a string tries it as a PEM first,
@@ -28,6 +29,8 @@ export interface KeyRing {
   current: JwtKey & { signingKey: KeyObject };
   /** Every key whose tokens still verify, by kid (the current one included). */
   byKid: ReadonlyMap<string, JwtKey>;
+  /** The same keys as the access-token check takes them: kid -> algorithm and verification key. */
+  lookup: KeyLookup;
   /** Public keys for `/.well-known/jwks.json` (empty for HS256). */
   jwks: { keys: JsonWebKey[] };
 }
@@ -41,7 +44,9 @@ export function createKeyRing(current: JwtKey, previous: JwtKey[] = []): KeyRing
   const jwks = [...byKid.values()]
     .filter((k) => k.alg !== "HS256")
     .map((k) => ({ ...k.verifyKey.export({ format: "jwk" }), kid: k.kid, alg: k.alg, use: "sig" }));
-  return { current: current as KeyRing["current"], byKid, jwks: { keys: jwks } };
+  const verification = new Map<string, VerificationKey>([...byKid].map(([kid, k]) => [kid, { alg: k.alg, key: k.verifyKey }]));
+  const lookup: KeyLookup = (kid) => verification.get(kid);
+  return { current: current as KeyRing["current"], byKid, lookup, jwks: { keys: jwks } };
 }
 
 /** RFC 7638 thumbprint of an EC public key: a stable kid that needs no bookkeeping. */

@@ -4,7 +4,8 @@ import { outboxEvents, users } from "@warden/db";
 import { firstAcceptedIat, NOT_BEFORE_MARGIN_MS } from "@warden/verifier";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getCurrentSessionCached, verifyAccessTokenCached } from "./hot-path.js";
+import { verifyAccessTokenCached } from "./access-tokens.js";
+import { getCurrentSessionCached } from "./session-cache.js";
 import { setUserRole } from "./roles.js";
 import { rotateRefreshToken } from "./rotate.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
@@ -20,12 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const check = (token: string) =>
-  verifyAccessTokenCached(t.auth, token, {
-    now: clock(),
-    isSessionRevoked: (sid) => t.auth.revocations.has(sid),
-    isIssuedBeforeNotBefore: (claims) => t.auth.revocations.issuedBeforeNotBefore(claims.sub, claims.iat),
-  });
+const check = (token: string) => verifyAccessTokenCached(t.auth, token);
 
 const reasonOf = (fn: () => unknown) => {
   try {

@@ -106,7 +106,7 @@ function issuePair(auth: Auth, pair: Rotation & { successor: string }, now: numb
     auth.settings,
     { userId: pair.userId, sessionId: pair.sessionId, role: pair.role },
     now,
-    auth.revocations.firstAcceptedIat(pair.userId),
+    auth.revocations.notBefore(pair.userId),
   );
   return {
     accessToken: access.token,

@@ -44,8 +44,8 @@ export async function createSession(
     createdAt: new Date(now),
     expiresAt: new Date(refreshTokenExpiresAt),
   });
-  const minIat = auth.revocations.firstAcceptedIat(user.id);
-  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now, minIat);
+  const notBefore = auth.revocations.notBefore(user.id);
+  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now, notBefore);
   return {
     accessToken: access.token,
     accessTokenExpiresAt: access.expiresAt,

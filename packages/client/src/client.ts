@@ -1,9 +1,10 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from "@trpc/client";
 import type { AppRouter } from "@warden/api";
 import type { AuthResult } from "@warden/contracts";
+import { COOKIE_HEADER } from "@warden/contracts/headers";
 import { toWardenError } from "./errors.js";
 import { accessTokenOf, renewalLink } from "./link.js";
-import { COOKIE_HEADER, sessionFor, type SessionEndedEvent } from "./session.js";
+import { sessionFor, type SessionEndedEvent } from "./session.js";
 import type { StoredTokens, TokenStore } from "./tokens.js";
 
 export interface WardenClientOptions {

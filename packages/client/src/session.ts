@@ -1,3 +1,4 @@
+import { COOKIE_HEADER } from "@warden/contracts/headers";
 import type { SessionEndingReason, TokenPair } from "@warden/contracts";
 import { errorFromBody, isSessionEndingReason, toWardenError, WardenError, WardenSessionEndedError } from "./errors.js";
 import { readSessionId, readTimes, toStoredTokens, type StoredTokens, type TokenStore } from "./tokens.js";
@@ -17,8 +18,6 @@ export interface SessionEndedEvent {
   reason: SessionEndingReason;
   sessionId: string | undefined;
 }
-
-export const COOKIE_HEADER = "x-warden-cookie";
 
 /**
  * The tokens of one store and their renewal: at most one renewal in flight (every concurrent

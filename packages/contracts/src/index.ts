@@ -4,3 +4,4 @@ export * from "./outputs.js";
 export * from "./events.js";
 export * from "./durations.js";
 export * from "./data-key.js";
+export * from "./headers.js";

@@ -1,4 +1,5 @@
-export { RevocationSet, firstAcceptedIat, NOT_BEFORE_MARGIN_MS, type Clock } from "./revocation-set.js";
+export { RevocationSet } from "./revocation-set.js";
+export { firstAcceptedIat, NOT_BEFORE_MARGIN_MS, type Clock, type Principal } from "@warden/access-token";
 export {
   RevocationFeed,
   startRevocationFeed,
@@ -8,7 +9,7 @@ export {
   type RevocationFeedOptions,
   type RevocationSink,
 } from "./feed.js";
-export { createVerifier, Verifier, type Principal, type VerifierOptions } from "./verifier.js";
+export { createVerifier, Verifier, type VerifierOptions } from "./verifier.js";
 export { VerifierError, isVerifierError, type VerifierReason } from "./errors.js";
 export { VERIFIER_ALGORITHMS, keysFromJwks, type KeyInput, type VerifierAlgorithm } from "./keys.js";
 export { bearerToken, errorResponse, expressAuth, fastifyAuth, verifyRequest } from "./request.js";

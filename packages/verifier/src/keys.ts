@@ -1,12 +1,8 @@
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { ACCESS_TOKEN_ALGORITHMS, type AccessTokenAlgorithm, type VerificationKey } from "@warden/access-token";
 
-export const VERIFIER_ALGORITHMS = ["ES256", "HS256"] as const;
-export type VerifierAlgorithm = (typeof VERIFIER_ALGORITHMS)[number];
-
-export interface VerificationKey {
-  alg: VerifierAlgorithm;
-  key: KeyObject;
-}
+export const VERIFIER_ALGORITHMS = ACCESS_TOKEN_ALGORITHMS;
+export type VerifierAlgorithm = AccessTokenAlgorithm;
 
 /** The algorithm a key can verify, or undefined if it fits none we accept. */
 export function algorithmOf(key: KeyObject): VerifierAlgorithm | undefined {

@@ -1,23 +1,19 @@
+import { parseBearer, type Principal } from "@warden/access-token";
 import { VerifierError } from "./errors.js";
-import type { Principal, Verifier } from "./verifier.js";
+import type { Verifier } from "./verifier.js";
 
-const BEARER = /^Bearer +([A-Za-z0-9_\-.=]+)$/i;
-
-/** The token of an Authorization header, or the server's reason for refusing it. */
-export function bearerToken(header: string | string[] | undefined | null): string {
-  if (header === undefined || header === null || header === "") throw new VerifierError("TOKEN_MISSING", "no access token");
-  // Two Authorization headers are ambiguous: refuse rather than pick one (as the server does).
-  if (Array.isArray(header)) {
-    if (header.length !== 1) throw new VerifierError("TOKEN_INVALID", "more than one Authorization header");
-    return bearerToken(header[0]);
-  }
-  const match = BEARER.exec(header);
-  if (!match?.[1]) throw new VerifierError("TOKEN_INVALID", "Authorization must be 'Bearer <token>'");
-  return match[1];
+/**
+ * The token of an Authorization header, or the server's reason for refusing it: the server's own
+ * parser, so a list of values (duplicate headers) is refused, even a list of one.
+ */
+export function bearerToken(header: string | readonly string[] | undefined | null): string {
+  const parsed = parseBearer(header);
+  if (!parsed.ok) throw new VerifierError(parsed.reason, parsed.message);
+  return parsed.token;
 }
 
 /** Authorization header -> typed principal, or a VerifierError with the server's reason. */
-export function verifyRequest(verifier: Verifier, authorization: string | string[] | undefined | null): Promise<Principal> {
+export function verifyRequest(verifier: Verifier, authorization: string | readonly string[] | undefined | null): Promise<Principal> {
   try {
     return verifier.verify(bearerToken(authorization));
   } catch (error) {

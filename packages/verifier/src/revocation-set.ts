@@ -1,30 +1,9 @@
-/** Epoch milliseconds. */
-export type Clock = () => number;
+import { firstAcceptedIat, issuedBeforeNotBefore, type Clock } from "@warden/access-token";
+
 const systemClock: Clock = () => Date.now();
 
 /** How often expired entries are swept out (they are also ignored as soon as they expire). */
 const SWEEP_INTERVAL_MS = 30_000;
-
-/**
- * How long a role read before a role change may still be signed into a token: a login reads the
- * role, then spends an argon2 verification before signing; a refresh reads it in the statement
- * that rotates. Tokens issued up to this long after the not-before are refused too.
- */
-export const NOT_BEFORE_MARGIN_MS = 2_000;
-
-/**
- * The first `iat` (seconds) a user's access tokens may carry after a not-before (epoch ms).
- *
- * `iat` has one-second resolution, the not-before milliseconds. Rounding the not-before up to the
- * next whole second refuses every token issued before it, including earlier in the same second
- * (their `iat` is that second, floored). The margin widens this to tokens signed shortly after
- * with a role read before the change. A signer that knows the not-before issues `iat` at least
- * this second (a few seconds ahead at most), so the renewed token is accepted at once; a signer
- * that has not heard of it yet issues tokens refused only until its clock reaches that second.
- */
-export function firstAcceptedIat(notBefore: number): number {
-  return Math.ceil((notBefore + NOT_BEFORE_MARGIN_MS) / 1000);
-}
 
 interface NotBeforeEntry {
   notBefore: number;
@@ -88,19 +67,24 @@ export class RevocationSet {
     for (const listener of this.notBeforeListeners) listener(userId);
   }
 
-  /** The first `iat` (seconds) this user's tokens may carry, or undefined when no not-before applies. */
-  firstAcceptedIat(userId: string): number | undefined {
+  /** This user's not-before (epoch ms), while it still applies. */
+  notBefore(userId: string): number | undefined {
     const entry = this.notBefores.get(userId);
     if (entry === undefined) return undefined;
-    if (entry.until > this.clock()) return firstAcceptedIat(entry.notBefore);
+    if (entry.until > this.clock()) return entry.notBefore;
     this.notBefores.delete(userId);
     return undefined;
   }
 
+  /** The first `iat` (seconds) this user's tokens may carry, or undefined when no not-before applies. */
+  firstAcceptedIat(userId: string): number | undefined {
+    const notBefore = this.notBefore(userId);
+    return notBefore === undefined ? undefined : firstAcceptedIat(notBefore);
+  }
+
   /** True when a token of this user issued at `iat` (seconds) predates the user's not-before. */
   issuedBeforeNotBefore(userId: string, iat: number): boolean {
-    const first = this.firstAcceptedIat(userId);
-    return first !== undefined && iat < first;
+    return issuedBeforeNotBefore(iat, this.notBefore(userId));
   }
 
   /** Called with the user id of every new not-before (used to drop caches tied to the user). */

@@ -3,14 +3,15 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 import Fastify from "fastify";
+import { P256_ORDER } from "@warden/access-token";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishNotBefore, publishRevocations } from "./feed.js";
-import { firstAcceptedIat } from "./revocation-set.js";
 import {
   bearerToken,
   createVerifier,
   expressAuth,
+  firstAcceptedIat,
   fastifyAuth,
   isVerifierError,
   verifyRequest,
@@ -32,10 +33,20 @@ type Key = ReturnType<typeof es256Key>;
 let now = Date.UTC(2026, 0, 1);
 const clock = () => now;
 
+/** ECDSA signatures come in twins, (r, s) and (r, n - s); Warden issues the low s and accepts only that. */
+function lowS(token: string): string {
+  const dot = token.lastIndexOf(".");
+  const signature = Buffer.from(token.slice(dot + 1), "base64url");
+  const s = BigInt(`0x${signature.subarray(32).toString("hex")}`);
+  if (s <= P256_ORDER >> 1n) return token;
+  const low = Buffer.from((P256_ORDER - s).toString(16).padStart(64, "0"), "hex");
+  return `${token.slice(0, dot + 1)}${Buffer.concat([signature.subarray(0, 32), low]).toString("base64url")}`;
+}
+
 function sign(key: Key, overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
   const iat = Math.floor(now / SEC);
   const claims = { iss: ISSUER, aud: AUDIENCE, sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat, exp: iat + 900, role: "user", ...overrides };
-  return jwt.sign(claims, key.privateKey, { algorithm: "ES256", keyid: key.kid, header: { alg: "ES256", typ: "at+jwt", ...header } });
+  return lowS(jwt.sign(claims, key.privateKey, { algorithm: "ES256", keyid: key.kid, header: { alg: "ES256", typ: "at+jwt", ...header } }));
 }
 
 function reasonOf(fn: () => unknown): string | undefined {
@@ -78,6 +89,8 @@ describe("verifier: local checks", () => {
       algorithm: "HS256",
       header: { alg: "HS256", typ: "at+jwt", kid: key.kid },
     });
+    const sig = Buffer.from(s, "base64url");
+    const highS = Buffer.from((P256_ORDER - BigInt(`0x${sig.subarray(32).toString("hex")}`)).toString(16).padStart(64, "0"), "hex");
     const lastChar = s.at(-1)!;
     const nonCanonical = `${h}.${p}.${s.slice(0, -1)}${lastChar === "A" ? "B" : String.fromCharCode(lastChar.charCodeAt(0) ^ 1)}`;
     const cases: Record<string, string> = {
@@ -89,6 +102,8 @@ describe("verifier: local checks", () => {
       "no typ": jwt.sign(payload, key.privateKey, { algorithm: "ES256", keyid: key.kid }),
       "wrong issuer": sign(key, { iss: "https://evil.test" }),
       "wrong audience": sign(key, { aud: "another-service" }),
+      "aud as an array, even holding ours": sign(key, { aud: [AUDIENCE] }),
+      "the high-S twin of the signature": `${h}.${p}.${Buffer.concat([sig.subarray(0, 32), highS]).toString("base64url")}`,
       "missing sid": sign(key, { sid: undefined }),
       "unknown role": sign(key, { role: "root" }),
       "crit header": sign(key, {}, { crit: ["x"] }),
@@ -161,6 +176,10 @@ describe("verifier: local checks", () => {
     await expect(verifyRequest(v, undefined)).rejects.toMatchObject({ reason: "TOKEN_MISSING", status: 401 });
     await expect(verifyRequest(v, `Basic abc`)).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
     await expect(verifyRequest(v, [`Bearer ${token}`, `Bearer ${token}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
+    // The server's syntax: a list of values is refused even when it holds one, and so is padding.
+    await expect(verifyRequest(v, [`Bearer ${token}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
+    await expect(verifyRequest(v, `Bearer ${token}=`)).rejects.toMatchObject({ reason: "TOKEN_INVALID", message: "the bearer token is malformed" });
+    await expect(verifyRequest(v, `Basic ${token}`)).rejects.toMatchObject({ message: "Authorization must be 'Bearer <token>'" });
     expect(bearerToken(`bearer  ${token}`)).toBe(token);
   });
 });

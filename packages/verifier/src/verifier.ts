@@ -1,8 +1,17 @@
-import { createHmac, timingSafeEqual, verify as verifySignature, type KeyObject } from "node:crypto";
-import { ACCESS_TOKEN_TYPE, DEFAULT_QUEUE_PREFIX, ROLES, type AccessTokenClaims, type Role } from "@warden/contracts";
+import {
+  VerifiedTokenCache,
+  checkAccessToken,
+  principalOf,
+  type AccessTokenCheckOptions,
+  type Clock,
+  type KeyLookup,
+  type Principal,
+  type VerificationKey,
+} from "@warden/access-token";
+import { DEFAULT_QUEUE_PREFIX } from "@warden/contracts";
 import { VerifierError } from "./errors.js";
 import { startRevocationFeed, type RevocationFeed } from "./feed.js";
-import { algorithmOf, keysFromJwks, toKeyObject, type KeyInput, type VerificationKey, type VerifierAlgorithm } from "./keys.js";
+import { algorithmOf, keysFromJwks, toKeyObject, type KeyInput, type VerifierAlgorithm } from "./keys.js";
 import { RevocationSet } from "./revocation-set.js";
 
 export interface VerifierOptions {
@@ -31,61 +40,24 @@ export interface VerifierOptions {
   jwksMaxAgeMs?: number;
   /** Bring your own revocation set (shared with other verifiers, or filled by hand). */
   revocations?: RevocationSet;
-  now?: () => number;
+  now?: Clock;
   fetch?: typeof globalThis.fetch;
   onError?: (error: Error) => void;
 }
 
-/** Who made the request, as the access token says. */
-export interface Principal {
-  userId: string;
-  sessionId: string;
-  role: Role;
-  claims: AccessTokenClaims;
-}
-
-interface CacheEntry {
-  principal: Principal;
-  /** exp + tolerance, epoch ms. */
-  expiresAtMs: number;
-}
-
-const MAX_TOKEN_LENGTH = 4096;
-const MAX_KID_LENGTH = 128;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-/** Signature length in base64url characters: 64 bytes for ES256 (r||s), 32 for HS256. */
-const SIGNATURE_CHARS: Record<VerifierAlgorithm, number> = { ES256: 86, HS256: 43 };
-
-function invalid(message: string): never {
-  throw new VerifierError("TOKEN_INVALID", message);
-}
-
-function decodeJson(part: string, what: string): Record<string, unknown> {
-  if (!BASE64URL.test(part)) invalid(`${what} is not base64url`);
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-  } catch {
-    invalid(`${what} is not JSON`);
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value)) invalid(`${what} is not a JSON object`);
-  return value as Record<string, unknown>;
-}
-
 /**
  * Checks Warden access tokens inside another backend, with no network round trip per request:
- * signature with pinned algorithms (keys from the JWKS by kid), claims, then revocation
- * (SESSION_REVOKED), then expiry (TOKEN_EXPIRED) — the server's order and reasons.
+ * the auth server's own check (`checkAccessToken` from @warden/access-token), with keys from the
+ * JWKS by kid (algorithms pinned) and this process's revocation set. Same order, same reasons.
  */
 export class Verifier {
   readonly revocations: RevocationSet;
   private keys = new Map<string, VerificationKey>();
   private readonly staticKey: VerificationKey | undefined;
-  private readonly cache = new Map<string, CacheEntry>();
-  private readonly cacheSize: number;
-  private readonly toleranceMs: number;
+  private readonly cache: VerifiedTokenCache;
+  private readonly check: AccessTokenCheckOptions;
   private readonly algorithms: readonly VerifierAlgorithm[];
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly feed: RevocationFeed | undefined;
   private jwksLoad: Promise<void> | undefined;
   private lastKidRefetch = Number.NEGATIVE_INFINITY;
@@ -96,8 +68,7 @@ export class Verifier {
     if (!options.jwksUrl && !options.publicKey) throw new Error("createVerifier needs jwksUrl or publicKey");
     this.algorithms = options.algorithms ?? ["ES256"];
     this.now = options.now ?? Date.now;
-    this.toleranceMs = (options.clockToleranceSec ?? 5) * 1000;
-    this.cacheSize = options.cacheSize ?? 50_000;
+    this.cache = new VerifiedTokenCache(options.cacheSize ?? 50_000);
     this.ownsRevocations = !options.revocations;
     this.revocations = options.revocations ?? new RevocationSet({ clock: this.now });
     if (options.publicKey) {
@@ -106,6 +77,16 @@ export class Verifier {
       if (!alg || !this.algorithms.includes(alg)) throw new Error(`the key fits none of the algorithms ${this.algorithms.join(", ")}`);
       this.staticKey = { alg, key };
     }
+    // The JWKS keys by kid; a fixed key whatever the kid. Only keys of the pinned algorithms are
+    // held, and the key fixes the algorithm a token must name.
+    const keys: KeyLookup = (kid) => this.keys.get(kid) ?? this.staticKey;
+    this.check = {
+      keys,
+      expected: { issuer: options.issuer, audience: options.audience },
+      clockToleranceSec: options.clockToleranceSec ?? 5,
+      revocations: this.revocations,
+      cache: this.cache,
+    };
     if (options.jwksUrl) {
       void this.refetchJwks(true);
       const maxAge = options.jwksMaxAgeMs ?? 300_000;
@@ -147,8 +128,10 @@ export class Verifier {
    * (and schedules a JWKS refetch); `verify` waits for that refetch instead.
    */
   verifySync(token: string): Principal {
-    const cached = this.cache.get(token);
-    return this.admit(token, cached ?? this.check(token));
+    const verdict = checkAccessToken(this.check, token, this.now());
+    if (verdict.ok) return principalOf(verdict.claims);
+    if (verdict.unknownKid) throw new UnknownKidError(this.scheduleRefetch());
+    throw new VerifierError(verdict.reason, verdict.message);
   }
 
   /** Like verifySync, but a kid not seen yet refetches the JWKS (rate-limited) and tries again. */
@@ -159,97 +142,6 @@ export class Verifier {
       if (!(error instanceof UnknownKidError) || !(await this.refetchJwks(false))) throw error;
       return this.verifySync(token);
     }
-  }
-
-  /**
-   * Revocation first, then expiry: the server's order. A token issued before its user's
-   * not-before (a role change or a lock) counts as expired, so the client renews and gets the
-   * current role; checked here, on every call, so a cached verdict never outlives it.
-   */
-  private admit(token: string, entry: CacheEntry): Principal {
-    if (this.revocations.has(entry.principal.sessionId)) throw new VerifierError("SESSION_REVOKED", "session revoked");
-    if (this.revocations.issuedBeforeNotBefore(entry.principal.userId, entry.principal.claims.iat)) {
-      this.cache.delete(token);
-      throw new VerifierError("TOKEN_EXPIRED", "access token issued before its user's not-before");
-    }
-    if (entry.expiresAtMs <= this.now()) {
-      this.cache.delete(token);
-      throw new VerifierError("TOKEN_EXPIRED", "access token expired");
-    }
-    return entry.principal;
-  }
-
-  /** Signature and claims of a token not seen before; caches it until its exp. */
-  private check(token: string): CacheEntry {
-    if (typeof token !== "string" || token.length === 0) invalid("no token");
-    if (token.length > MAX_TOKEN_LENGTH) invalid("access token too long");
-    const dot1 = token.indexOf(".");
-    const dot2 = token.indexOf(".", dot1 + 1);
-    if (dot1 <= 0 || dot2 <= dot1 + 1 || token.indexOf(".", dot2 + 1) !== -1) invalid("malformed access token");
-
-    const header = decodeJson(token.slice(0, dot1), "header");
-    if (header.typ !== ACCESS_TOKEN_TYPE) invalid("not an access token");
-    if (header.crit !== undefined) invalid("unsupported critical header");
-    const alg = header.alg as VerifierAlgorithm;
-    if (!this.algorithms.includes(alg)) invalid("algorithm not allowed");
-    const kid = header.kid;
-    if (typeof kid !== "string" || kid.length > MAX_KID_LENGTH) invalid("unknown key");
-    const key = this.keys.get(kid) ?? this.staticKey;
-    if (!key) throw new UnknownKidError(this.scheduleRefetch());
-    if (key.alg !== alg) invalid("algorithm does not match the key");
-
-    const signature = token.slice(dot2 + 1);
-    if (signature.length !== SIGNATURE_CHARS[alg] || !BASE64URL.test(signature)) invalid("malformed signature");
-    const signatureBytes = Buffer.from(signature, "base64url");
-    // Only the canonical encoding: a token has exactly one spelling (it is a cache key).
-    if (signatureBytes.toString("base64url") !== signature) invalid("malformed signature");
-    const signingInput = Buffer.from(token.slice(0, dot2), "latin1");
-    if (!this.signatureMatches(alg, key.key, signingInput, signatureBytes)) invalid("bad signature");
-
-    const claims = this.checkClaims(decodeJson(token.slice(dot1 + 1, dot2), "payload"));
-    const entry: CacheEntry = {
-      principal: { userId: claims.sub, sessionId: claims.sid, role: claims.role, claims },
-      expiresAtMs: claims.exp * 1000 + this.toleranceMs,
-    };
-    if (entry.expiresAtMs > this.now()) this.remember(token, entry);
-    return entry;
-  }
-
-  private signatureMatches(alg: VerifierAlgorithm, key: KeyObject, data: Buffer, signature: Buffer): boolean {
-    if (alg === "ES256") return verifySignature("sha256", data, { key, dsaEncoding: "ieee-p1363" }, signature);
-    const expected = createHmac("sha256", key).update(data).digest();
-    return timingSafeEqual(expected, signature);
-  }
-
-  private checkClaims(payload: Record<string, unknown>): AccessTokenClaims {
-    const { sub, sid, jti, iat, exp, role, iss, aud, nbf } = payload;
-    if (iss !== this.options.issuer) invalid("wrong issuer");
-    if (aud !== this.options.audience && !(Array.isArray(aud) && aud.includes(this.options.audience))) invalid("wrong audience");
-    const ok =
-      typeof sub === "string" &&
-      typeof sid === "string" &&
-      typeof jti === "string" &&
-      Number.isInteger(iat) &&
-      Number.isInteger(exp) &&
-      (ROLES as readonly unknown[]).includes(role);
-    if (!ok) invalid("access token claims missing or malformed");
-    if (nbf !== undefined && (typeof nbf !== "number" || nbf * 1000 > this.now() + this.toleranceMs)) invalid("token not yet valid");
-    return payload as unknown as AccessTokenClaims;
-  }
-
-  /** Bounded: when full, the oldest entries go first (insertion order). */
-  private remember(token: string, entry: CacheEntry) {
-    if (this.cache.size >= this.cacheSize) {
-      const now = this.now();
-      let dropped = 0;
-      for (const [oldToken, old] of this.cache) {
-        if (dropped >= 1 && old.expiresAtMs > now) break;
-        this.cache.delete(oldToken);
-        dropped++;
-        if (dropped > 64) break;
-      }
-    }
-    this.cache.set(token, entry);
   }
 
   private scheduleRefetch(): boolean {

@@ -3,7 +3,9 @@ import { users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BoundedCache } from "./bounded-cache.js";
-import { getCurrentSessionCached, SESSION_CACHE_TTL_MS, verifyAccessTokenCached } from "./hot-path.js";
+import { verifyAccessTokenCached } from "./access-tokens.js";
+import { getCurrentSessionCached, SESSION_CACHE_TTL_MS } from "./session-cache.js";
+import { createAuth } from "./context.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
 import { signup } from "./users.js";
 
@@ -29,8 +31,7 @@ const reasonOf = (fn: () => unknown) => {
 };
 
 describe("verified-token cache", () => {
-  const check = (token: string) =>
-    verifyAccessTokenCached(t.auth, token, { now: clock(), isSessionRevoked: (sid) => t.auth.revocations.has(sid) });
+  const check = (token: string) => verifyAccessTokenCached(t.auth, token);
 
   it("a token seen before is still refused once its session is revoked", async () => {
     const res = await newUser();
@@ -42,8 +43,10 @@ describe("verified-token cache", () => {
   it("a token seen before is refused as expired after its exp", async () => {
     const res = await newUser();
     expect(reasonOf(() => check(res.accessToken))).toBe("ok");
+    expect(t.auth.tokenCache.get(res.accessToken, clock())?.sid).toBe(res.sessionId);
     clock.advance(t.auth.settings.accessTokenTtlMs + 1000);
     expect(reasonOf(() => check(res.accessToken))).toBe("TOKEN_EXPIRED");
+    expect(t.auth.tokenCache.get(res.accessToken, clock())).toBeUndefined();
   });
 
   it("a token differing from a cached one by one character is checked in full and refused", async () => {
@@ -64,6 +67,18 @@ describe("current-session cache", () => {
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(res.user.email);
     clock.advance(SESSION_CACHE_TTL_MS);
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(renamed);
+  });
+
+  it("is a field of the Auth context: another Auth over the same database has its own", async () => {
+    const res = await newUser();
+    const other = createAuth({ db: t.database.db, keys: t.auth.keys, settings: t.auth.settings, clock });
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+    other.revocations.add([res.sessionId], clock() + 60_000);
+    await t.database.sql`update sessions set revoked_at = now() where id = ${res.sessionId}`;
+    // Only this Auth's revocation set evicts this Auth's rows.
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+    expect((await getCurrentSessionCached(other, res.sessionId))?.revoked).toBe(true);
+    other.revocations.close();
   });
 
   it("a revocation reaching this process drops the cached session at once", async () => {

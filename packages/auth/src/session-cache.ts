@@ -1,0 +1,56 @@
+import type { RevocationSet } from "@warden/verifier";
+import { BoundedCache } from "./bounded-cache.js";
+import type { Auth } from "./context.js";
+import { getCurrentSession, type CurrentSession } from "./sessions.js";
+
+/** A session row is reused this long; revocations evict it sooner. */
+export const SESSION_CACHE_TTL_MS = 5_000;
+export const SESSION_CACHE_SIZE = 10_000;
+/** Verified access tokens this process remembers (by exact string, until exp). */
+export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * The user and session rows behind `auth.me`, kept a few seconds so a protected call with a known
+ * session costs no database round trip. Bounded; a revocation or a user's not-before that reaches
+ * this process (its own, or from the feed) drops the affected rows at once.
+ */
+export class SessionCache {
+  private readonly rows = new BoundedCache<string, CurrentSession>(SESSION_CACHE_SIZE);
+  /** Bumped on every revocation: a row read before it must not be cached after it. */
+  private epoch = 0;
+
+  constructor(revocations: RevocationSet) {
+    revocations.onAdd((sessionIds) => {
+      this.epoch++;
+      for (const id of sessionIds) this.rows.delete(id);
+    });
+    // A role change or a lock: the user's rows hold the old role or the unlocked state.
+    revocations.onNotBefore((userId) => {
+      this.epoch++;
+      this.rows.deleteWhere((current) => current.user.id === userId);
+    });
+  }
+
+  /**
+   * The cached row, or the one `read` returns, kept for the TTL when it is live and no revocation
+   * arrived while it was read.
+   */
+  async get(sessionId: string, now: number, read: () => Promise<CurrentSession | undefined>): Promise<CurrentSession | undefined> {
+    const cached = this.rows.get(sessionId, now);
+    if (cached) return cached;
+    const epoch = this.epoch;
+    const current = await read();
+    if (current && !current.revoked && this.epoch === epoch) this.rows.set(sessionId, current, now + SESSION_CACHE_TTL_MS);
+    return current;
+  }
+}
+
+/**
+ * getCurrentSession, answered from memory for a few seconds unless the session is revoked meanwhile.
+ * A bounded, revocation-aware read cache, also while PostgreSQL is down: within the TTL a session
+ * read before the outage still answers (a revocation reaching this process refuses it, as ever),
+ * and after the TTL the read fails closed with UNAVAILABLE. Never serves a row older than the TTL.
+ */
+export function getCurrentSessionCached(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
+  return auth.sessionCache.get(sessionId, auth.clock(), () => getCurrentSession(auth, sessionId));
+}
