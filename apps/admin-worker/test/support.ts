@@ -3,7 +3,7 @@ import { createAuth, type Auth } from "@warden/auth";
 import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import { createLogger, startOutboxRelay, type OutboxRelay } from "@warden/auth-server";
 import type { TestDatabase } from "@warden/db/testing";
-import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/verifier";
+import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { startAdminWorker, type AdminWorker } from "../src/worker.js";

@@ -2,7 +2,7 @@ import { pathToFileURL } from "node:url";
 import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, type Auth } from "@warden/auth";
 import { notBeforeOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
-import { publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/verifier";
+import { publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
 import { Redis } from "ioredis";
 import type { DestinationStream, Logger } from "pino";
 import { loadEnv, type Env } from "./env.js";

@@ -5,7 +5,7 @@ import path from "node:path";
 import { generateDataKey, generateEs256PrivateKeyPem, SESSION_CACHE_TTL_MS } from "@warden/auth";
 import { createDb, freePort, startEmbeddedPostgres, type DbHandle, type EmbeddedDatabase } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
-import { publishRevocations } from "@warden/verifier";
+import { publishRevocations } from "@warden/revocations";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envSchema } from "../src/env.js";

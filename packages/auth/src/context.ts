@@ -4,7 +4,7 @@ import type { TokenSettings } from "./access-tokens.js";
 import { systemClock, type Clock } from "./clock.js";
 import { deriveDataKeys, randomDataKeys, type DataKeys } from "./data-keys.js";
 import type { KeyRing } from "./keys.js";
-import { RevocationSet } from "@warden/verifier";
+import { RevocationSet } from "@warden/revocations";
 
 export interface AuthSettings extends TokenSettings {
   /** Idle limit: a refresh token unused this long is dead. */

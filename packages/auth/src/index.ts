@@ -5,7 +5,7 @@ export * from "./data-keys.js";
 export * from "./errors.js";
 export * from "./keys.js";
 export * from "./passwords.js";
-export { RevocationSet } from "@warden/verifier";
+export { RevocationSet } from "@warden/revocations";
 export * from "./revoke.js";
 export * from "./rotate.js";
 export * from "./sessions.js";

@@ -5,8 +5,8 @@ import { Redis } from "ioredis";
 import Fastify from "fastify";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishNotBefore, publishRevocations } from "./feed.js";
-import { firstAcceptedIat } from "./revocation-set.js";
+import { publishNotBefore, publishRevocations } from "@warden/revocations";
+import { firstAcceptedIat } from "@warden/revocations";
 import {
   bearerToken,
   createVerifier,

@@ -1,9 +1,9 @@
 import { createHmac, timingSafeEqual, verify as verifySignature, type KeyObject } from "node:crypto";
 import { ACCESS_TOKEN_TYPE, DEFAULT_QUEUE_PREFIX, ROLES, type AccessTokenClaims, type Role } from "@warden/contracts";
 import { VerifierError } from "./errors.js";
-import { startRevocationFeed, type RevocationFeed } from "./feed.js";
+import { startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { algorithmOf, keysFromJwks, toKeyObject, type KeyInput, type VerificationKey, type VerifierAlgorithm } from "./keys.js";
-import { RevocationSet } from "./revocation-set.js";
+import { RevocationSet } from "@warden/revocations";
 
 export interface VerifierOptions {
   /** Where Warden publishes its public keys (`<server>/.well-known/jwks.json`). */
