@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, type Auth } from "@warden/auth";
+import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, startOutboxRelay, type Auth } from "@warden/auth";
 import { notBeforeOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
 import { publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
@@ -9,7 +9,6 @@ import { loadEnv, type Env } from "./env.js";
 import { loadKeyRing, loadServerDataKeys } from "./keys.js";
 import { createLogger } from "./logger.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
-import { startOutboxRelay } from "./relay.js";
 import { buildServer } from "./server.js";
 import { consoleDirFor, registerConsole } from "./console.js";
 

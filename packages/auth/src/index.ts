@@ -14,6 +14,7 @@ export * from "./users.js";
 export * from "./admin.js";
 export * from "./hot-path.js";
 export * from "./outbox.js";
+export * from "./relay.js";
 export * from "./apply.js";
 export * from "./maintenance.js";
 export * from "./recanonicalize.js";
