@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();
 const signingKey = generateEs256PrivateKeyPem();
+const dataKey = generateDataKey();
 const BOOTSTRAP = { email: "root@example.com", password: "bootstrap password 1" };
 let database: TestDatabase;
 
@@ -36,6 +37,7 @@ async function startWithAdminEnv(admin: { email: string; password: string }) {
       REDIS_URL,
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: signingKey,
+      WARDEN_DATA_KEY: dataKey,
       RATE_LIMITS: "false",
       LOG_LEVEL: "info",
       WARDEN_ADMIN_EMAIL: admin.email,

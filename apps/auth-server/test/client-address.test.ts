@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -27,6 +27,7 @@ async function startWith(settings: Record<string, string>): Promise<RunningServe
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+      WARDEN_DATA_KEY: generateDataKey(),
       LOG_LEVEL: "silent",
       WARDEN_ADMIN_EMAIL: ADMIN_EMAIL,
       WARDEN_ADMIN_PASSWORD: ADMIN_PASSWORD,

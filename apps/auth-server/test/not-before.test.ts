@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { generateEs256PrivateKeyPem, revokeUserSessions, setUserRole } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem, revokeUserSessions, setUserRole } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
@@ -20,6 +20,8 @@ const AUDIENCE = "warden-not-before";
 const DEADLINE_MS = 10_000;
 const prefix = testPrefix();
 const pem = generateEs256PrivateKeyPem();
+/** Shared by both instances, as production requires. */
+const dataKey = generateDataKey();
 const system = { type: "system" as const, id: null };
 
 let database: TestDatabase;
@@ -34,6 +36,7 @@ function serverEnv() {
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: pem,
+    WARDEN_DATA_KEY: dataKey,
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     COOKIE_SECURE: "false",

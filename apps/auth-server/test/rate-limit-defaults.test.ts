@@ -1,5 +1,5 @@
 import http from "node:http";
-import { generateEs256PrivateKeyPem } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +27,7 @@ beforeAll(async () => {
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+    WARDEN_DATA_KEY: generateDataKey(),
     LOG_LEVEL: "silent",
   });
   expect(rateLimitsFromEnv(env)).toEqual({});

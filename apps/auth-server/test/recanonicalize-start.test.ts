@@ -1,4 +1,4 @@
-import { generateEs256PrivateKeyPem, hashPassword } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem, hashPassword } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { users } from "@warden/db";
 import { Redis } from "ioredis";
@@ -37,6 +37,7 @@ it("the auth server re-canonicalises stored emails at start: a colliding account
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
+      WARDEN_DATA_KEY: generateDataKey(),
       LOG_LEVEL: "silent",
       RATE_LIMITS: "false",
     }),

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { generateDataKey } from "@warden/auth";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
@@ -29,6 +30,7 @@ beforeAll(async () => {
       QUEUE_PREFIX: prefix,
       JWT_ALG: "HS256",
       JWT_SECRET: randomUUID() + randomUUID(),
+      WARDEN_DATA_KEY: generateDataKey(),
       RATE_LIMITS: "false",
       LOG_LEVEL: "warn",
     }),
