@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startAdminWorker, type AdminWorker } from "@warden/admin-worker";
 import { generateDataKey } from "@warden/auth";
-import { envSchema, startAuthServer, type RunningServer } from "@warden/auth-server";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import pino from "pino";
@@ -33,7 +33,7 @@ export async function startWardenSystem(options: { consoleDir?: string; env?: Re
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const admin = { email: "root@example.com", password: "correct horse battery" };
   const server: RunningServer = await startAuthServer(
-    envSchema.parse({
+    serverEnvSchema.parse({
       PORT: "0",
       DATABASE_URL: database.url,
       REDIS_URL,

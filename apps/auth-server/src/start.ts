@@ -13,7 +13,7 @@ import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from "@warden/db";
 import { Redis } from "ioredis";
 import { loadEnv } from "./env.js";
-import { closeOnSignals, startAuthServer } from "./main.js";
+import { closeOnSignals, startAuthServer } from "@warden/server";
 
 const home = path.resolve(process.env.WARDEN_HOME ?? ".warden");
 const children: ChildProcess[] = [];

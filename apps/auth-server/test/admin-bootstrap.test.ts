@@ -5,9 +5,8 @@ import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { LogCapture } from "../src/testing.js";
+import { LogCapture } from "@warden/testing";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -31,7 +30,7 @@ afterAll(async () => {
 async function startWithAdminEnv(admin: { email: string; password: string }) {
   const logs = new LogCapture();
   const server = await startAuthServer(
-    envSchema.parse({
+    serverEnvSchema.parse({
       PORT: "0",
       DATABASE_URL: database.url,
       REDIS_URL,
@@ -135,8 +134,8 @@ describe("WARDEN_ADMIN_* at start", () => {
   });
 
   it("a WARDEN_ADMIN_PASSWORD shorter than the password policy stops the server with one clear line (exit 1)", async () => {
-    expect(envSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" }).success).toBe(false);
-    expect(envSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "x".repeat(1025) }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "x".repeat(1025) }).success).toBe(false);
 
     const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
     const root = fileURLToPath(new URL("../../..", import.meta.url));

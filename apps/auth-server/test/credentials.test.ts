@@ -4,7 +4,7 @@ import { normalizeEmail } from "@warden/contracts";
 import { users } from "@warden/db";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { startTestServer, type TestServer } from "../src/testing.js";
+import { startTestServer, type TestServer } from "@warden/testing";
 import { PASSWORD } from "./helpers.js";
 
 // The real argon2, watched: tests compare the work each path does, not wall time.

@@ -13,8 +13,8 @@ import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRateLimiter } from "../src/rate-limit.js";
-import { startTestServer, type TestServer } from "../src/testing.js";
+import { startTestServer, type TestServer } from "@warden/testing";
+import { createRateLimiter } from "@warden/server";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**

@@ -4,8 +4,7 @@ import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**
@@ -30,7 +29,7 @@ let b: RunningServer;
 let verifier: Verifier;
 
 function serverEnv() {
-  return envSchema.parse({
+  return serverEnvSchema.parse({
     PORT: "0",
     DATABASE_URL: database.url,
     REDIS_URL,

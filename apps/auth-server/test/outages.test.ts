@@ -8,13 +8,12 @@ import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { publishRevocations } from "@warden/revocations";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 import { email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
 
 /** The production wiring (`startAuthServer`), against dependencies this file can stop. */
 function serverEnv(databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}) {
-  return envSchema.parse({
+  return serverEnvSchema.parse({
     PORT: "0",
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,

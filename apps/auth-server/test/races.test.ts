@@ -1,7 +1,7 @@
 import { createAdmin, signAccessToken } from "@warden/auth";
 import { createTestAuth, createTestClock, type TestAuth } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../src/testing.js";
+import { startTestServer, type TestServer } from "@warden/testing";
 import { email, PASSWORD } from "./helpers.js";
 
 const clock = createTestClock(Date.now());

@@ -3,9 +3,7 @@ import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv } from "../src/rate-limit.js";
+import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**
@@ -21,7 +19,7 @@ let port: number;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const env = envSchema.parse({
+  const env = serverEnvSchema.parse({
     PORT: "0",
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,

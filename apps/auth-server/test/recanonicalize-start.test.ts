@@ -3,8 +3,7 @@ import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { users } from "@warden/db";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer } from "../src/main.js";
+import { serverEnvSchema, startAuthServer } from "@warden/server";
 import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
 
 let db: TestDatabase;
@@ -31,7 +30,7 @@ it("the auth server re-canonicalises stored emails at start: a colliding account
     ])
     .returning({ id: users.id });
   const server = await startAuthServer(
-    envSchema.parse({
+    serverEnvSchema.parse({
       PORT: "0",
       DATABASE_URL: db.url,
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",

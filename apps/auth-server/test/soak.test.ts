@@ -3,9 +3,8 @@ import vm from "node:vm";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRateLimiter } from "../src/rate-limit.js";
-import { createLogger } from "../src/logger.js";
-import { LogCapture, startTestServer, type TestServer } from "../src/testing.js";
+import { LogCapture, startTestServer, type TestServer } from "@warden/testing";
+import { createLogger, createRateLimiter } from "@warden/server";
 import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**

@@ -1,0 +1,7 @@
+export { buildServer, refreshCookieName, COOKIE_HEADER, type ServerOptions } from "./server.js";
+export { startAuthServer, closeOnSignals, type RunningServer, type StartOptions } from "./start.js";
+export { serverEnvSchema, type ServerEnv } from "./config.js";
+export { loadKeyRing, loadServerDataKeys } from "./keys.js";
+export { createLogger } from "./logger.js";
+export { createRateLimiter, rateLimitsFromEnv, rateLimitSource, DEFAULT_RATE_LIMITS, type RateLimitPolicy, type RateLimitBucket } from "./rate-limit.js";
+export { fastQueryHook, type FastQueryOptions } from "./fast-queries.js";
