@@ -1,8 +1,8 @@
 // One admin worker, as apps/admin-worker starts it, configured by env.
-import { loadEnv, startAdminWorker, workerOptionsFromEnv } from "@warden/admin-worker";
+import { startAdminWorker, workerEnvSchema, workerOptionsFromEnv } from "@warden/worker";
 import pino from "pino";
 
-const env = loadEnv();
+const env = workerEnvSchema.parse(process.env);
 const worker = await startAdminWorker(workerOptionsFromEnv(env, pino({ level: env.LOG_LEVEL })));
 process.stdout.write("READY {}\n");
 const stop = () =>

@@ -5,7 +5,7 @@ import type { TestDatabase } from "@warden/db/testing";
 import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { startAdminWorker, type AdminWorker } from "../src/worker.js";
+import { startAdminWorker, type AdminWorker } from "@warden/worker";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const ACCESS_TOKEN_TTL_MS = 15 * 60_000;

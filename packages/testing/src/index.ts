@@ -1,3 +1,4 @@
 // Test harnesses every package and app may use as a dev dependency. Never imported by shipped code.
 export { LogCapture, startTestServer, type TestServer } from "./server.js";
 export { startCountingServer, type CountingServer } from "./counting-server.js";
+export { REDIS_URL, startWardenSystem, type WardenSystem } from "./system.js";
