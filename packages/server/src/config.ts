@@ -1,4 +1,5 @@
-import { dataKeyListSetting, dataKeySetting, durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
+import { durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
+import { sharedEnvSchema } from "@warden/contracts/env";
 import { isIP } from "node:net";
 import { z } from "zod";
 
@@ -67,24 +68,18 @@ const urlList = z
   .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
   .pipe(z.array(z.url({ message: "CORS_ORIGINS must be a comma-separated list of origins" })));
 
-/** The auth server's configuration (its host's `env.ts` parses the environment with it). */
-export const serverEnvSchema = z.object({
+/**
+ * The auth server's configuration: the settings every process shares (DATABASE_URL, REDIS_URL,
+ * QUEUE_PREFIX, the TTLs, LOG_LEVEL, WARDEN_DATA_KEY*; the data key is required at start, see
+ * keys.ts) and the server's own. Its host's `env.ts` parses the environment with it.
+ */
+export const serverEnvSchema = sharedEnvSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default("127.0.0.1"),
-  DATABASE_URL: z.url({ message: "DATABASE_URL must be a postgres:// URL" }).optional(),
-  REDIS_URL: z.url({ message: "REDIS_URL must be a redis:// URL" }).default("redis://127.0.0.1:6379"),
-  QUEUE_PREFIX: z
-    .string()
-    .regex(/^\{[\w.-]+\}$/, { message: "QUEUE_PREFIX must be a Redis hash tag such as {warden}" })
-    .default("{warden}"),
   /** How often the outbox relay looks for events a failed round or a Redis outage left behind. */
   RELAY_POLL_INTERVAL: duration("1s"),
   /** How long start waits for the revocation feed's first snapshot before serving anyway. */
   FEED_READY_TIMEOUT: duration("5s"),
-  ACCESS_TOKEN_TTL: duration("15m"),
-  REFRESH_TOKEN_TTL: duration("7d"),
-  SESSION_MAX_AGE: duration("30d"),
-  REFRESH_REUSE_GRACE: duration("10s"),
   JWT_ALG: z.enum(["ES256", "HS256"]).default("ES256"),
   JWT_ISSUER: z.string().min(1).default("warden"),
   JWT_AUDIENCE: z.string().min(1).default("warden"),
@@ -96,22 +91,13 @@ export const serverEnvSchema = z.object({
   JWT_SECRET_FILE: z.string().optional(),
   /** Keys from before a rotation (PEM, public or private, concatenated): their tokens still verify. */
   JWT_PREVIOUS_KEYS_FILE: z.string().optional(),
-  /**
-   * The secret behind server secrets that are not JWT keys (refresh-token successors): base64 of
-   * at least 32 bytes, inline or from a file. Required to start; every instance must share it.
-   */
-  WARDEN_DATA_KEY: dataKeySetting,
-  WARDEN_DATA_KEY_FILE: z.string().optional(),
-  /** Data keys from before a rotation, comma-separated: what they derived is still recognised. */
-  WARDEN_DATA_KEY_PREVIOUS: dataKeyListSetting,
-  /** The bootstrap admin, created at start when the email is free (see main.ts). Same rules as signup. */
+  /** The bootstrap admin, created at start when the email is free (see start.ts). Same rules as signup. */
   WARDEN_ADMIN_EMAIL: emailSchema.optional(),
   WARDEN_ADMIN_PASSWORD: passwordSchema.optional(),
   CORS_ORIGINS: urlList,
   COOKIE_SECURE: flag(true),
   TRUST_PROXY: proxyTrust,
   BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   RATE_LIMITS: flag(true),
   /** Budgets overriding DEFAULT_RATE_LIMITS (rate-limit.ts), as attempts/window. */
   RATE_LIMIT_LOGIN: budget,
