@@ -4,10 +4,9 @@ import { fileURLToPath } from "node:url";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, LogCapture, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LogCapture } from "@warden/testing";
 import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
-import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();

@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadEnv } from "../src/env.js";
 import { rateLimitSource, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 // The test client on 127.0.0.1 plays the proxy: it writes X-Forwarded-For as a proxy that appends
 // would, with a client-written entry on the left and the address the proxy saw on the right.

@@ -12,10 +12,9 @@ import {
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, startTestServer, testPrefix, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "@warden/testing";
 import { createRateLimiter } from "@warden/server";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**
  * Property-based fuzzing of every procedure over real HTTP: arbitrary bodies, query inputs and

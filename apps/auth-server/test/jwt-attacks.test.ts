@@ -1,9 +1,8 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { createKeyRing, hs256KeyFromSecret, signAccessToken, verifyAccessToken, type JwtAlgorithm, type KeyRing } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
+import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "@warden/testing";
-import { email, PASSWORD } from "./helpers.js";
 
 let t: TestAuth;
 let server: TestServer;

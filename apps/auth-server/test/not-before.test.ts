@@ -3,9 +3,9 @@ import { generateDataKey, generateEs256PrivateKeyPem, revokeUserSessions, setUse
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**
  * Two auth servers wired as production wires them (startAuthServer: fast-path publishing, feed,

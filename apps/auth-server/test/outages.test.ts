@@ -7,9 +7,9 @@ import { createDb, freePort, startEmbeddedPostgres, type DbHandle, type Embedded
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { publishRevocations } from "@warden/revocations";
 import { Redis } from "ioredis";
+import { email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
-import { email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
 
 /** The production wiring (`startAuthServer`), against dependencies this file can stop. */
 function serverEnv(databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}) {

@@ -2,9 +2,9 @@ import http from "node:http";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
 
 /**
  * The budgets a deployment gets when it sets no RATE_LIMIT_*: the production wiring

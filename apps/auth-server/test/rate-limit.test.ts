@@ -1,11 +1,10 @@
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, ownRedis, PASSWORD, startTestServer, testPrefix, type TestServer, type OwnRedis } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase } from "@warden/db/testing";
-import { startTestServer, type TestServer } from "@warden/testing";
 import { createRateLimiter, rateLimitsFromEnv, serverEnvSchema, startAuthServer } from "@warden/server";
-import { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
 
 let t: TestAuth;
 let redis: Redis;

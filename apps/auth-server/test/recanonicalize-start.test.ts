@@ -2,9 +2,9 @@ import { generateDataKey, generateEs256PrivateKeyPem, hashPassword } from "@ward
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { users } from "@warden/db";
 import { Redis } from "ioredis";
+import { deleteKeys, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { serverEnvSchema, startAuthServer } from "@warden/server";
-import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
 
 let db: TestDatabase;
 const prefix = testPrefix();

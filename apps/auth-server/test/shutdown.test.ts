@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { generateDataKey } from "@warden/auth";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { baseEnv, connectionRefused, deleteKeys, email, PASSWORD, spawnNode, testPrefix, waitFor, waitForHealthy, type Child } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
-import { baseEnv, connectionRefused, MAIN, spawnNode, waitFor, waitForHealthy, type Child } from "./processes.js";
+
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();

@@ -3,10 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { createAuth, createKeyRing, es256KeyFromPem, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
+import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "@warden/testing";
 import { loadKeyRing, serverEnvSchema } from "@warden/server";
-import { email, PASSWORD } from "./helpers.js";
 
 const clock = createTestClock(Date.now());
 const oldPem = generateEs256PrivateKeyPem();
