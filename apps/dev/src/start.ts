@@ -4,7 +4,7 @@
  * answers and it is installed; a dev signing key and a dev data key kept under .warden/ when none
  * is configured; the admin console's build when there is one. The auth server runs in this
  * process (@warden/server), the admin worker as a child process (@warden/admin-worker), both
- * with the environment built here: nothing is written back to process.env.
+ * with the environment built here; this process's own environment is never written.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";

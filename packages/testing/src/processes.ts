@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root: child processes run from it, as `pnpm start` and production do. */
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-/** tsx's command line, as the root package.json's scripts run it (`tsx apps/dev/src/start.ts`). */
+/** tsx's command line, as the root package.json's scripts run their entries (`tsx <entry>`). */
 export const TSX_CLI = fileURLToPath(new URL("../../../node_modules/tsx/dist/cli.mjs", import.meta.url));
 
 export interface Child {
