@@ -1,4 +1,0 @@
-import { defineProject } from "vitest/config";
-import { sharedTestOptions } from "../../vitest.shared.js";
-
-export default defineProject({ test: { ...sharedTestOptions, name: "server" } });
