@@ -1,9 +1,7 @@
 import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
-
-/** Dev server only: where /trpc is proxied, so the console and the API share one origin. */
-const apiTarget = process.env.WARDEN_URL ?? "http://127.0.0.1:3000";
+import { env } from "./env.js";
 
 export default defineConfig({
   // The auth server serves the build at /console/ (CONSOLE_DIR); the dev server uses the same path.
@@ -16,7 +14,7 @@ export default defineConfig({
   server: {
     host: "127.0.0.1",
     // Cookie mode needs the SameSite=Strict refresh cookie: same origin, so proxy the API.
-    proxy: { "/trpc": { target: apiTarget } },
+    proxy: { "/trpc": { target: env.WARDEN_URL } },
   },
   build: { outDir: "dist", emptyOutDir: true, sourcemap: true },
 });

@@ -25,7 +25,7 @@ async function call(url: string, init: { method: "GET" | "POST"; token?: string;
 /** The admin worker, when this checkout has one (it applies revocation events from the queue). */
 async function startWorker(ctx: BenchContext): Promise<Child | undefined> {
   const main = path.resolve(BENCH_DIR, "servers/worker.ts");
-  if (!existsSync(path.resolve(BENCH_DIR, "../apps/admin-worker/src")) || !existsSync(main)) return undefined;
+  if (!existsSync(path.resolve(BENCH_DIR, "../packages/worker/src")) || !existsSync(main)) return undefined;
   return startChild("servers/worker.ts", { env: serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys) });
 }
 

@@ -5,10 +5,11 @@ import { initTRPC } from "@trpc/server";
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from "@trpc/server/adapters/fastify";
 import { createContextInner, formatError, type Context } from "@warden/api";
 import { createAuth, createKeyRing, es256KeyFromPem } from "@warden/auth";
-import { buildServer, createLogger, fastQueryHook, loadEnv } from "@warden/auth-server";
+import { loadEnv } from "@warden/contracts/env";
+import { buildServer, createLogger, fastQueryHook, serverEnvSchema } from "@warden/server";
 import { createDb } from "@warden/db";
 
-const env = loadEnv();
+const env = loadEnv(serverEnvSchema, "warden");
 const database = createDb(env.DATABASE_URL!, { max: 1 });
 const auth = createAuth({ db: database.db, keys: createKeyRing(es256KeyFromPem(env.JWT_PRIVATE_KEY!)), settings: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE } });
 const t = initTRPC.context<Context>().create({ errorFormatter: ({ error, path }) => formatError(error, path) });

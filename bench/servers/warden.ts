@@ -1,7 +1,8 @@
 // One auth-server instance exactly as production starts it (startAuthServer), configured by env.
-import { loadEnv, startAuthServer } from "@warden/auth-server";
+import { loadEnv } from "@warden/contracts/env";
+import { serverEnvSchema, startAuthServer } from "@warden/server";
 
-const server = await startAuthServer(loadEnv());
+const server = await startAuthServer(loadEnv(serverEnvSchema, "warden"));
 process.stdout.write(`READY ${JSON.stringify({ url: server.url })}\n`);
 const stop = () =>
   server.close().then(

@@ -1,8 +1,9 @@
 // One admin worker, as apps/admin-worker starts it, configured by env.
-import { loadEnv, startAdminWorker, workerOptionsFromEnv } from "@warden/admin-worker";
+import { loadEnv } from "@warden/contracts/env";
+import { startAdminWorker, workerEnvSchema, workerOptionsFromEnv } from "@warden/worker";
 import pino from "pino";
 
-const env = loadEnv();
+const env = loadEnv(workerEnvSchema, "warden-worker");
 const worker = await startAdminWorker(workerOptionsFromEnv(env, pino({ level: env.LOG_LEVEL })));
 process.stdout.write("READY {}\n");
 const stop = () =>

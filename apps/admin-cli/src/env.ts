@@ -1,14 +1,17 @@
 import os from "node:os";
 import path from "node:path";
+import { sharedEnvSchema } from "@warden/contracts/env";
 import { z } from "zod";
 
-/** The CLI's configuration from the environment. The only place `process.env` is read. */
-const envSchema = z.object({
+/**
+ * The CLI's configuration from the environment: DATABASE_URL as every process reads it (for
+ * `admin create`), and the CLI's own. The only place `process.env` is read.
+ */
+const envSchema = sharedEnvSchema.pick({ DATABASE_URL: true }).extend({
   WARDEN_URL: z.url({ message: "WARDEN_URL must be an http(s):// URL" }).optional(),
   WARDEN_CONFIG_DIR: z.string().min(1).optional(),
   WARDEN_PASSWORD: z.string().optional(),
   WARDEN_EMAIL: z.string().optional(),
-  DATABASE_URL: z.url({ message: "DATABASE_URL must be a postgres:// URL" }).optional(),
   XDG_CONFIG_HOME: z.string().optional(),
 });
 

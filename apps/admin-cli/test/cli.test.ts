@@ -5,7 +5,8 @@ import { randomUUID } from "node:crypto";
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
 import { freePort } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runWarden, runWardenInTerminal, spawnWarden, startWardenSystem, tempConfigDir, type CliResult, type WardenSystem } from "../src/testing.js";
+import { startWardenSystem, type WardenSystem } from "@warden/testing";
+import { runWarden, runWardenInTerminal, spawnWarden, tempConfigDir, type CliResult } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;

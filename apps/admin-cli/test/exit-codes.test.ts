@@ -1,6 +1,7 @@
 import { createWardenClient, memoryStore } from "@warden/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runWarden, startWardenSystem, tempConfigDir, type CliResult, type WardenSystem } from "../src/testing.js";
+import { startWardenSystem, type WardenSystem } from "@warden/testing";
+import { runWarden, tempConfigDir, type CliResult } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;

@@ -1,7 +1,7 @@
 import { pathToFileURL } from "node:url";
 import pino from "pino";
-import { loadEnv, workerOptionsFromEnv } from "./env.js";
-import { startAdminWorker } from "./worker.js";
+import { startAdminWorker, workerOptionsFromEnv } from "@warden/worker";
+import { loadEnv } from "./env.js";
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const env = loadEnv();

@@ -6,7 +6,7 @@ import { sessions, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { and, eq, isNull } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { AdminWorker } from "../src/worker.js";
+import type { AdminWorker } from "@warden/worker";
 import { ACCESS_TOKEN_TTL_MS, deletePrefix, REDIS_URL, startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
 
 /**

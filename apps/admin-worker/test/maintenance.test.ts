@@ -3,7 +3,7 @@ import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Queue, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { MAINTENANCE_SCHEDULER_ID, startAdminWorker, type AdminWorker } from "../src/worker.js";
+import { MAINTENANCE_SCHEDULER_ID, startAdminWorker, type AdminWorker } from "@warden/worker";
 import { ACCESS_TOKEN_TTL_MS, deletePrefix, quietLogger, REDIS_URL, testPrefix, waitFor } from "./support.js";
 
 const prefix = testPrefix();

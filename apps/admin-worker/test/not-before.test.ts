@@ -7,7 +7,7 @@ import { auditLog, outboxEvents, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdminWorker } from "../src/worker.js";
+import type { AdminWorker } from "@warden/worker";
 import { deletePrefix, REDIS_URL, startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
 
 /**

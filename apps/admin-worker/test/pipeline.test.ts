@@ -9,7 +9,7 @@ import { Queue } from "bullmq";
 import { and, eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAINTENANCE_SCHEDULER_ID, type AdminWorker } from "../src/worker.js";
+import { MAINTENANCE_SCHEDULER_ID, type AdminWorker } from "@warden/worker";
 import { deletePrefix, REDIS_URL, startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
 
 const prefix = testPrefix();

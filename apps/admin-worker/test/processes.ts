@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-export const AUTH_SERVER_MAIN = fileURLToPath(new URL("../../auth-server/src/main.ts", import.meta.url));
+/** The auth server's entry, resolved through its package (vitest has no import.meta.resolve). */
+export const AUTH_SERVER_MAIN = createRequire(import.meta.url).resolve("@warden/auth-server/main");
 export const WORKER_MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
 export interface Child {

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { startRevocationFeed } from "@warden/verifier";
+import { startRevocationFeed } from "@warden/revocations";
 import { createAuth, createKeyRing, createSession, es256KeyFromPem, generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { outboxEvents } from "@warden/db";
 import { freePort } from "@warden/db";

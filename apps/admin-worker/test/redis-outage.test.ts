@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { eq, inArray } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { AdminWorker } from "../src/worker.js";
+import type { AdminWorker } from "@warden/worker";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { AUTH_SERVER_MAIN, spawnNode, waitForHealthy, type Child } from "./processes.js";
 import { startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";

@@ -1,12 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createAuth, type Auth } from "@warden/auth";
+import { createAuth, startOutboxRelay, type Auth, type OutboxRelay } from "@warden/auth";
 import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
-import { createLogger, startOutboxRelay, type OutboxRelay } from "@warden/auth-server";
 import type { TestDatabase } from "@warden/db/testing";
-import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/verifier";
+import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { startAdminWorker, type AdminWorker } from "../src/worker.js";
+import { startAdminWorker, type AdminWorker } from "@warden/worker";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const ACCESS_TOKEN_TTL_MS = 15 * 60_000;
@@ -53,7 +52,7 @@ export interface Instance {
  * is what the worker publishes.
  */
 export async function startInstance(database: TestDatabase, opts: { redisUrl: string; prefix: string; keys: ReturnType<typeof createTestKeyRing>; refreshReuseGraceMs?: number }): Promise<Instance> {
-  const relay = startOutboxRelay({ db: database.db, redisUrl: opts.redisUrl, prefix: opts.prefix, logger: createLogger("silent"), pollIntervalMs: 200 });
+  const relay = startOutboxRelay({ db: database.db, redisUrl: opts.redisUrl, prefix: opts.prefix, logger: quietLogger, pollIntervalMs: 200 });
   const revocations = new RevocationSet();
   const auth = createAuth({
     db: database.db,

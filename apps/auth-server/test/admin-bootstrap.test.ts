@@ -1,21 +1,18 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { generateEs256PrivateKeyPem, generateDataKey } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, LogCapture, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { LogCapture } from "../src/testing.js";
-import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-/** One data key for every instance a test starts (they must share it). */
-const DATA_KEY = generateDataKey();
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();
 const signingKey = generateEs256PrivateKeyPem();
+const dataKey = generateDataKey();
 const BOOTSTRAP = { email: "root@example.com", password: "bootstrap password 1" };
 let database: TestDatabase;
 
@@ -33,13 +30,13 @@ afterAll(async () => {
 async function startWithAdminEnv(admin: { email: string; password: string }) {
   const logs = new LogCapture();
   const server = await startAuthServer(
-    envSchema.parse({
+    serverEnvSchema.parse({
       PORT: "0",
       DATABASE_URL: database.url,
       REDIS_URL,
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: signingKey,
-      WARDEN_DATA_KEY: DATA_KEY,
+      WARDEN_DATA_KEY: dataKey,
       RATE_LIMITS: "false",
       LOG_LEVEL: "info",
       WARDEN_ADMIN_EMAIL: admin.email,
@@ -137,8 +134,8 @@ describe("WARDEN_ADMIN_* at start", () => {
   });
 
   it("a WARDEN_ADMIN_PASSWORD shorter than the password policy stops the server with one clear line (exit 1)", async () => {
-    expect(envSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" }).success).toBe(false);
-    expect(envSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "x".repeat(1025) }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "x".repeat(1025) }).success).toBe(false);
 
     const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
     const root = fileURLToPath(new URL("../../..", import.meta.url));

@@ -1,15 +1,13 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { baseEnv, spawnNode, type Child } from "@warden/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { baseEnv, MAIN, spawnNode, START, TSX_CLI, type Child } from "./processes.js";
 
-const home = mkdtempSync(path.join(os.tmpdir(), "warden-bad-env-"));
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+
 const children: Child[] = [];
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop("SIGKILL")));
-  rmSync(home, { recursive: true, force: true });
 });
 
 async function run(args: string[], env: NodeJS.ProcessEnv) {
@@ -34,13 +32,5 @@ describe("a bad configuration value is one line on stderr and exit code 1", () =
   ])("the auth server (main.ts) with %s=%s", async (variable, value) => {
     const result = await run(["--import", "tsx", MAIN], { [variable]: value });
     expectOneLine(result, variable);
-  });
-
-  it("`pnpm start` with PORT=abc, before starting anything (no embedded PostgreSQL, no key written)", async () => {
-    // As the root package.json runs it: `tsx apps/auth-server/src/start.ts`, with no DATABASE_URL.
-    const result = await run([TSX_CLI, START], { WARDEN_HOME: home, PORT: "abc" });
-    expectOneLine(result, "PORT");
-    expect(existsSync(path.join(home, "pg"))).toBe(false);
-    expect(readdirSync(home)).toEqual([]);
   });
 });

@@ -1,15 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { generateEs256PrivateKeyPem, generateDataKey } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { envSchema, loadEnv } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { rateLimitSource } from "../src/rate-limit.js";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+import { loadEnv } from "../src/env.js";
+import { rateLimitSource, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-/** One data key for every instance a test starts (they must share it). */
-const DATA_KEY = generateDataKey();
 
 // The test client on 127.0.0.1 plays the proxy: it writes X-Forwarded-For as a proxy that appends
 // would, with a client-written entry on the left and the address the proxy saw on the right.
@@ -24,13 +21,13 @@ let redis: Redis;
 /** The production wiring (env → server), with the default rate-limit budgets. */
 async function startWith(settings: Record<string, string>): Promise<RunningServer> {
   return startAuthServer(
-    envSchema.parse({
+    serverEnvSchema.parse({
       PORT: "0",
       DATABASE_URL: db.url,
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
-      WARDEN_DATA_KEY: DATA_KEY,
+      WARDEN_DATA_KEY: generateDataKey(),
       LOG_LEVEL: "silent",
       WARDEN_ADMIN_EMAIL: ADMIN_EMAIL,
       WARDEN_ADMIN_PASSWORD: ADMIN_PASSWORD,
@@ -211,10 +208,10 @@ describe("the rate-limit source of a client address", () => {
     expect(rateLimitSource("2001:db8:1:2::1", 128)).not.toBe(rateLimitSource("2001:db8:1:2::2", 128));
     expect(rateLimitSource("2001:db8:1:2::1", 1)).toBe(rateLimitSource("7fff::1", 1));
     expect(rateLimitSource("2001:db8:1:2::1", 1)).not.toBe(rateLimitSource("8000::1", 1));
-    expect(envSchema.parse({}).RATE_LIMIT_IPV6_PREFIX).toBe(64);
-    expect(envSchema.parse({ RATE_LIMIT_IPV6_PREFIX: "56" }).RATE_LIMIT_IPV6_PREFIX).toBe(56);
+    expect(serverEnvSchema.parse({}).RATE_LIMIT_IPV6_PREFIX).toBe(64);
+    expect(serverEnvSchema.parse({ RATE_LIMIT_IPV6_PREFIX: "56" }).RATE_LIMIT_IPV6_PREFIX).toBe(56);
     for (const bad of ["0", "129", "64.5", "sixty-four", ""]) {
-      expect(envSchema.safeParse({ RATE_LIMIT_IPV6_PREFIX: bad }).success, bad).toBe(false);
+      expect(serverEnvSchema.safeParse({ RATE_LIMIT_IPV6_PREFIX: bad }).success, bad).toBe(false);
     }
   });
 
@@ -227,7 +224,7 @@ describe("the rate-limit source of a client address", () => {
 describe("TRUST_PROXY parsing", () => {
   it("true, false and other junk are refused as ambiguous, with the fix named", () => {
     for (const value of ["true", "false", "yes", "on", "1.2.3.4/33", "10.0.0.0/8,proxy.local", "-1"]) {
-      const result = envSchema.safeParse({ TRUST_PROXY: value });
+      const result = serverEnvSchema.safeParse({ TRUST_PROXY: value });
       expect(result.success, value).toBe(false);
       const issue = result.error!.issues[0]!;
       expect(issue.path).toEqual(["TRUST_PROXY"]);
@@ -253,10 +250,10 @@ describe("TRUST_PROXY parsing", () => {
   });
 
   it("a hop count or an address/CIDR list is accepted; unset means no proxy", () => {
-    expect(envSchema.parse({}).TRUST_PROXY).toBe(0);
-    expect(envSchema.parse({ TRUST_PROXY: "0" }).TRUST_PROXY).toBe(0);
-    expect(envSchema.parse({ TRUST_PROXY: "2" }).TRUST_PROXY).toBe(2);
-    expect(envSchema.parse({ TRUST_PROXY: "10.0.0.0/8, 192.0.2.1,fd00::/8 , ::1" }).TRUST_PROXY).toEqual([
+    expect(serverEnvSchema.parse({}).TRUST_PROXY).toBe(0);
+    expect(serverEnvSchema.parse({ TRUST_PROXY: "0" }).TRUST_PROXY).toBe(0);
+    expect(serverEnvSchema.parse({ TRUST_PROXY: "2" }).TRUST_PROXY).toBe(2);
+    expect(serverEnvSchema.parse({ TRUST_PROXY: "10.0.0.0/8, 192.0.2.1,fd00::/8 , ::1" }).TRUST_PROXY).toEqual([
       "10.0.0.0/8",
       "192.0.2.1",
       "fd00::/8",

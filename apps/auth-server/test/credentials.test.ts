@@ -3,9 +3,8 @@ import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { normalizeEmail } from "@warden/contracts";
 import { users } from "@warden/db";
 import fc from "fast-check";
+import { PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { PASSWORD } from "./helpers.js";
 
 // The real argon2, watched: tests compare the work each path does, not wall time.
 vi.mock("@node-rs/argon2", async (importOriginal) => {

@@ -5,9 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
+import { loadServerDataKeys, serverEnvSchema } from "@warden/server";
 import { describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { loadServerDataKeys } from "../src/keys.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
@@ -56,23 +55,23 @@ describe("WARDEN_DATA_KEY", () => {
   }, 60_000);
 
   it("is base64 or base64url of at least 32 bytes; anything else is refused, inline, in a file or as a previous key", async () => {
-    expect(envSchema.safeParse({ WARDEN_DATA_KEY: base64Of(32) }).success).toBe(true);
-    expect(envSchema.safeParse({ WARDEN_DATA_KEY: randomBytes(48).toString("base64url") }).success).toBe(true);
+    expect(serverEnvSchema.safeParse({ WARDEN_DATA_KEY: base64Of(32) }).success).toBe(true);
+    expect(serverEnvSchema.safeParse({ WARDEN_DATA_KEY: randomBytes(48).toString("base64url") }).success).toBe(true);
     for (const bad of [base64Of(16), "", "not base64 at all!", "secret", base64Of(31)]) {
-      expect(envSchema.safeParse({ WARDEN_DATA_KEY: bad }).success, bad).toBe(false);
+      expect(serverEnvSchema.safeParse({ WARDEN_DATA_KEY: bad }).success, bad).toBe(false);
     }
-    expect(envSchema.safeParse({ WARDEN_DATA_KEY_PREVIOUS: `${base64Of(32)},${base64Of(40)}` }).success).toBe(true);
-    expect(envSchema.safeParse({ WARDEN_DATA_KEY_PREVIOUS: `${base64Of(32)},${base64Of(8)}` }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ WARDEN_DATA_KEY_PREVIOUS: `${base64Of(32)},${base64Of(40)}` }).success).toBe(true);
+    expect(serverEnvSchema.safeParse({ WARDEN_DATA_KEY_PREVIOUS: `${base64Of(32)},${base64Of(8)}` }).success).toBe(false);
 
     const dir = await mkdtemp(path.join(os.tmpdir(), "warden-data-key-"));
     try {
       const file = path.join(dir, "data-key");
       await writeFile(file, `${base64Of(16)}\n`);
-      expect(() => loadServerDataKeys(envSchema.parse({ WARDEN_DATA_KEY_FILE: file }))).toThrow(/^WARDEN_DATA_KEY_FILE too short/);
+      expect(() => loadServerDataKeys(serverEnvSchema.parse({ WARDEN_DATA_KEY_FILE: file }))).toThrow(/^WARDEN_DATA_KEY_FILE too short/);
       const key = generateDataKey();
       await writeFile(file, `${key}\n`);
       const old = generateDataKey();
-      const keys = loadServerDataKeys(envSchema.parse({ WARDEN_DATA_KEY_FILE: file, WARDEN_DATA_KEY_PREVIOUS: old }));
+      const keys = loadServerDataKeys(serverEnvSchema.parse({ WARDEN_DATA_KEY_FILE: file, WARDEN_DATA_KEY_PREVIOUS: old }));
       expect(keys.current.equals(Buffer.from(key, "base64"))).toBe(true);
       expect(keys.previous.map((k) => k.toString("base64"))).toEqual([old]);
     } finally {

@@ -12,10 +12,9 @@ import {
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, startTestServer, testPrefix, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRateLimiter } from "../src/rate-limit.js";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+import { createRateLimiter } from "@warden/server";
 
 /**
  * Property-based fuzzing of every procedure over real HTTP: arbitrary bodies, query inputs and

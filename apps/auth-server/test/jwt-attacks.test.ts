@@ -4,9 +4,8 @@ import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestA
 import { createVerifier, isVerifierError, verifyRequest, type Verifier, type VerifierOptions } from "@warden/verifier";
 import fc from "fast-check";
 import jwt from "jsonwebtoken";
+import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { email, PASSWORD } from "./helpers.js";
 
 /**
  * Every attack below runs against both implementations of the access-token check that Warden

@@ -1,10 +1,9 @@
 import { createAdmin, createAuth, hashToken } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
 import { createDb } from "@warden/db";
+import { email, LogCapture, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../src/logger.js";
-import { LogCapture, startTestServer, type TestServer } from "../src/testing.js";
-import { email } from "./helpers.js";
+import { createLogger } from "@warden/server";
 
 const clock = createTestClock(Date.now());
 let t: TestAuth;

@@ -3,10 +3,9 @@ import { generateDataKey, generateEs256PrivateKeyPem, revokeUserSessions, setUse
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
 
 /**
@@ -21,7 +20,7 @@ const AUDIENCE = "warden-not-before";
 const DEADLINE_MS = 10_000;
 const prefix = testPrefix();
 const pem = generateEs256PrivateKeyPem();
-/** Every instance shares one data key, as in production. */
+/** Shared by both instances, as production requires. */
 const dataKey = generateDataKey();
 const system = { type: "system" as const, id: null };
 
@@ -31,7 +30,7 @@ let b: RunningServer;
 let verifier: Verifier;
 
 function serverEnv() {
-  return envSchema.parse({
+  return serverEnvSchema.parse({
     PORT: "0",
     DATABASE_URL: database.url,
     REDIS_URL,

@@ -5,16 +5,15 @@ import path from "node:path";
 import { generateDataKey, generateEs256PrivateKeyPem, SESSION_CACHE_TTL_MS } from "@warden/auth";
 import { createDb, freePort, startEmbeddedPostgres, type DbHandle, type EmbeddedDatabase } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
-import { publishRevocations } from "@warden/verifier";
+import { publishRevocations } from "@warden/revocations";
 import { Redis } from "ioredis";
+import { email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
+import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
 /** The production wiring (`startAuthServer`), against dependencies this file can stop. */
 function serverEnv(databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}) {
-  return envSchema.parse({
+  return serverEnvSchema.parse({
     PORT: "0",
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,

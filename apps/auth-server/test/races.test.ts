@@ -1,8 +1,7 @@
 import { createAdmin, signAccessToken } from "@warden/auth";
 import { createTestAuth, createTestClock, type TestAuth } from "@warden/auth/testing";
+import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { email, PASSWORD } from "./helpers.js";
 
 const clock = createTestClock(Date.now());
 const ACCESS_TTL_MS = 15 * 60_000;

@@ -1,15 +1,11 @@
 import http from "node:http";
-import { generateEs256PrivateKeyPem, generateDataKey } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer, type RunningServer } from "../src/main.js";
-import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv } from "../src/rate-limit.js";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-/** One data key for every instance a test starts (they must share it). */
-const DATA_KEY = generateDataKey();
 
 /**
  * The budgets a deployment gets when it sets no RATE_LIMIT_*: the production wiring
@@ -24,13 +20,13 @@ let port: number;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const env = envSchema.parse({
+  const env = serverEnvSchema.parse({
     PORT: "0",
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,
     JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
-    WARDEN_DATA_KEY: DATA_KEY,
+    WARDEN_DATA_KEY: generateDataKey(),
     LOG_LEVEL: "silent",
   });
   expect(rateLimitsFromEnv(env)).toEqual({});

@@ -1,13 +1,10 @@
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, ownRedis, PASSWORD, startTestServer, testPrefix, type TestServer, type OwnRedis } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase } from "@warden/db/testing";
-import { envSchema } from "../src/env.js";
-import { startAuthServer } from "../src/main.js";
-import { createRateLimiter, rateLimitsFromEnv } from "../src/rate-limit.js";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
+import { createRateLimiter, rateLimitsFromEnv, serverEnvSchema, startAuthServer } from "@warden/server";
 
 let t: TestAuth;
 let redis: Redis;
@@ -144,21 +141,21 @@ describe("rate limits while Redis is down", () => {
 
 describe("rate-limit configuration", () => {
   it("RATE_LIMIT_* set budgets as attempts/window, bad values are refused, RATE_LIMITS=false turns limiting off", async () => {
-    const env = envSchema.parse({ RATE_LIMIT_LOGIN: "5/30s", RATE_LIMIT_LOGIN_ACCOUNT: "3/1h" });
+    const env = serverEnvSchema.parse({ RATE_LIMIT_LOGIN: "5/30s", RATE_LIMIT_LOGIN_ACCOUNT: "3/1h" });
     expect(rateLimitsFromEnv(env)).toEqual({
       login: { points: 5, durationSec: 30 },
       loginAccount: { points: 3, durationSec: 3600, blockSec: 3600 },
     });
-    expect(envSchema.safeParse({ RATE_LIMIT_SIGNUP: "lots" }).success).toBe(false);
-    expect(envSchema.safeParse({ RATE_LIMIT_SIGNUP: "0/1m" }).success).toBe(false);
-    expect(envSchema.parse({}).RATE_LIMITS).toBe(true);
-    expect(envSchema.parse({ RATE_LIMITS: "false" }).RATE_LIMITS).toBe(false);
+    expect(serverEnvSchema.safeParse({ RATE_LIMIT_SIGNUP: "lots" }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ RATE_LIMIT_SIGNUP: "0/1m" }).success).toBe(false);
+    expect(serverEnvSchema.parse({}).RATE_LIMITS).toBe(true);
+    expect(serverEnvSchema.parse({ RATE_LIMITS: "false" }).RATE_LIMITS).toBe(false);
   });
 
   it("the production wiring enforces the configured budget", async () => {
     const db = await createTestDatabase();
     const server = await startAuthServer(
-      envSchema.parse({
+      serverEnvSchema.parse({
         PORT: "0",
         DATABASE_URL: db.url,
         REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",

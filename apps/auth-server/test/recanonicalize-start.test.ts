@@ -1,14 +1,11 @@
-import { generateEs256PrivateKeyPem, hashPassword, generateDataKey } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem, hashPassword } from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { users } from "@warden/db";
 import { Redis } from "ioredis";
+import { deleteKeys, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { startAuthServer } from "../src/main.js";
-import { deleteKeys, PASSWORD, testPrefix } from "./helpers.js";
+import { serverEnvSchema, startAuthServer } from "@warden/server";
 
-/** One data key for every instance a test starts (they must share it). */
-const DATA_KEY = generateDataKey();
 
 let db: TestDatabase;
 const prefix = testPrefix();
@@ -34,13 +31,13 @@ it("the auth server re-canonicalises stored emails at start: a colliding account
     ])
     .returning({ id: users.id });
   const server = await startAuthServer(
-    envSchema.parse({
+    serverEnvSchema.parse({
       PORT: "0",
       DATABASE_URL: db.url,
       REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
       QUEUE_PREFIX: prefix,
       JWT_PRIVATE_KEY: generateEs256PrivateKeyPem(),
-      WARDEN_DATA_KEY: DATA_KEY,
+      WARDEN_DATA_KEY: generateDataKey(),
       LOG_LEVEL: "silent",
       RATE_LIMITS: "false",
     }),

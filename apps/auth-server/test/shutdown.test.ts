@@ -1,14 +1,14 @@
 import { generateDataKey } from "@warden/auth";
 import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { baseEnv, connectionRefused, deleteKeys, email, PASSWORD, spawnNode, testPrefix, waitFor, waitForHealthy, type Child } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
-import { baseEnv, connectionRefused, MAIN, spawnNode, waitFor, waitForHealthy, type Child } from "./processes.js";
 
-/** One data key for every instance a test starts (they must share it). */
-const DATA_KEY = generateDataKey();
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();
@@ -33,7 +33,7 @@ beforeAll(async () => {
       QUEUE_PREFIX: prefix,
       JWT_ALG: "HS256",
       JWT_SECRET: randomUUID() + randomUUID(),
-      WARDEN_DATA_KEY: DATA_KEY,
+      WARDEN_DATA_KEY: generateDataKey(),
       RATE_LIMITS: "false",
       LOG_LEVEL: "warn",
     }),

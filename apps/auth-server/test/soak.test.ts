@@ -2,11 +2,9 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
+import { deleteKeys, email, LogCapture, PASSWORD, startTestServer, testPrefix, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRateLimiter } from "../src/rate-limit.js";
-import { createLogger } from "../src/logger.js";
-import { LogCapture, startTestServer, type TestServer } from "../src/testing.js";
-import { deleteKeys, email, PASSWORD, testPrefix } from "./helpers.js";
+import { createLogger, createRateLimiter } from "@warden/server";
 
 /**
  * A bounded soak: mixed load over HTTP for SOAK_SECONDS (default 60) with the rate limiter on

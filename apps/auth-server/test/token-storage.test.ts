@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
+import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { email, PASSWORD } from "./helpers.js";
 
 let t: TestAuth;
 let server: TestServer;

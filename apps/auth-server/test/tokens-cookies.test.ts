@@ -3,11 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { createAuth, createKeyRing, es256KeyFromPem, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
+import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envSchema } from "../src/env.js";
-import { loadKeyRing } from "../src/keys.js";
-import { startTestServer, type TestServer } from "../src/testing.js";
-import { email, PASSWORD } from "./helpers.js";
+import { loadKeyRing, serverEnvSchema } from "@warden/server";
 
 const clock = createTestClock(Date.now());
 const oldPem = generateEs256PrivateKeyPem();
@@ -47,7 +45,7 @@ describe("signing-key rotation", () => {
       const newPem = generateEs256PrivateKeyPem();
       await writeFile(path.join(dir, "current.pem"), newPem);
       await writeFile(path.join(dir, "previous.pem"), oldPem);
-      const env = envSchema.parse({ JWT_PRIVATE_KEY_FILE: path.join(dir, "current.pem"), JWT_PREVIOUS_KEYS_FILE: path.join(dir, "previous.pem") });
+      const env = serverEnvSchema.parse({ JWT_PRIVATE_KEY_FILE: path.join(dir, "current.pem"), JWT_PREVIOUS_KEYS_FILE: path.join(dir, "previous.pem") });
       const keys = loadKeyRing(env);
       expect(keys.current.kid).not.toBe(t.auth.keys.current.kid);
       expect(keys.byKid.get(t.auth.keys.current.kid)?.signingKey).toBeUndefined();

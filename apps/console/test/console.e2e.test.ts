@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startWardenSystem, type WardenSystem } from "@warden/admin-cli/testing";
+import { startWardenSystem, type WardenSystem } from "@warden/testing";
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -150,7 +150,7 @@ it("an admin signs in, finds a user, revokes a session and then the account with
 
 it("the Vite dev server serves the console and proxies /trpc to the auth server (same origin for the cookie)", async () => {
   const { createServer } = await import("vite");
-  process.env.WARDEN_URL = system.url; // read by vite.config.ts for the proxy target
+  process.env.WARDEN_URL = system.url; // read by env.ts (vite.config.ts) for the proxy target
   const dev = await createServer({ root: CONSOLE_DIR, configFile: path.join(CONSOLE_DIR, "vite.config.ts"), server: { port: 0 }, logLevel: "silent" });
   try {
     await dev.listen();

@@ -5,7 +5,7 @@ import type { TokenSettings } from "./access-tokens.js";
 import { systemClock, type Clock } from "./clock.js";
 import { deriveDataKeys, randomDataKeys, type DataKeys } from "./data-keys.js";
 import type { KeyRing } from "./keys.js";
-import { RevocationSet } from "@warden/verifier";
+import { RevocationSet } from "@warden/revocations";
 import { SessionCache, VERIFIED_TOKEN_CACHE_SIZE } from "./session-cache.js";
 
 export interface AuthSettings extends TokenSettings {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { revocationEvent } from "@warden/contracts";
 import { outboxEvents, users } from "@warden/db";
-import { firstAcceptedIat, NOT_BEFORE_MARGIN_MS } from "@warden/verifier";
+import { firstAcceptedIat, NOT_BEFORE_MARGIN_MS } from "@warden/access-token";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyAccessTokenCached } from "./access-tokens.js";

@@ -1,4 +1,4 @@
-import type { RevocationSet } from "@warden/verifier";
+import type { RevocationSet } from "@warden/revocations";
 import { BoundedCache } from "./bounded-cache.js";
 import type { Auth } from "./context.js";
 import { getCurrentSession, type CurrentSession } from "./sessions.js";

@@ -7,7 +7,7 @@ import { build as bundle } from "esbuild";
 import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import config from "../tsup.config.js";
-import { startCountingServer } from "./testing/server.js";
+import { startCountingServer } from "@warden/testing";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 /** Names of server-side code that must never reach a browser or a worker through the client. */

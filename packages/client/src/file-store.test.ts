@@ -9,10 +9,10 @@ import { outboxEvents, sessions } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWardenClient, fileStore } from "./node.js";
-import { startCountingServer, type CountingServer } from "./testing/server.js";
+import { startCountingServer, type CountingServer } from "@warden/testing";
 
 const run = promisify(execFile);
-const worker = fileURLToPath(new URL("./testing/file-store-worker.ts", import.meta.url));
+const worker = fileURLToPath(new URL("../test/file-store-worker.ts", import.meta.url));
 let s: CountingServer;
 let dir: string;
 

@@ -5,7 +5,7 @@ import { createVerifier, isVerifierError, publishRevocations, verifyRequest, typ
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWardenClient, memoryStore } from "./node.js";
-import { startCountingServer, type CountingServer } from "./testing/server.js";
+import { startCountingServer, type CountingServer } from "@warden/testing";
 
 // A worker process in the monorepo: gets tokens from Warden with @warden/client, checks the
 // tokens its own callers send with @warden/verifier, hears revocations through the feed.

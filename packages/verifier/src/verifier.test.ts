@@ -6,7 +6,7 @@ import Fastify from "fastify";
 import { P256_ORDER } from "@warden/access-token";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishNotBefore, publishRevocations } from "./feed.js";
+import { publishNotBefore, publishRevocations } from "@warden/revocations";
 import {
   bearerToken,
   createVerifier,

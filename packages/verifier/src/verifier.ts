@@ -10,9 +10,8 @@ import {
 } from "@warden/access-token";
 import { DEFAULT_QUEUE_PREFIX } from "@warden/contracts";
 import { VerifierError } from "./errors.js";
-import { startRevocationFeed, type RevocationFeed } from "./feed.js";
+import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { algorithmOf, keysFromJwks, toKeyObject, type KeyInput, type VerifierAlgorithm } from "./keys.js";
-import { RevocationSet } from "./revocation-set.js";
 
 export interface VerifierOptions {
   /** Where Warden publishes its public keys (`<server>/.well-known/jwks.json`). */

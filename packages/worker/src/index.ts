@@ -1,2 +1,2 @@
 export { startAdminWorker, MAINTENANCE_SCHEDULER_ID, type AdminWorker, type AdminWorkerOptions, type RevocationResult } from "./worker.js";
-export { envSchema, loadEnv, workerOptionsFromEnv, type WorkerEnv } from "./env.js";
+export { workerEnvSchema, workerOptionsFromEnv, type WorkerEnv } from "./config.js";

@@ -2,11 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 
+/** The repository root: child processes run from it, as `pnpm start` and production do. */
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-export const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-export const START = fileURLToPath(new URL("../src/start.ts", import.meta.url));
-export const WORKER_MAIN = fileURLToPath(new URL("../../admin-worker/src/main.ts", import.meta.url));
-/** tsx's command line, as `pnpm start` runs it (`tsx apps/auth-server/src/start.ts`). */
+/** tsx's command line, as the root package.json's scripts run their entries (`tsx <entry>`). */
 export const TSX_CLI = fileURLToPath(new URL("../../../node_modules/tsx/dist/cli.mjs", import.meta.url));
 
 export interface Child {

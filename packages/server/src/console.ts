@@ -1,15 +1,12 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance } from "fastify";
 
-/** Where `pnpm --filter @warden/console build` puts the console in this repo. */
-export const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL("../../console/dist", import.meta.url));
-
-/** The console directory to serve, or undefined when there is no build (CONSOLE_DIR, else the repo's). */
+/** The console directory to serve (CONSOLE_DIR), or undefined when none is configured or it holds no build. */
 export function consoleDirFor(configured: string | undefined): string | undefined {
-  const dir = path.resolve(configured ?? DEFAULT_CONSOLE_DIR);
+  if (!configured) return undefined;
+  const dir = path.resolve(configured);
   return existsSync(path.join(dir, "index.html")) ? dir : undefined;
 }
 

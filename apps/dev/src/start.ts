@@ -2,7 +2,9 @@
  * `pnpm start`: the whole system on one machine. Uses DATABASE_URL when given, else an embedded
  * PostgreSQL under .warden/; REDIS_URL (default local), starting redis-server when nothing
  * answers and it is installed; a dev signing key and a dev data key kept under .warden/ when none
- * is configured.
+ * is configured; the admin console's build when there is one. The auth server runs in this
+ * process (@warden/server), the admin worker as a child process (@warden/admin-worker), both
+ * with the environment built here; this process's own environment is never written.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -11,11 +13,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from "@warden/db";
+import { closeOnSignals, startAuthServer } from "@warden/server";
 import { Redis } from "ioredis";
-import { loadEnv } from "./env.js";
-import { closeOnSignals, startAuthServer } from "./main.js";
+import { loadDevEnv, serverSettings, type DevSettings } from "./env.js";
 
-const home = path.resolve(process.env.WARDEN_HOME ?? ".warden");
+const { settings, variables } = loadDevEnv();
+const home = path.resolve(settings.WARDEN_HOME);
 const children: ChildProcess[] = [];
 
 function say(line: string) {
@@ -56,34 +59,43 @@ async function ensureRedis(url: string): Promise<void> {
   process.exit(1);
 }
 
-function ensureDevKey(): void {
-  if (process.env.JWT_PRIVATE_KEY || process.env.JWT_PRIVATE_KEY_FILE || process.env.JWT_SECRET || process.env.JWT_SECRET_FILE) return;
+/** A dev signing key under .warden/ when none is configured. */
+function devSigningKey(given: DevSettings): NodeJS.ProcessEnv {
+  if (given.JWT_PRIVATE_KEY || given.JWT_PRIVATE_KEY_FILE || given.JWT_SECRET || given.JWT_SECRET_FILE) return {};
   const file = path.join(home, "dev-signing-key.pem");
   if (!existsSync(file)) {
     writeFileSync(file, generateEs256PrivateKeyPem(), { mode: 0o600 });
     say(`generated a development signing key in ${file}`);
   }
   chmodSync(file, 0o600);
-  process.env.JWT_PRIVATE_KEY_FILE = file;
+  return { JWT_PRIVATE_KEY_FILE: file };
 }
 
 /** Kept across restarts, like the signing key: a grace retry after a restart still gets its successor. */
-function ensureDevDataKey(): void {
-  if (process.env.WARDEN_DATA_KEY || process.env.WARDEN_DATA_KEY_FILE) return;
+function devDataKey(given: DevSettings): NodeJS.ProcessEnv {
+  if (given.WARDEN_DATA_KEY || given.WARDEN_DATA_KEY_FILE) return {};
   const file = path.join(home, "data-key");
   if (!existsSync(file)) {
     writeFileSync(file, `${generateDataKey()}\n`, { mode: 0o600 });
     say(`generated a development data key in ${file}`);
   }
   chmodSync(file, 0o600);
-  process.env.WARDEN_DATA_KEY_FILE = file;
+  return { WARDEN_DATA_KEY_FILE: file };
 }
 
-const WORKER_MAIN = fileURLToPath(new URL("../../admin-worker/src/main.ts", import.meta.url));
+/** The admin console's build (`pnpm --filter @warden/console build`), found through its package, when it exists. */
+function consoleBuild(given: DevSettings): NodeJS.ProcessEnv {
+  if (given.CONSOLE_DIR) return {};
+  const dir = path.dirname(fileURLToPath(import.meta.resolve("@warden/console/dist/index.html")));
+  return existsSync(path.join(dir, "index.html")) ? { CONSOLE_DIR: dir } : {};
+}
 
-/** The admin worker as a child process with the same environment (migrations already applied). */
-function startAdminWorker(): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER_MAIN], { env: process.env, stdio: ["ignore", "inherit", "inherit"] });
+/** The admin worker's entry, resolved through its package. */
+const WORKER_MAIN = fileURLToPath(import.meta.resolve("@warden/admin-worker/main"));
+
+/** The admin worker as a child process with the auth server's environment (migrations already applied). */
+function startAdminWorker(env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", WORKER_MAIN], { env, stdio: ["ignore", "inherit", "inherit"] });
   child.once("exit", (code, signal) => {
     if (!stopping) say(`admin worker exited (${signal ?? code}); revocations wait in the queue until a worker runs`);
   });
@@ -105,26 +117,33 @@ process.on("SIGINT", () => (stopping = true));
 let embedded: EmbeddedDatabase | undefined;
 
 async function main() {
-  // Settings are checked, and Redis made sure of, before anything is started or written: a bad
-  // value or a missing redis-server exits at once and leaves no embedded PostgreSQL behind.
-  const { REDIS_URL } = loadEnv();
-  await ensureRedis(REDIS_URL);
+  // Settings were checked when env.ts loaded, and Redis is made sure of before anything is
+  // started or written: a bad value or a missing redis-server exits at once and leaves no
+  // embedded PostgreSQL behind.
+  await ensureRedis(settings.REDIS_URL);
   // Traversable: when run as root, the embedded PostgreSQL runs as the postgres user inside it.
   mkdirSync(home, { recursive: true, mode: 0o755 });
-  if (!process.env.DATABASE_URL) {
+  let databaseUrl = settings.DATABASE_URL;
+  if (!databaseUrl) {
     say(`no DATABASE_URL: starting embedded PostgreSQL (data in ${path.join(home, "pg")})`);
     embedded = await startEmbeddedPostgres({ dataDir: path.join(home, "pg"), port: await freePort() });
-    process.env.DATABASE_URL = embedded.url;
+    databaseUrl = embedded.url;
   }
-  process.env.REDIS_URL ??= REDIS_URL;
-  process.env.COOKIE_SECURE ??= "false";
-  ensureDevKey();
-  ensureDevDataKey();
-  const env = loadEnv();
+  // What the auth server and the worker start with: the given environment plus what start provides.
+  const env: NodeJS.ProcessEnv = {
+    ...variables,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: settings.REDIS_URL,
+    // Plain-HTTP localhost: a Secure cookie would never come back.
+    COOKIE_SECURE: variables.COOKIE_SECURE ?? "false",
+    ...devSigningKey(settings),
+    ...devDataKey(settings),
+    ...consoleBuild(settings),
+  };
 
-  const server = await startAuthServer(env);
+  const server = await startAuthServer(serverSettings(env));
   say(`auth server at ${server.url}`);
-  const worker = startAdminWorker();
+  const worker = startAdminWorker(env);
   closeOnSignals(async () => {
     const workerExited = worker.exitCode === null ? new Promise((r) => worker.once("exit", r)) : undefined;
     worker.kill("SIGTERM");

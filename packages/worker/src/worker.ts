@@ -6,7 +6,7 @@ import {
   type RevocationEvent,
 } from "@warden/contracts";
 import { createDb } from "@warden/db";
-import { publishNotBefore, publishRevocations, pruneRevocations } from "@warden/verifier";
+import { publishNotBefore, publishRevocations, pruneRevocations } from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import pino, { type Logger } from "pino";

@@ -1,12 +1,15 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
+import { baseEnv, connectionRefused, deleteKeys, spawnNode, testPrefix, TSX_CLI, waitFor, waitForHealthy, type Child } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { deleteKeys, testPrefix } from "./helpers.js";
-import { baseEnv, connectionRefused, spawnNode, START, TSX_CLI, waitFor, waitForHealthy, type Child } from "./processes.js";
+
+/** `pnpm start` as the root package.json runs it: `tsx apps/dev/src/start.ts`. */
+const START = fileURLToPath(new URL("../src/start.ts", import.meta.url));
 
 const home = mkdtempSync(path.join(os.tmpdir(), "warden-start-redis-"));
 const prefix = testPrefix();
@@ -41,7 +44,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** `pnpm start` as the root package.json runs it: `tsx apps/auth-server/src/start.ts`. */
+/** `pnpm start`. */
 function start(env: NodeJS.ProcessEnv): Child {
   const child = spawnNode([TSX_CLI, START], env);
   children.push(child);

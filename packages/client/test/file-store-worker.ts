@@ -4,7 +4,7 @@
  * tokens. Prints one JSON line: what it saw.
  * Usage: node --import tsx file-store-worker.ts <url> <store file> <wanted>
  */
-import { createWardenClient, fileStore, isWardenError } from "../node.js";
+import { createWardenClient, fileStore, isWardenError } from "../src/node.js";
 
 const [url, file, wantedText] = process.argv.slice(2);
 const wanted = Number(wantedText);

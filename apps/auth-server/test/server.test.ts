@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { users } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "./testing.js";
+import { startTestServer, type TestServer } from "@warden/testing";
 
 let t: TestAuth;
 let server: TestServer;

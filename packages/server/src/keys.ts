@@ -8,7 +8,7 @@ import {
   type JwtKey,
   type KeyRing,
 } from "@warden/auth";
-import type { Env } from "./env.js";
+import type { ServerEnv } from "./config.js";
 
 const PEM_BLOCK = /-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g;
 
@@ -19,7 +19,7 @@ function inlineOrFile(inline: string | undefined, file: string | undefined): str
 }
 
 /** Builds the signing key ring from the environment. Throws a one-line message when keys are missing or bad. */
-export function loadKeyRing(env: Env): KeyRing {
+export function loadKeyRing(env: ServerEnv): KeyRing {
   let current: JwtKey;
   if (env.JWT_ALG === "HS256") {
     const secret = inlineOrFile(env.JWT_SECRET, env.JWT_SECRET_FILE);
@@ -44,7 +44,7 @@ export function loadKeyRing(env: Env): KeyRing {
  * The data keys from the environment. Required: an instance with a key of its own would take a
  * grace retry that reaches it from another instance for a stolen token, and revoke the session.
  */
-export function loadServerDataKeys(env: Env): DataKeys {
+export function loadServerDataKeys(env: ServerEnv): DataKeys {
   const keys = loadDataKeys({ key: env.WARDEN_DATA_KEY, keyFile: env.WARDEN_DATA_KEY_FILE, previous: env.WARDEN_DATA_KEY_PREVIOUS });
   if (!keys) {
     throw new Error(

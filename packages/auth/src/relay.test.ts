@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { revokeSession, signup } from "@warden/auth";
-import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { REVOCATION_QUEUE } from "@warden/contracts";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createLogger } from "./logger.js";
 import { startOutboxRelay, type OutboxRelay } from "./relay.js";
+import { revokeSession } from "./revoke.js";
+import { createTestAuth, type TestAuth } from "./testing.js";
+import { signup } from "./users.js";
 
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
@@ -14,6 +14,7 @@ let t: TestAuth;
 let redis: Redis;
 let queue: Queue;
 const relays: OutboxRelay[] = [];
+const quiet = { info() {}, warn() {} };
 
 beforeAll(async () => {
   t = await createTestAuth();
@@ -44,7 +45,7 @@ it("several relays drain one outbox at once: every event becomes exactly one job
     eventIds.push(other!);
   }
   for (let i = 0; i < 3; i++) {
-    relays.push(startOutboxRelay({ db: t.database.db, redisUrl, prefix, logger: createLogger("silent"), pollIntervalMs: 50 }));
+    relays.push(startOutboxRelay({ db: t.database.db, redisUrl, prefix, logger: quiet, pollIntervalMs: 50 }));
   }
   await new Promise((r) => setTimeout(r, 300));
   await Promise.all(relays.map((r) => r.drain()));

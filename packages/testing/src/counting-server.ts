@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { createAdmin } from "@warden/auth";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
-import { startTestServer, type TestServer } from "@warden/auth-server/testing";
+import { startTestServer, type TestServer } from "./server.js";
 import type { AuthSettings } from "@warden/auth";
 
 /** A real Warden server for client tests, counting the HTTP requests it receives per path. */

@@ -1,9 +1,8 @@
 import { Writable } from "node:stream";
 import type { HealthProbe, RateLimiter } from "@warden/api";
 import type { Auth } from "@warden/auth";
+import { buildServer, createLogger, type ServerOptions } from "@warden/server";
 import type { FastifyInstance } from "fastify";
-import { createLogger } from "./logger.js";
-import { buildServer, type ServerOptions } from "./server.js";
 
 /** Everything the server logged, for tests that check no secret leaks into logs. */
 export class LogCapture extends Writable {

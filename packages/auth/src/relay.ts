@@ -1,16 +1,16 @@
-import { notePublishFailure, publishPendingEvents } from "@warden/auth";
 import { REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, type RevocationEvent } from "@warden/contracts";
 import type { Database } from "@warden/db";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import type { Logger } from "pino";
+import { notePublishFailure, publishPendingEvents } from "./outbox.js";
+import type { StepLogger } from "./recanonicalize.js";
 
 export interface OutboxRelayOptions {
   db: Database;
   redisUrl: string;
   /** BullMQ prefix, a Redis Cluster hash tag such as `{warden}`. */
   prefix: string;
-  logger: Logger;
+  logger: StepLogger;
   /** Catch-up poll: picks up what a failed round, another instance or a Redis outage left behind. */
   pollIntervalMs?: number;
 }
@@ -102,7 +102,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           const published = await round();
           total += published;
           if (failing && published > 0) {
-            logger.info("outbox relay publishing again");
+            logger.info({}, "outbox relay publishing again");
             failing = false;
           }
         } catch (error) {

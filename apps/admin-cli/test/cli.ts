@@ -1,96 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startAdminWorker, type AdminWorker } from "@warden/admin-worker";
-import { generateDataKey } from "@warden/auth";
-import { envSchema, startAuthServer, type RunningServer } from "@warden/auth-server";
-import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
-import { Redis } from "ioredis";
-import pino from "pino";
 
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-export interface WardenSystem {
-  url: string;
-  database: TestDatabase;
-  admin: { email: string; password: string };
-  /** Stops the worker only (revocations then stay pending); `startWorker` brings it back. */
-  stopWorker(): Promise<void>;
-  startWorker(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * The real thing for end-to-end tests: a fresh database, the auth server as `pnpm start` runs it
- * (relay, feed, HTTP on port 0) and one admin worker, on a Redis prefix of their own. `env`
- * overrides the server's settings.
- */
-export async function startWardenSystem(options: { consoleDir?: string; env?: Record<string, string> } = {}): Promise<WardenSystem> {
-  const database = await createTestDatabase();
-  const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
-  const admin = { email: "root@example.com", password: "correct horse battery" };
-  const server: RunningServer = await startAuthServer(
-    envSchema.parse({
-      PORT: "0",
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      QUEUE_PREFIX: prefix,
-      RELAY_POLL_INTERVAL: "200ms",
-      JWT_ALG: "HS256",
-      JWT_SECRET: randomUUID() + randomUUID(),
-      WARDEN_DATA_KEY: generateDataKey(),
-      WARDEN_ADMIN_EMAIL: admin.email,
-      WARDEN_ADMIN_PASSWORD: admin.password,
-      COOKIE_SECURE: "false",
-      RATE_LIMITS: "false",
-      LOG_LEVEL: "silent",
-      ...(options.consoleDir ? { CONSOLE_DIR: options.consoleDir } : {}),
-      // Overrides for a test's own needs (rate limits on, short budgets, ...).
-      ...options.env,
-    }),
-  );
-  let worker: AdminWorker | undefined;
-  const startWorker = async () => {
-    worker = await startAdminWorker({
-      databaseUrl: database.url,
-      redisUrl: REDIS_URL,
-      prefix,
-      accessTokenTtlMs: 15 * 60_000,
-      refreshTokenTtlMs: 7 * 86_400_000,
-      logger: pino({ level: "silent" }),
-    });
-  };
-  const stopWorker = async () => {
-    await worker?.close();
-    worker = undefined;
-  };
-  await startWorker();
-  return {
-    url: server.url,
-    database,
-    admin,
-    startWorker,
-    stopWorker,
-    async close() {
-      await stopWorker();
-      await server.close();
-      await database.close();
-      const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-      redis.on("error", () => {});
-      try {
-        const keys = await redis.keys(`${prefix}*`);
-        if (keys.length) await redis.del(...keys);
-      } finally {
-        redis.disconnect();
-      }
-    },
-  };
-}
-
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 /** `--import tsx` resolves from the working directory: this package, which depends on tsx. */
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 

@@ -1,8 +1,0 @@
-export { buildServer, refreshCookieName, type ServerOptions } from "./server.js";
-export { COOKIE_HEADER } from "@warden/contracts";
-export { startAuthServer, closeOnSignals, type RunningServer } from "./main.js";
-export { envSchema, loadEnv, type Env } from "./env.js";
-export { createLogger } from "./logger.js";
-export { createRateLimiter, rateLimitsFromEnv, DEFAULT_RATE_LIMITS, type RateLimitPolicy, type RateLimitBucket } from "./rate-limit.js";
-export { startOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "./relay.js";
-export { fastQueryHook, type FastQueryOptions } from "./fast-queries.js";

@@ -1,0 +1,10 @@
+export { RevocationSet } from "./revocation-set.js";
+export {
+  RevocationFeed,
+  startRevocationFeed,
+  publishRevocations,
+  publishNotBefore,
+  pruneRevocations,
+  type RevocationFeedOptions,
+  type RevocationSink,
+} from "./feed.js";

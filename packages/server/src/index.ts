@@ -1,0 +1,8 @@
+export { buildServer, refreshCookieName, type ServerOptions } from "./server.js";
+export { COOKIE_HEADER } from "@warden/contracts";
+export { startAuthServer, closeOnSignals, type RunningServer, type StartOptions } from "./start.js";
+export { serverEnvSchema, type ServerEnv } from "./config.js";
+export { loadKeyRing, loadServerDataKeys } from "./keys.js";
+export { createLogger } from "./logger.js";
+export { createRateLimiter, rateLimitsFromEnv, rateLimitSource, DEFAULT_RATE_LIMITS, type RateLimitPolicy, type RateLimitBucket } from "./rate-limit.js";
+export { fastQueryHook, type FastQueryOptions } from "./fast-queries.js";

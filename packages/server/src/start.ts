@@ -1,0 +1,169 @@
+import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, startOutboxRelay, type Auth } from "@warden/auth";
+import { notBeforeOf, type RevocationEvent } from "@warden/contracts";
+import { createDb, migrateDb } from "@warden/db";
+import { publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
+import { Redis } from "ioredis";
+import type { DestinationStream, Logger } from "pino";
+import type { ServerEnv } from "./config.js";
+import { loadKeyRing, loadServerDataKeys } from "./keys.js";
+import { createLogger } from "./logger.js";
+import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
+import { buildServer } from "./server.js";
+import { consoleDirFor, registerConsole } from "./console.js";
+
+export interface RunningServer {
+  url: string;
+  /** The instance's domain context (tests drive domain functions on a given instance through it). */
+  auth: Auth;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where the log goes (default stdout); tests read it. */
+  logDestination?: DestinationStream;
+}
+
+/** Starts one auth-server instance from its configuration. */
+export async function startAuthServer(env: ServerEnv, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = createLogger(env.LOG_LEVEL, options.logDestination);
+  // Before connecting anywhere: a missing or bad key is a configuration error, not an outage.
+  const dataKeys = loadServerDataKeys(env);
+  if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
+  await migrateDb(env.DATABASE_URL);
+  const database = createDb(env.DATABASE_URL, { max: 20 });
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  redis.on("error", () => {});
+  await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, "redis not reachable yet; retrying"));
+
+  const relay = startOutboxRelay({
+    db: database.db,
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    logger,
+    pollIntervalMs: env.RELAY_POLL_INTERVAL,
+  });
+  // After a revoking commit: wake the relay (the durable path, through the worker) and publish the
+  // sessions straight to the feed (the fast path: other instances refuse them within milliseconds).
+  // Neither is awaited, and both fail fast, so a Redis outage never fails or slows the call.
+  // A role change or a lock also publishes the user's not-before the same way.
+  let authRef: Auth | undefined;
+  const fastPathFailed = (err: Error) => logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it");
+  const afterRevocation = (event: RevocationEvent, sessionIds: string[]) => {
+    if (authRef && redis.status === "ready") {
+      if (sessionIds.length > 0) {
+        publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch(fastPathFailed);
+      }
+      const user = notBeforeOf(event);
+      if (user) {
+        const until = revocationUntil(authRef, user.notBefore);
+        publishNotBefore(redis, user.userId, user.notBefore, until, env.QUEUE_PREFIX).catch(fastPathFailed);
+      }
+    }
+    relay.wake();
+  };
+
+  const auth = createAuth({
+    afterRevocation,
+    db: database.db,
+    keys: loadKeyRing(env),
+    dataKeys,
+    settings: {
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
+      refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
+      sessionMaxAgeMs: env.SESSION_MAX_AGE,
+      refreshReuseGraceMs: env.REFRESH_REUSE_GRACE,
+    },
+  });
+  authRef = auth;
+  // Before anything reads or writes users: emails stored by older versions get today's canonical form.
+  await recanonicalizeEmails(auth, logger);
+  const feed = startRevocationFeed({
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    sink: auth.revocations,
+    onError: (err) => logger.debug({ err: err.message }, "revocation feed error"),
+  });
+  const feedReady = await Promise.race([
+    feed.ready().then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), env.FEED_READY_TIMEOUT).unref()),
+  ]);
+  if (!feedReady) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
+
+  if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD) await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
+
+  const app = await buildServer({
+    auth,
+    logger,
+    corsOrigins: env.CORS_ORIGINS,
+    cookieSecure: env.COOKIE_SECURE,
+    bodyLimit: env.BODY_LIMIT,
+    trustProxy: env.TRUST_PROXY,
+    // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
+    rateLimiter: env.RATE_LIMITS
+      ? createRateLimiter({ redis, prefix: env.QUEUE_PREFIX, limits: rateLimitsFromEnv(env), ipv6PrefixLength: env.RATE_LIMIT_IPV6_PREFIX })
+      : undefined,
+    extend: async (server) => {
+      const consoleDir = consoleDirFor(env.CONSOLE_DIR);
+      if (consoleDir) await registerConsole(server, consoleDir);
+    },
+    health: {
+      db: async () => (await database.sql`select 1 as ok`).length === 1,
+      redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",
+    },
+  });
+  const address = await app.listen({ port: env.PORT, host: env.HOST });
+  logger.info({ address }, "warden auth server listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      await relay.close();
+      await feed.close();
+      auth.revocations.close();
+      await database.close();
+      redis.disconnect();
+    })());
+  return { url: address, auth, close };
+}
+
+/**
+ * WARDEN_ADMIN_*: creates the admin when the email is free. An existing account is left exactly as
+ * it is, since this runs at every start: resetting it would undo an admin's lock or a password
+ * change, and promoting it would hand the role to whoever signed the address up first.
+ */
+async function bootstrapAdmin(auth: Auth, logger: Logger, email: string, password: string): Promise<void> {
+  if (await createAdmin(auth, email, password)) {
+    logger.info({ email }, "admin account created (WARDEN_ADMIN_EMAIL)");
+    return;
+  }
+  logger.warn(
+    { email },
+    "WARDEN_ADMIN_EMAIL names an existing account: left unchanged (no promotion, unlock or password reset); to make it admin, use `warden admin create --promote-existing`",
+  );
+}
+
+/** Closes cleanly on SIGTERM/SIGINT: in-flight requests finish, connections are released. */
+export function closeOnSignals(close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`warden: ${signal}, shutting down\n`);
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  // `on`, not `once`: under tsx a signal with no listener left exits at once (code 143),
+  // which would cut the shutdown short.
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}

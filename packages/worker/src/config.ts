@@ -1,0 +1,44 @@
+import type { Logger } from "pino";
+import type { AdminWorkerOptions } from "./worker.js";
+import { durationSetting } from "@warden/contracts";
+import { sharedEnvSchema } from "@warden/contracts/env";
+import { z } from "zod";
+
+const duration = durationSetting;
+
+/**
+ * The admin worker's configuration: the settings every process shares (ACCESS_TOKEN_TTL must
+ * match the auth servers': feed entries live until the last access token has expired;
+ * WARDEN_DATA_KEY* is optional here, the worker derives nothing from it yet, but a bad value
+ * already fails at start) and the worker's own. Its host's `env.ts` parses the environment with it.
+ */
+export const workerEnvSchema = sharedEnvSchema.extend({
+  /** Required here: the worker has no embedded database to fall back on. */
+  DATABASE_URL: z.url({ message: "DATABASE_URL must be a postgres:// URL" }),
+  /** Revocation jobs processed at once by this worker. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  /** A job whose worker stops renewing its lock this long is handed to another worker (crash recovery). */
+  WORKER_LOCK_DURATION: duration("30s"),
+  /** How often the maintenance job prunes. */
+  MAINTENANCE_EVERY: duration("1h"),
+  /** How long applied events and revoked or expired sessions are kept for the admin views. */
+  RETENTION: duration("30d"),
+});
+
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+
+/** The worker's options as its configuration gives them (shared by main.ts and the bench). */
+export function workerOptionsFromEnv(env: WorkerEnv, logger: Logger): AdminWorkerOptions {
+  return {
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
+    refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
+    concurrency: env.WORKER_CONCURRENCY,
+    lockDurationMs: env.WORKER_LOCK_DURATION,
+    maintenanceEveryMs: env.MAINTENANCE_EVERY,
+    retentionMs: env.RETENTION,
+    logger,
+  };
+}
