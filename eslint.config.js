@@ -49,6 +49,8 @@ export default tseslint.config(
         { object: "process", property: "env", message: "read configuration in the process's env module (env.ts), parsed with zod" },
       ],
       "no-control-regex": "off",
+      // A callback may read a variable assigned once, later in setup (late-bound references).
+      "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
     },
   },
   {

@@ -18,8 +18,8 @@ import { createDb, migrateDb, refreshTokens, sessions, startEmbeddedPostgres, us
 import postgres from "postgres";
 
 const LOCAL_URL = "postgres://postgres@127.0.0.1:5432/postgres";
-export const ISSUER = "warden-bench";
-export const AUDIENCE = "warden-bench";
+const ISSUER = "warden-bench";
+const AUDIENCE = "warden-bench";
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);

@@ -107,7 +107,7 @@ export function runJob<T>(script: string, job: unknown, cpu: number | undefined,
   });
 }
 
-export function readRss(pid: number): number {
+function readRss(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
@@ -119,7 +119,7 @@ export function readRss(pid: number): number {
 
 const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
 
-export function readCpuSeconds(pid: number): number {
+function readCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Curve } from "./stats.js";
 
-export interface Row {
+interface Row {
   metric: string;
   figure: string;
   baseline: string;
@@ -33,7 +33,7 @@ export function formatTable(scenario: Scenario): string {
   return out.join("\n");
 }
 
-export function formatMarkdown(scenarios: Scenario[], header: string[]): string {
+function formatMarkdown(scenarios: Scenario[], header: string[]): string {
   const out = ["# Warden benchmark results", "", ...header.map((h) => `- ${h}`), ""];
   for (const s of scenarios) {
     out.push(`## ${s.id}. ${s.title}`, "", `| ${HEADER.join(" | ")} |`, `|${HEADER.map(() => "---").join("|")}|`);
@@ -48,7 +48,7 @@ export function formatMarkdown(scenarios: Scenario[], header: string[]): string 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
 
 /** One panel per scenario with curves: latency (ms, log scale) against percentile (log of 1/(1-p)). */
-export function latencySvg(scenarios: Scenario[]): string {
+function latencySvg(scenarios: Scenario[]): string {
   const panels = scenarios.filter((s) => s.curves.length > 0);
   const W = 560;
   const H = 260;

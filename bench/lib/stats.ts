@@ -12,7 +12,7 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** The percentiles the chart draws, from a sorted list of latencies in ms. */
-export const CURVE_POINTS = [1, 10, 25, 50, 75, 90, 95, 97.5, 99, 99.5, 99.9] as const;
+const CURVE_POINTS = [1, 10, 25, 50, 75, 90, 95, 97.5, 99, 99.5, 99.9] as const;
 export type Curve = Array<[number, number]>;
 
 export function curveOf(sorted: number[]): Curve {

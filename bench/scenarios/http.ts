@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { revocationFeedKeys } from "@warden/contracts";
 import { randomUUID } from "node:crypto";
 
-export interface CannonResult {
+interface CannonResult {
   /** CPU microseconds the server under test spent per successful request (robust to a busy machine). */
   cpuUsPerRequest?: number;
   rps: number;
@@ -22,9 +22,9 @@ export interface CannonResult {
   curve: Array<[number, number]>;
 }
 
-export const CONNECTIONS = 32;
+const CONNECTIONS = 32;
 
-export async function cannon(url: string, seconds: number, headers: Record<string, string> = {}, server?: Child): Promise<CannonResult> {
+async function cannon(url: string, seconds: number, headers: Record<string, string> = {}, server?: Child): Promise<CannonResult> {
   const before = server?.cpuSeconds() ?? Number.NaN;
   const result = await runJob<CannonResult>("load/cannon.ts", { url, connections: CONNECTIONS, durationSec: seconds, headers }, CPU.load);
   if (server) result.cpuUsPerRequest = ((server.cpuSeconds() - before) * 1e6) / result.ok;

@@ -35,7 +35,7 @@ export async function revocationPropagation(ctx: BenchContext, a: Child): Promis
   const worker = await startWorker(ctx);
   const rows: Scenario["rows"] = [];
   const notes: string[] = [];
-  let curve: Array<[number, number]> = [];
+  let curve: Array<[number, number]> | undefined;
   try {
     const aUrl = a.ready.url as string;
     const bUrl = b.ready.url as string;
@@ -89,7 +89,7 @@ export async function revocationPropagation(ctx: BenchContext, a: Child): Promis
     await worker?.stop();
     await b.stop();
   }
-  return { id: 4, title: "Revocation propagation", rows, notes, curves: curve.length ? [{ label: "A revokes -> B refuses", curve }] : [] };
+  return { id: 4, title: "Revocation propagation", rows, notes, curves: curve?.length ? [{ label: "A revokes -> B refuses", curve }] : [] };
 }
 
 async function massRevocation(ctx: BenchContext, aUrl: string): Promise<Scenario["rows"]> {

@@ -15,7 +15,7 @@ export interface Output {
   spinner(text: string): Spinner;
 }
 
-export interface Spinner {
+interface Spinner {
   update(text: string): void;
   succeed(text: string): void;
   fail(text: string): void;

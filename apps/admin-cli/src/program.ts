@@ -33,7 +33,7 @@ const positiveInt = (name: string, max: number) => (value: string) => {
   return n;
 };
 
-export interface RunContext {
+interface RunContext {
   env: CliEnv;
   url?: string;
   out: Output;

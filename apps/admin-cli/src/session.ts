@@ -6,14 +6,14 @@ import type { CliEnv } from "./env.js";
 import { UsageError } from "./env.js";
 import { CliError, EXIT } from "./exit-codes.js";
 
-export const DEFAULT_URL = "http://127.0.0.1:3000";
+const DEFAULT_URL = "http://127.0.0.1:3000";
 
 interface SavedConfig {
   url?: string;
 }
 
 const configFile = (env: CliEnv) => path.join(env.configDir, "config.json");
-export const sessionFile = (env: CliEnv) => path.join(env.configDir, "session.json");
+const sessionFile = (env: CliEnv) => path.join(env.configDir, "session.json");
 
 async function readConfig(env: CliEnv): Promise<SavedConfig> {
   try {

@@ -182,7 +182,7 @@ describe("a login racing a lock, a revocation or a password change", () => {
     const fresh = await callerFor(lagging)
       .auth.login({ email: u.email, password })
       .finally(() => {
-        worker.revocations.resume();
+        void worker.revocations.resume();
         lagging.revocations.close();
       });
     await applied(eventId);

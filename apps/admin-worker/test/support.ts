@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createAuth, startOutboxRelay, type Auth, type OutboxRelay } from "@warden/auth";
-import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
+import { type createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import type { TestDatabase } from "@warden/db/testing";
 import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { Redis } from "ioredis";

@@ -1,3 +1,4 @@
+import type * as Argon2 from "@node-rs/argon2";
 import * as argon2 from "@node-rs/argon2";
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { normalizeEmail } from "@warden/contracts";
@@ -8,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 
 // The real argon2, watched: tests compare the work each path does, not wall time.
 vi.mock("@node-rs/argon2", async (importOriginal) => {
-  const real = await importOriginal<typeof import("@node-rs/argon2")>();
+  const real = await importOriginal<typeof Argon2>();
   return { ...real, hash: vi.fn(real.hash), verify: vi.fn(real.verify) };
 });
 const verifySpy = vi.mocked(argon2.verify);

@@ -45,7 +45,7 @@ export interface SignatureCheckOptions {
   clockToleranceSec?: number;
 }
 
-export type InvalidVerdict = {
+type InvalidVerdict = {
   ok: false;
   reason: "TOKEN_INVALID";
   message: string;

@@ -9,7 +9,7 @@ export function fail(reason: ErrorReason, message?: string): never {
   throw toTRPCError(new AuthError(reason, message));
 }
 
-export function toTRPCError(error: AuthError): TRPCError {
+function toTRPCError(error: AuthError): TRPCError {
   return new TRPCError({ code: ERROR_REASONS[error.reason].code, message: error.message, cause: error });
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createTestClock } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWardenClient, isWardenError, memoryStore, WardenError, WardenSessionEndedError, webStorageStore } from "./node.js";
+import { createWardenClient, isWardenError, memoryStore, type WardenError, WardenSessionEndedError, webStorageStore } from "./node.js";
 import { startCountingServer, type CountingServer } from "@warden/testing";
 
 const password = "correct horse battery";

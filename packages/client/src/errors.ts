@@ -24,7 +24,7 @@ const STATUS: Record<ErrorReason, number> = {
 };
 
 /** Reasons after which the session can never be used again (SESSION_ENDING_REASONS in contracts). */
-export const SESSION_ENDING: readonly SessionEndingReason[] = [
+const SESSION_ENDING: readonly SessionEndingReason[] = [
   "SESSION_REVOKED",
   "REFRESH_TOKEN_MISSING",
   "REFRESH_TOKEN_INVALID",
@@ -42,7 +42,7 @@ export function isSessionEndingReason(reason: unknown): reason is SessionEndingR
   return (SESSION_ENDING as readonly unknown[]).includes(reason);
 }
 
-export function isKnownReason(value: unknown): value is ErrorReason {
+function isKnownReason(value: unknown): value is ErrorReason {
   return typeof value === "string" && Object.hasOwn(STATUS, value);
 }
 

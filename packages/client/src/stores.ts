@@ -16,7 +16,7 @@ export function memoryStore(initial: StoredTokens | null = null): TokenStore {
 }
 
 /** Longest wait for another tab's renewal before going ahead without the lock. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 interface LockManagerLike {
   request<T>(name: string, options: { signal?: AbortSignal }, fn: () => Promise<T>): Promise<T>;

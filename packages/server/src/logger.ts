@@ -1,7 +1,7 @@
 import pino, { type Logger } from "pino";
 
 /** Paths that may carry secrets anywhere in a log line: always censored. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   "req.headers.authorization",
   "req.headers.cookie",
   'res.headers["set-cookie"]',
@@ -29,7 +29,7 @@ function scrub(value: unknown, depth = 0): unknown {
   return out;
 }
 
-export function serializeError(err: Error): unknown {
+function serializeError(err: Error): unknown {
   return scrub(pino.stdSerializers.err(err));
 }
 

@@ -45,7 +45,7 @@ export function rateLimitsFromEnv(env: {
 }
 
 /** An IPv6 host routinely holds a whole /64 (SLAAC, privacy addresses): budget it as one source. */
-export const DEFAULT_IPV6_PREFIX_LENGTH = 64;
+const DEFAULT_IPV6_PREFIX_LENGTH = 64;
 
 /** The eight 16-bit groups of a valid IPv6 address, whatever its spelling (`::`, dotted tail). */
 function ipv6Groups(address: string): number[] {

@@ -23,7 +23,7 @@ export interface ServerOptions {
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
 
-export const DEFAULT_BODY_LIMIT = 16 * 1024;
+const DEFAULT_BODY_LIMIT = 16 * 1024;
 
 /** `__Secure-` needs Secure; plain HTTP on localhost (COOKIE_SECURE=false) uses the bare name. */
 export function refreshCookieName(secure: boolean): string {
