@@ -9,7 +9,10 @@ const APPS = ["@warden/auth-server", "@warden/admin-worker", "@warden/admin-cli"
 /** Packages never import apps (test helpers included): dependencies point one way. */
 const noAppImports = {
   patterns: [
-    { group: [...APPS, ...APPS.map((app) => `${app}/*`)], message: "packages never import apps; move the shared code into a package" },
+    {
+      group: [...APPS, ...APPS.map((app) => `${app}/*`)],
+      message: "packages never import apps; move the shared code into a package",
+    },
     { group: ["**/apps/**"], message: "packages never import apps; move the shared code into a package" },
   ],
 };
@@ -46,7 +49,11 @@ export default tseslint.config(
       // Configuration is parsed once per process, in its env module (t3's restrictEnvAccess).
       "no-restricted-properties": [
         "error",
-        { object: "process", property: "env", message: "read configuration in the process's env module (env.ts), parsed with zod" },
+        {
+          object: "process",
+          property: "env",
+          message: "read configuration in the process's env module (env.ts), parsed with zod",
+        },
       ],
       "no-control-regex": "off",
       // A callback may read a variable assigned once, later in setup (late-bound references).

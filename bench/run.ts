@@ -27,7 +27,8 @@ if (quick) {
 }
 const resultsDir = path.join(BENCH_DIR, "results");
 const started = performance.now();
-const log = (message: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
+const log = (message: string) =>
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
 const pg = await startPostgres();
 const keys = newKeys();
@@ -54,14 +55,26 @@ const redis = new Redis(REDIS_URL);
 try {
   log("seeding 1,000 sessions (the small store) and starting the auth server");
   await seeder.sessions(1000);
-  warden = await startChild("servers/warden.ts", { cpu: CPU.server, env: serverEnv(databaseUrl, prefix, keys), nodeArgs: serverNodeArgs(ctx, "warden-main") });
+  warden = await startChild("servers/warden.ts", {
+    cpu: CPU.server,
+    env: serverEnv(databaseUrl, prefix, keys),
+    nodeArgs: serverNodeArgs(ctx, "warden-main"),
+  });
   const run = async (id: number, body: () => Promise<void>) => {
     if (!wanted(id)) return;
     try {
       await body();
     } catch (error) {
       log(`scenario ${id} failed: ${(error as Error).stack ?? error}`);
-      scenarios.push({ id, title: "failed", rows: [{ metric: "error", figure: (error as Error).message.slice(0, 200), baseline: "", ratio: "", target: "", met: false }], notes: [], curves: [] });
+      scenarios.push({
+        id,
+        title: "failed",
+        rows: [
+          { metric: "error", figure: (error as Error).message.slice(0, 200), baseline: "", ratio: "", target: "", met: false },
+        ],
+        notes: [],
+        curves: [],
+      });
     }
   };
   await run(1, async () => {
@@ -79,8 +92,19 @@ try {
   await run(4, async () => void scenarios.push(await revocationPropagation(ctx, warden!)));
   await run(6, async () => {
     const rows: Scenario["rows"] = [];
-    for (const [label, value] of [["during scenario 1", rss.during1], ["during scenario 3", rss.during3]] as const) {
-      if (value !== undefined) rows.push({ metric: `auth-server peak RSS ${label}`, figure: fmt.mb(value), baseline: "", ratio: "", target: "<= 200 MB", met: value <= 200 * 1024 * 1024 });
+    for (const [label, value] of [
+      ["during scenario 1", rss.during1],
+      ["during scenario 3", rss.during3],
+    ] as const) {
+      if (value !== undefined)
+        rows.push({
+          metric: `auth-server peak RSS ${label}`,
+          figure: fmt.mb(value),
+          baseline: "",
+          ratio: "",
+          target: "<= 200 MB",
+          met: value <= 200 * 1024 * 1024,
+        });
     }
     rows.push({ metric: "auth-server RSS now", figure: fmt.mb(warden!.rss()), baseline: "", ratio: "", target: "", met: null });
     if (profileDir) for (const row of rows) row.met = null;

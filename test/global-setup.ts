@@ -47,7 +47,9 @@ export default async function setup() {
 
   return async () => {
     // Databases of test files that crashed before dropping theirs.
-    const stale = await admin<{ datname: string }[]>`select datname from pg_database where datname like ${`warden_t_${process.pid}_%`}`;
+    const stale = await admin<
+      { datname: string }[]
+    >`select datname from pg_database where datname like ${`warden_t_${process.pid}_%`}`;
     for (const { datname } of stale) await admin.unsafe(`drop database if exists "${datname}" with (force)`).catch(() => {});
     await admin.unsafe(`drop database if exists "${template}" with (force)`);
     await admin.end();

@@ -136,7 +136,11 @@ export interface Seeder {
 
 export async function createSeeder(databaseUrl: string, keys: BenchKeys): Promise<Seeder> {
   const handle = createDb(databaseUrl, { max: 4 });
-  const auth = createAuth({ db: handle.db, keys: createKeyRing(es256KeyFromPem(keys.pem)), settings: { issuer: ISSUER, audience: AUDIENCE } });
+  const auth = createAuth({
+    db: handle.db,
+    keys: createKeyRing(es256KeyFromPem(keys.pem)),
+    settings: { issuer: ISSUER, audience: AUDIENCE },
+  });
   const [user] = await handle.db
     .insert(users)
     .values({ email: USER.email, passwordHash: await hashPassword(USER.password) })

@@ -21,7 +21,14 @@ export interface Scenario {
 }
 
 const HEADER = ["metric", "figure", "baseline", "ratio", "target", "met"] as const;
-const cells = (row: Row) => [row.metric, row.figure, row.baseline, row.ratio, row.target, row.met === null ? "-" : row.met ? "yes" : "NO"];
+const cells = (row: Row) => [
+  row.metric,
+  row.figure,
+  row.baseline,
+  row.ratio,
+  row.target,
+  row.met === null ? "-" : row.met ? "yes" : "NO",
+];
 
 export function formatTable(scenario: Scenario): string {
   const rows = [HEADER as readonly string[], ...scenario.rows.map(cells)];
@@ -81,7 +88,9 @@ function latencySvg(scenarios: Scenario[]): string {
       const color = COLORS[i % COLORS.length]!;
       const points = c.curve.filter(([, v]) => Number.isFinite(v)).map(([p, v]) => `${lx(p).toFixed(1)},${ly(v).toFixed(1)}`);
       parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.join(" ")}"/>`);
-      parts.push(`<text x="${W - pad.r + 10}" y="${y0 + pad.t + 14 * i + 8}" font-size="11" fill="${color}">${escape(c.label)}</text>`);
+      parts.push(
+        `<text x="${W - pad.r + 10}" y="${y0 + pad.t + 14 * i + 8}" font-size="11" fill="${color}">${escape(c.label)}</text>`,
+      );
     });
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${panels.length * H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join("\n")}\n</svg>\n`;
@@ -93,7 +102,10 @@ function escape(text: string): string {
 
 export function writeResults(dir: string, scenarios: Scenario[], header: string[]): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "latest.json"), `${JSON.stringify({ at: new Date().toISOString(), header, scenarios }, null, 2)}\n`);
+  writeFileSync(
+    path.join(dir, "latest.json"),
+    `${JSON.stringify({ at: new Date().toISOString(), header, scenarios }, null, 2)}\n`,
+  );
   writeFileSync(path.join(dir, "latest.md"), formatMarkdown(scenarios, header));
   writeFileSync(path.join(dir, "latency.svg"), latencySvg(scenarios));
 }

@@ -21,7 +21,14 @@ const target = new URL(job.url);
 function post(path: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: target.hostname, port: target.port, path, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path,
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
       (res) => {
         let data = "";
         res.setEncoding("utf8");
@@ -59,7 +66,8 @@ async function worker() {
     const elapsed = performance.now() - t0;
     if (res.status === 200) {
       latencies.push(elapsed);
-      if (job.kind === "refresh") pool.push((JSON.parse(res.body) as { result: { data: { refreshToken: string } } }).result.data.refreshToken);
+      if (job.kind === "refresh")
+        pool.push((JSON.parse(res.body) as { result: { data: { refreshToken: string } } }).result.data.refreshToken);
     } else {
       failures++;
       if (firstFailures.length < 3) firstFailures.push(`${res.status} ${res.body.slice(0, 200)}`);
@@ -70,7 +78,8 @@ async function worker() {
 await Promise.all(Array.from({ length: job.concurrency }, worker));
 const seconds = (performance.now() - started) / 1000;
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))] ?? Number.NaN;
+const pct = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))] ?? Number.NaN;
 const points = [1, 10, 25, 50, 75, 90, 97.5, 99, 99.9];
 process.stdout.write(
   `${JSON.stringify({

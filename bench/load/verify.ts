@@ -8,11 +8,20 @@ const job = JSON.parse(process.env.BENCH_JOB!) as { tokens: number; reps: number
 const settings = { issuer: "warden-bench", audience: "warden-bench", accessTokenTtlMs: 15 * 60_000 };
 const keys = createKeyRing(es256KeyFromPem(generateEs256PrivateKeyPem()));
 const now = Date.now();
-const tokens = Array.from({ length: job.tokens }, (_, i) =>
-  signAccessToken(keys, settings, { userId: `user-${i}`, sessionId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, role: "user" }, now).token,
+const tokens = Array.from(
+  { length: job.tokens },
+  (_, i) =>
+    signAccessToken(
+      keys,
+      settings,
+      { userId: `user-${i}`, sessionId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, role: "user" },
+      now,
+    ).token,
 );
 const STRING_SECRET = "tutorial-secret";
-const hsTokens = tokens.slice(0, 2000).map((_, i) => jwt.sign({ sub: `user-${i}`, sid: `s-${i}` }, STRING_SECRET, { expiresIn: "15m" }));
+const hsTokens = tokens
+  .slice(0, 2000)
+  .map((_, i) => jwt.sign({ sub: `user-${i}`, sid: `s-${i}` }, STRING_SECRET, { expiresIn: "15m" }));
 const publicKey = keys.current.verifyKey;
 
 /** Calls `fn(i)` in a loop for about `seconds`; returns calls per second. */
@@ -29,7 +38,12 @@ function rate(fn: (i: number) => unknown, seconds: number, limit = Number.POSITI
 
 function rawEs256(token: string): boolean {
   const dot = token.lastIndexOf(".");
-  return cryptoVerify("sha256", Buffer.from(token.slice(0, dot)), { key: publicKey, dsaEncoding: "ieee-p1363" }, Buffer.from(token.slice(dot + 1), "base64url"));
+  return cryptoVerify(
+    "sha256",
+    Buffer.from(token.slice(0, dot)),
+    { key: publicKey, dsaEncoding: "ieee-p1363" },
+    Buffer.from(token.slice(dot + 1), "base64url"),
+  );
 }
 
 interface LocalVerifier {
@@ -41,10 +55,15 @@ type Factory = () => Promise<LocalVerifier>;
 
 /** @warden/verifier's createVerifier, once it exists, fed the same JWKS and a local revocation set. */
 function verifierFactory(): Factory | undefined {
-  const create = (verifierModule as Record<string, unknown>).createVerifier as ((options: Record<string, unknown>) => unknown) | undefined;
+  const create = (verifierModule as Record<string, unknown>).createVerifier as
+    ((options: Record<string, unknown>) => unknown) | undefined;
   if (typeof create !== "function") return undefined;
   return async () => {
-    const made = create({ publicKey: keys.current.verifyKey, issuer: settings.issuer, audience: settings.audience }) as LocalVerifier;
+    const made = create({
+      publicKey: keys.current.verifyKey,
+      issuer: settings.issuer,
+      audience: settings.audience,
+    }) as LocalVerifier;
     await made.ready?.();
     return made;
   };
@@ -71,7 +90,13 @@ function interleaved(fns: Record<string, (i: number) => unknown>, seconds: numbe
   return Object.fromEntries(Object.keys(fns).map((name) => [name, count[name]! / (time[name]! / 1000)]));
 }
 
-const results: Record<string, number[]> = { raw: [], jsonwebtokenString: [], wardenServer: [], verifierFirst: [], verifierSeen: [] };
+const results: Record<string, number[]> = {
+  raw: [],
+  jsonwebtokenString: [],
+  wardenServer: [],
+  verifierFirst: [],
+  verifierSeen: [],
+};
 const factory = verifierFactory();
 const revoked = new Set<string>();
 for (let rep = 0; rep < job.reps; rep++) {
@@ -82,7 +107,11 @@ for (let rep = 0; rep < job.reps; rep++) {
   const r = interleaved(
     {
       raw: (i) => rawEs256(tokens[i % tokens.length]!),
-      wardenServer: (i) => verifyAccessToken(keys, settings, tokens[i % tokens.length]!, { now: Date.now(), revocations: { has: (sid) => revoked.has(sid), notBefore: () => undefined } }),
+      wardenServer: (i) =>
+        verifyAccessToken(keys, settings, tokens[i % tokens.length]!, {
+          now: Date.now(),
+          revocations: { has: (sid) => revoked.has(sid), notBefore: () => undefined },
+        }),
       ...(first ? { verifierFirst: () => firstSeen() } : {}),
     },
     job.seconds * 3,

@@ -25,10 +25,20 @@ export async function refreshRotation(ctx: BenchContext, warden: Child): Promise
   let rss = 0;
   // Warm-up on its own sessions.
   const warm = await ctx.seeder.sessions(200);
-  await runJob<FlowResult>("load/flow.ts", { kind: "refresh", url, concurrency: 8, durationSec: 2, tokens: warm.map((s) => s.refreshToken) }, CPU.load);
+  await runJob<FlowResult>(
+    "load/flow.ts",
+    { kind: "refresh", url, concurrency: 8, durationSec: 2, tokens: warm.map((s) => s.refreshToken) },
+    CPU.load,
+  );
   for (let rep = 0; rep < ctx.reps; rep++) {
     const sessions = await ctx.seeder.sessions(REFRESH_SESSIONS);
-    const job = { kind: "refresh", url, concurrency: REFRESH_CONCURRENCY, durationSec: ctx.seconds + 2, tokens: sessions.map((s) => s.refreshToken) };
+    const job = {
+      kind: "refresh",
+      url,
+      concurrency: REFRESH_CONCURRENCY,
+      durationSec: ctx.seconds + 2,
+      tokens: sessions.map((s) => s.refreshToken),
+    };
     const measured = await peakRss(warden.pid, () => runJob<FlowResult>("load/flow.ts", job, CPU.load));
     rss = Math.max(rss, measured.peak);
     const r = measured.result;
@@ -69,7 +79,11 @@ export async function loginThroughput(ctx: BenchContext, warden: Child): Promise
   const seconds = Math.max(3, ctx.seconds - 1);
   const logins: FlowResult[] = [];
   const raws: HashResult[] = [];
-  await runJob<FlowResult>("load/flow.ts", { kind: "login", url, concurrency: LOGIN_CONCURRENCY, durationSec: 1, email: USER.email, password: USER.password }, CPU.load);
+  await runJob<FlowResult>(
+    "load/flow.ts",
+    { kind: "login", url, concurrency: LOGIN_CONCURRENCY, durationSec: 1, email: USER.email, password: USER.password },
+    CPU.load,
+  );
   for (let rep = 0; rep < ctx.reps; rep++) {
     const login = await runJob<FlowResult>(
       "load/flow.ts",
@@ -86,10 +100,26 @@ export async function loginThroughput(ctx: BenchContext, warden: Child): Promise
     id: 5,
     title: "Login vs raw argon2id (m=19 MiB, t=2, p=1)",
     rows: [
-      { metric: "logins/s vs argon2id hashes/s", figure: `${median(logins.map((r) => r.rps)).toFixed(1)}/s`, baseline: `${median(raws.map((r) => r.rate)).toFixed(1)}/s`, ratio: fmt.pct(ratio), target: ">= 80%", met: ratio >= 0.8 },
-      { metric: "login latency p50 / p99", figure: `${fmt.ms(median(logins.map((r) => r.p50)))} / ${fmt.ms(median(logins.map((r) => r.p99)))}`, baseline: "", ratio: "", target: "", met: null },
+      {
+        metric: "logins/s vs argon2id hashes/s",
+        figure: `${median(logins.map((r) => r.rps)).toFixed(1)}/s`,
+        baseline: `${median(raws.map((r) => r.rate)).toFixed(1)}/s`,
+        ratio: fmt.pct(ratio),
+        target: ">= 80%",
+        met: ratio >= 0.8,
+      },
+      {
+        metric: "login latency p50 / p99",
+        figure: `${fmt.ms(median(logins.map((r) => r.p50)))} / ${fmt.ms(median(logins.map((r) => r.p99)))}`,
+        baseline: "",
+        ratio: "",
+        target: "",
+        met: null,
+      },
     ],
-    notes: [`Both on CPU ${CPU.server} (the auth server's core; argon2 runs on libuv's pool there), ${LOGIN_CONCURRENCY} in flight, ${seconds} s per run.`],
+    notes: [
+      `Both on CPU ${CPU.server} (the auth server's core; argon2 runs on libuv's pool there), ${LOGIN_CONCURRENCY} in flight, ${seconds} s per run.`,
+    ],
     curves: [],
   };
 }

@@ -26,7 +26,11 @@ const CONNECTIONS = 32;
 
 async function cannon(url: string, seconds: number, headers: Record<string, string> = {}, server?: Child): Promise<CannonResult> {
   const before = server?.cpuSeconds() ?? Number.NaN;
-  const result = await runJob<CannonResult>("load/cannon.ts", { url, connections: CONNECTIONS, durationSec: seconds, headers }, CPU.load);
+  const result = await runJob<CannonResult>(
+    "load/cannon.ts",
+    { url, connections: CONNECTIONS, durationSec: seconds, headers },
+    CPU.load,
+  );
   if (server) result.cpuUsPerRequest = ((server.cpuSeconds() - before) * 1e6) / result.ok;
   return result;
 }
@@ -35,20 +39,27 @@ const meUrl = (server: Child) => `${server.ready.url as string}/trpc/auth.me`;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 function check(label: string, r: CannonResult) {
-  if (r.ok === 0 || r.non2xx > r.ok * 0.01) throw new Error(`${label}: ${r.non2xx} non-2xx of ${r.ok + r.non2xx} (errors ${r.errors})`);
+  if (r.ok === 0 || r.non2xx > r.ok * 0.01)
+    throw new Error(`${label}: ${r.non2xx} non-2xx of ${r.ok + r.non2xx} (errors ${r.errors})`);
 }
 
 export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{ scenario: Scenario; rss: number }> {
   ctx.log("1. protected call: starting the express-jwt reference and the tRPC no-op server");
-  const express = await startChild("baselines/express-jwt/server.ts", { cpu: CPU.server, env: { JWT_SECRET: "tutorial-secret" } });
+  const express = await startChild("baselines/express-jwt/server.ts", {
+    cpu: CPU.server,
+    env: { JWT_SECRET: "tutorial-secret" },
+  });
   const noop = await startChild("servers/noop.ts", { cpu: CPU.server, env: serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys) });
   try {
     const [session] = await ctx.seeder.sessions(1);
-    const expressToken = jwt.sign({ sub: ctx.seeder.userId, sid: session!.sessionId, role: "user" }, "tutorial-secret", { expiresIn: "15m" });
+    const expressToken = jwt.sign({ sub: ctx.seeder.userId, sid: session!.sessionId, role: "user" }, "tutorial-secret", {
+      expiresIn: "15m",
+    });
     const targets = {
       warden: (seconds = ctx.seconds) => cannon(meUrl(warden), seconds, bearer(session!.accessToken), warden),
       express: (seconds = ctx.seconds) => cannon(`${express.ready.url as string}/me`, seconds, bearer(expressToken), express),
-      noop: (seconds = ctx.seconds) => cannon(`${noop.ready.url as string}/bench/noop`, seconds, bearer(session!.accessToken), noop),
+      noop: (seconds = ctx.seconds) =>
+        cannon(`${noop.ready.url as string}/bench/noop`, seconds, bearer(session!.accessToken), noop),
     };
     // Warm-up (JIT, connection pools, caches), not recorded.
     for (const [name, run] of Object.entries(targets)) check(`${name} warm-up`, await run(2));
@@ -61,11 +72,14 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
       runs.express.push(await targets.express());
       runs.noop.push(await targets.noop());
       for (const [name, list] of Object.entries(runs)) check(name, list.at(-1)!);
-      ctx.log(`   rep ${rep + 1}: auth.me ${fmt.rate(runs.warden[rep]!.rps)}, express ${fmt.rate(runs.express[rep]!.rps)}, no-op ${fmt.rate(runs.noop[rep]!.rps)}`);
+      ctx.log(
+        `   rep ${rep + 1}: auth.me ${fmt.rate(runs.warden[rep]!.rps)}, express ${fmt.rate(runs.express[rep]!.rps)}, no-op ${fmt.rate(runs.noop[rep]!.rps)}`,
+      );
     }
     const vsExpress = median(runs.warden.map((w, i) => w.rps / runs.express[i]!.rps));
     const overhead = median(runs.warden.map((w, i) => runs.noop[i]!.rps / w.rps - 1));
-    const med = (list: CannonResult[], key: "rps" | "p50" | "p99" | "cpuUsPerRequest") => median(list.map((r) => r[key] ?? Number.NaN));
+    const med = (list: CannonResult[], key: "rps" | "p50" | "p99" | "cpuUsPerRequest") =>
+      median(list.map((r) => r[key] ?? Number.NaN));
     // The same comparisons in CPU time per request of the server process: what each would serve on a core of its own.
     const cpuVsExpress = median(runs.warden.map((w, i) => runs.express[i]!.cpuUsPerRequest! / w.cpuUsPerRequest!));
     const cpuOverhead = median(runs.warden.map((w, i) => w.cpuUsPerRequest! / runs.noop[i]!.cpuUsPerRequest! - 1));
@@ -74,11 +88,46 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
       id: 1,
       title: "Protected call over HTTP (auth.me)",
       rows: [
-        { metric: "auth.me vs express-jwt", figure: fmt.rate(med(runs.warden, "rps")), baseline: fmt.rate(med(runs.express, "rps")), ratio: fmt.ratio(vsExpress), target: ">= 2.50x", met: vsExpress >= 2.5 },
-        { metric: "auth overhead vs tRPC no-op", figure: fmt.rate(med(runs.warden, "rps")), baseline: fmt.rate(med(runs.noop, "rps")), ratio: fmt.signedPct(overhead), target: "<= +10%", met: overhead <= 0.1 },
-        { metric: "CPU per request: auth.me vs express-jwt", figure: us(med(runs.warden, "cpuUsPerRequest")), baseline: us(med(runs.express, "cpuUsPerRequest")), ratio: fmt.ratio(cpuVsExpress), target: ">= 2.50x", met: cpuVsExpress >= 2.5 },
-        { metric: "CPU per request: auth.me vs no-op", figure: us(med(runs.warden, "cpuUsPerRequest")), baseline: us(med(runs.noop, "cpuUsPerRequest")), ratio: fmt.signedPct(cpuOverhead), target: "<= +10%", met: cpuOverhead <= 0.1 },
-        { metric: "auth.me latency p50 / p99", figure: `${fmt.ms(med(runs.warden, "p50"))} / ${fmt.ms(med(runs.warden, "p99"))}`, baseline: `${fmt.ms(med(runs.express, "p50"))} / ${fmt.ms(med(runs.express, "p99"))}`, ratio: "", target: "", met: null },
+        {
+          metric: "auth.me vs express-jwt",
+          figure: fmt.rate(med(runs.warden, "rps")),
+          baseline: fmt.rate(med(runs.express, "rps")),
+          ratio: fmt.ratio(vsExpress),
+          target: ">= 2.50x",
+          met: vsExpress >= 2.5,
+        },
+        {
+          metric: "auth overhead vs tRPC no-op",
+          figure: fmt.rate(med(runs.warden, "rps")),
+          baseline: fmt.rate(med(runs.noop, "rps")),
+          ratio: fmt.signedPct(overhead),
+          target: "<= +10%",
+          met: overhead <= 0.1,
+        },
+        {
+          metric: "CPU per request: auth.me vs express-jwt",
+          figure: us(med(runs.warden, "cpuUsPerRequest")),
+          baseline: us(med(runs.express, "cpuUsPerRequest")),
+          ratio: fmt.ratio(cpuVsExpress),
+          target: ">= 2.50x",
+          met: cpuVsExpress >= 2.5,
+        },
+        {
+          metric: "CPU per request: auth.me vs no-op",
+          figure: us(med(runs.warden, "cpuUsPerRequest")),
+          baseline: us(med(runs.noop, "cpuUsPerRequest")),
+          ratio: fmt.signedPct(cpuOverhead),
+          target: "<= +10%",
+          met: cpuOverhead <= 0.1,
+        },
+        {
+          metric: "auth.me latency p50 / p99",
+          figure: `${fmt.ms(med(runs.warden, "p50"))} / ${fmt.ms(med(runs.warden, "p99"))}`,
+          baseline: `${fmt.ms(med(runs.express, "p50"))} / ${fmt.ms(med(runs.express, "p99"))}`,
+          ratio: "",
+          target: "",
+          met: null,
+        },
       ],
       notes: [
         `${CONNECTIONS} connections, ${ctx.seconds} s per run, ${ctx.reps} alternating runs each, median of the per-run ratios; overhead = no-op req/s / auth.me req/s - 1.`,
@@ -97,7 +146,6 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
     await noop.stop();
   }
 }
-
 
 /** Scenario 7: the same protected call with 1k and with 1M sessions and revocations in the store. */
 export async function growth(ctx: BenchContext, small: Child): Promise<Scenario> {
@@ -124,7 +172,11 @@ export async function growth(ctx: BenchContext, small: Child): Promise<Scenario>
     ctx.log(`   seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const [largeSession] = await seeder.sessions(1);
     const [smallSession] = await ctx.seeder.sessions(1);
-    large = await startChild("servers/warden.ts", { cpu: CPU.server, env: serverEnv(largeUrl, largePrefix, ctx.keys), nodeArgs: serverNodeArgs(ctx, "growth-large") });
+    large = await startChild("servers/warden.ts", {
+      cpu: CPU.server,
+      env: serverEnv(largeUrl, largePrefix, ctx.keys),
+      nodeArgs: serverNodeArgs(ctx, "growth-large"),
+    });
     const runSmall = () => cannon(meUrl(small), ctx.seconds, bearer(smallSession!.accessToken), small);
     const runLarge = () => cannon(meUrl(large!), ctx.seconds, bearer(largeSession!.accessToken), large);
     await cannon(meUrl(large), 2, bearer(largeSession!.accessToken));
@@ -144,12 +196,35 @@ export async function growth(ctx: BenchContext, small: Child): Promise<Scenario>
       id: 7,
       title: "Growth: auth.me with 1k vs 1M sessions/revocations in the store",
       rows: [
-        { metric: "auth.me req/s, 1M vs 1k store", figure: fmt.rate(median(larges.map((r) => r.rps))), baseline: fmt.rate(median(smalls.map((r) => r.rps))), ratio: fmt.ratio(ratio), target: ">= 0.90x (flat)", met: ratio >= 0.9 },
-        { metric: "CPU per auth.me, 1M vs 1k store", figure: `${median(larges.map((r) => r.cpuUsPerRequest!)).toFixed(0)} us/req`, baseline: `${median(smalls.map((r) => r.cpuUsPerRequest!)).toFixed(0)} us/req`, ratio: fmt.ratio(cpuRatio), target: "<= 1.10x (flat)", met: cpuRatio <= 1.1 },
-        { metric: "auth.me p99, 1M vs 1k store", figure: fmt.ms(median(larges.map((r) => r.p99))), baseline: fmt.ms(median(smalls.map((r) => r.p99))), ratio: "", target: "", met: null },
+        {
+          metric: "auth.me req/s, 1M vs 1k store",
+          figure: fmt.rate(median(larges.map((r) => r.rps))),
+          baseline: fmt.rate(median(smalls.map((r) => r.rps))),
+          ratio: fmt.ratio(ratio),
+          target: ">= 0.90x (flat)",
+          met: ratio >= 0.9,
+        },
+        {
+          metric: "CPU per auth.me, 1M vs 1k store",
+          figure: `${median(larges.map((r) => r.cpuUsPerRequest!)).toFixed(0)} us/req`,
+          baseline: `${median(smalls.map((r) => r.cpuUsPerRequest!)).toFixed(0)} us/req`,
+          ratio: fmt.ratio(cpuRatio),
+          target: "<= 1.10x (flat)",
+          met: cpuRatio <= 1.1,
+        },
+        {
+          metric: "auth.me p99, 1M vs 1k store",
+          figure: fmt.ms(median(larges.map((r) => r.p99))),
+          baseline: fmt.ms(median(smalls.map((r) => r.p99))),
+          ratio: "",
+          target: "",
+          met: null,
+        },
         { metric: "RSS of the 1M instance", figure: fmt.mb(largeRss), baseline: "", ratio: "", target: "", met: null },
       ],
-      notes: [`Large store: ${GROWTH_LARGE.toLocaleString("en-US")} sessions in PostgreSQL (half revoked) and ${GROWTH_LARGE.toLocaleString("en-US")} entries in the revocation feed's sorted set.`],
+      notes: [
+        `Large store: ${GROWTH_LARGE.toLocaleString("en-US")} sessions in PostgreSQL (half revoked) and ${GROWTH_LARGE.toLocaleString("en-US")} entries in the revocation feed's sorted set.`,
+      ],
       curves: [
         { label: "1k store", curve: smalls[0]!.curve },
         { label: `${GROWTH_LARGE / 1000}k store`, curve: larges[0]!.curve },

@@ -11,7 +11,11 @@ import { createDb } from "@warden/db";
 
 const env = loadEnv(serverEnvSchema, "warden");
 const database = createDb(env.DATABASE_URL!, { max: 1 });
-const auth = createAuth({ db: database.db, keys: createKeyRing(es256KeyFromPem(env.JWT_PRIVATE_KEY!)), settings: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE } });
+const auth = createAuth({
+  db: database.db,
+  keys: createKeyRing(es256KeyFromPem(env.JWT_PRIVATE_KEY!)),
+  settings: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
+});
 const t = initTRPC.context<Context>().create({ errorFormatter: ({ error, path }) => formatError(error, path) });
 const benchRouter = t.router({ noop: t.procedure.query(() => ({ ok: true as const })) });
 
@@ -21,7 +25,10 @@ const app = await buildServer({
   health: { db: async () => true, redis: async () => true },
   extend: async (scope) => {
     const createContext = ({ req }: Pick<CreateFastifyContextOptions, "req">) =>
-      createContextInner({ auth, req: { ip: req.ip, userAgent: req.headers["user-agent"], authorization: req.headers.authorization } });
+      createContextInner({
+        auth,
+        req: { ip: req.ip, userAgent: req.headers["user-agent"], authorization: req.headers.authorization },
+      });
     // The same serving path as the auth server's /trpc: plain GET queries skip the fetch adapter.
     scope.addHook("preHandler", fastQueryHook("/bench", { router: benchRouter, createContext }));
     await scope.register(fastifyTRPCPlugin, {

@@ -13,7 +13,8 @@ import type { PublicUser } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
 import { CliError, EXIT } from "./exit-codes.js";
 
-export type AdminCreated = { outcome: "created"; user: PublicUser } | { outcome: "promoted"; user: PublicUser; eventId: string; revokedSessions: number };
+export type AdminCreated =
+  { outcome: "created"; user: PublicUser } | { outcome: "promoted"; user: PublicUser; eventId: string; revokedSessions: number };
 
 /**
  * Bootstrap: the first admin cannot be made through the API (that needs an admin), so this goes
@@ -59,10 +60,16 @@ export async function bootstrapAdmin(
 
 async function promote(auth: Auth, email: string, password: string) {
   try {
-    return await promoteToAdmin(auth, { email, password, reason: "promoted to admin by `warden admin create`", actor: { type: "system", id: null } });
+    return await promoteToAdmin(auth, {
+      email,
+      password,
+      reason: "promoted to admin by `warden admin create`",
+      actor: { type: "system", id: null },
+    });
   } catch (error) {
     // Deleted between the two steps.
-    if (error instanceof AuthError && error.reason === "NOT_FOUND") throw new CliError(`no account with email ${email} any more; run the command again`, EXIT.NOT_FOUND);
+    if (error instanceof AuthError && error.reason === "NOT_FOUND")
+      throw new CliError(`no account with email ${email} any more; run the command again`, EXIT.NOT_FOUND);
     throw error;
   }
 }

@@ -24,8 +24,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): CliEnv {
     throw new UsageError(issue?.message ?? "bad environment");
   }
   const env = parsed.data;
-  const configDir =
-    env.WARDEN_CONFIG_DIR ?? path.join(env.XDG_CONFIG_HOME ?? path.join(os.homedir(), ".config"), "warden");
+  const configDir = env.WARDEN_CONFIG_DIR ?? path.join(env.XDG_CONFIG_HOME ?? path.join(os.homedir(), ".config"), "warden");
   return { ...env, configDir: path.resolve(configDir) };
 }
 

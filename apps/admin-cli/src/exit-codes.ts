@@ -60,7 +60,8 @@ export function describeFailure(error: unknown, url: string | undefined): { mess
     const exitCode = BY_REASON[error.reason] ?? EXIT.NOT_SIGNED_IN;
     let message = MESSAGES[error.reason];
     if (!message) {
-      if (error.reason === "UNAVAILABLE") message = `cannot reach Warden at ${url ?? "the server"} (is it running? set --url or WARDEN_URL)`;
+      if (error.reason === "UNAVAILABLE")
+        message = `cannot reach Warden at ${url ?? "the server"} (is it running? set --url or WARDEN_URL)`;
       else if (error.reason === "VALIDATION_FAILED")
         message = `invalid input: ${error.issues?.map((i) => `${i.path || "input"}: ${i.message}`).join("; ") ?? error.message}`;
       else if (exitCode === EXIT.NOT_SIGNED_IN) message = `session ended (${error.reason}); run \`warden login\``;

@@ -60,7 +60,10 @@ export function table(headers: string[], rows: string[][], style: (s: string) =>
 
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";
-  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  return new Date(ms)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 /** "3m ago", "2h ago": what an admin scanning sessions wants to see. */

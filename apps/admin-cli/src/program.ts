@@ -67,7 +67,10 @@ async function waitApplied(client: WardenClient, out: Output, eventId: string, s
     }
     if (Date.now() > deadline) {
       spinner.fail(`still pending after ${elapsed} ms`);
-      throw new CliError(`revocation ${eventId} not applied within ${Math.round(timeoutMs / 1000)} s (is the admin worker running?)`, EXIT.TIMEOUT);
+      throw new CliError(
+        `revocation ${eventId} not applied within ${Math.round(timeoutMs / 1000)} s (is the admin worker running?)`,
+        EXIT.TIMEOUT,
+      );
     }
     spinner.update(`pending for ${elapsed} ms (event ${eventId})`);
     await new Promise((r) => setTimeout(r, 100));
@@ -78,7 +81,12 @@ export function buildProgram(): Command {
   const program = new Command("warden")
     .description("Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log.")
     .version("0.1.0", "-V, --version")
-    .addOption(new Option("--url <url>", "Warden server URL (default: WARDEN_URL, then the last login's server, then http://127.0.0.1:3000)"))
+    .addOption(
+      new Option(
+        "--url <url>",
+        "Warden server URL (default: WARDEN_URL, then the last login's server, then http://127.0.0.1:3000)",
+      ),
+    )
     .showHelpAfterError("(run `warden --help` for usage)")
     .addHelpText(
       "after",
@@ -93,7 +101,10 @@ export function buildProgram(): Command {
     .option("--password <password>", "password (prefer WARDEN_PASSWORD or the prompt: arguments show up in `ps`)")
     .action(async (opts: { email?: string; password?: string }, command: Command) => {
       const { env, url, out } = await context(command);
-      const email = parseWith(emailSchema, "email")(opts.email ?? env.WARDEN_EMAIL ?? (await (await import("./prompt.js")).askText("Email")));
+      const email = parseWith(
+        emailSchema,
+        "email",
+      )(opts.email ?? env.WARDEN_EMAIL ?? (await (await import("./prompt.js")).askText("Email")));
       const password = opts.password ?? env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password"));
       const client = clientFor(env, url);
       const result = await client.login({ email, password, deviceName: deviceName() });
@@ -121,7 +132,9 @@ export function buildProgram(): Command {
       const me = await client.api.auth.me.query();
       if (out.json) return out.printJson({ url, ...me });
       out.line(`${out.colors.bold(me.user.email)} (${me.user.role}) at ${url}`);
-      out.line(`session ${me.session.id}, since ${formatTime(me.session.createdAt)}, expires ${formatTime(me.session.expiresAt)}`);
+      out.line(
+        `session ${me.session.id}, since ${formatTime(me.session.createdAt)}, expires ${formatTime(me.session.expiresAt)}`,
+      );
     });
 
   program
@@ -137,7 +150,9 @@ export function buildProgram(): Command {
       const { user, sessions } = found;
       const c = out.colors;
       out.line(`${c.bold(user.email)}  id ${user.id}`);
-      out.line(`role ${user.role}   ${user.locked ? c.red(`locked since ${formatTime(user.lockedAt)}`) : c.green("not locked")}   created ${formatTime(user.createdAt)}`);
+      out.line(
+        `role ${user.role}   ${user.locked ? c.red(`locked since ${formatTime(user.lockedAt)}`) : c.green("not locked")}   created ${formatTime(user.createdAt)}`,
+      );
       out.line();
       if (sessions.length === 0) return out.line("no sessions");
       const rows = sessions.map((s) => [
@@ -160,16 +175,27 @@ export function buildProgram(): Command {
     .option("--wait", "wait until the revocation is applied everywhere, and show how long it took")
     .option("--timeout <seconds>", "give up waiting after this long (exit 7)", positiveInt("--timeout", 3600), 30)
     .option("--json", "machine-readable output")
-    .action(async (email: string, opts: { reason: string; lock?: boolean; wait?: boolean; timeout: number; json?: boolean }, command: Command) => {
-      const { env, url, out } = await context(command, opts.json);
-      const client = await signedInClient(env, url);
-      const { user } = await findUser(client, email);
-      const startedAt = Date.now();
-      const { eventId } = await client.api.admin.revokeUser.mutate({ userId: user.id, reason: opts.reason, lock: opts.lock ?? false });
-      if (!out.json) out.line(`revoked all sessions of ${user.email}${opts.lock ? " and locked the account" : ""}; event ${eventId}`);
-      const waited = opts.wait ? await waitApplied(client, out, eventId, startedAt, opts.timeout * 1000) : undefined;
-      if (out.json) out.printJson({ eventId, userId: user.id, locked: opts.lock ?? false, ...waited });
-    });
+    .action(
+      async (
+        email: string,
+        opts: { reason: string; lock?: boolean; wait?: boolean; timeout: number; json?: boolean },
+        command: Command,
+      ) => {
+        const { env, url, out } = await context(command, opts.json);
+        const client = await signedInClient(env, url);
+        const { user } = await findUser(client, email);
+        const startedAt = Date.now();
+        const { eventId } = await client.api.admin.revokeUser.mutate({
+          userId: user.id,
+          reason: opts.reason,
+          lock: opts.lock ?? false,
+        });
+        if (!out.json)
+          out.line(`revoked all sessions of ${user.email}${opts.lock ? " and locked the account" : ""}; event ${eventId}`);
+        const waited = opts.wait ? await waitApplied(client, out, eventId, startedAt, opts.timeout * 1000) : undefined;
+        if (out.json) out.printJson({ eventId, userId: user.id, locked: opts.lock ?? false, ...waited });
+      },
+    );
 
   program
     .command("revoke-session")
@@ -179,15 +205,17 @@ export function buildProgram(): Command {
     .option("--wait", "wait until the revocation is applied everywhere")
     .option("--timeout <seconds>", "give up waiting after this long (exit 7)", positiveInt("--timeout", 3600), 30)
     .option("--json", "machine-readable output")
-    .action(async (sessionId: string, opts: { reason: string; wait?: boolean; timeout: number; json?: boolean }, command: Command) => {
-      const { env, url, out } = await context(command, opts.json);
-      const client = await signedInClient(env, url);
-      const startedAt = Date.now();
-      const { eventId } = await client.api.admin.revokeSession.mutate({ sessionId, reason: opts.reason });
-      if (!out.json) out.line(`revoked session ${sessionId}; event ${eventId}`);
-      const waited = opts.wait ? await waitApplied(client, out, eventId, startedAt, opts.timeout * 1000) : undefined;
-      if (out.json) out.printJson({ eventId, sessionId, ...waited });
-    });
+    .action(
+      async (sessionId: string, opts: { reason: string; wait?: boolean; timeout: number; json?: boolean }, command: Command) => {
+        const { env, url, out } = await context(command, opts.json);
+        const client = await signedInClient(env, url);
+        const startedAt = Date.now();
+        const { eventId } = await client.api.admin.revokeSession.mutate({ sessionId, reason: opts.reason });
+        if (!out.json) out.line(`revoked session ${sessionId}; event ${eventId}`);
+        const waited = opts.wait ? await waitApplied(client, out, eventId, startedAt, opts.timeout * 1000) : undefined;
+        if (out.json) out.printJson({ eventId, sessionId, ...waited });
+      },
+    );
 
   program
     .command("audit")
@@ -201,7 +229,15 @@ export function buildProgram(): Command {
       const client = await signedInClient(env, url);
       const page = await client.api.admin.audit.query({ limit: opts.limit });
       type Item = (typeof page.items)[number];
-      const row = (i: Item) => [formatTime(i.occurredAt), i.type, i.userId ?? "-", i.sessionId ?? "-", String(i.sessionsRevoked), `${i.actor.type}${i.actor.id ? `:${i.actor.id}` : ""}`, i.reason];
+      const row = (i: Item) => [
+        formatTime(i.occurredAt),
+        i.type,
+        i.userId ?? "-",
+        i.sessionId ?? "-",
+        String(i.sessionsRevoked),
+        `${i.actor.type}${i.actor.id ? `:${i.actor.id}` : ""}`,
+        i.reason,
+      ];
       const headers = ["TIME", "TYPE", "USER", "SESSION", "SESSIONS", "ACTOR", "REASON"];
       if (!opts.follow) {
         if (out.json) return out.printJson(page);
@@ -232,19 +268,26 @@ export function buildProgram(): Command {
     .description("create an admin account; an email that already has an account is refused unless --promote-existing")
     .argument("<email>", "the admin's email", parseWith(emailSchema, "email"))
     .option("--database-url <url>", "PostgreSQL URL (default: DATABASE_URL)")
-    .option("--promote-existing", "if the email has an account: revoke all of its sessions, set this password and make it admin (its lock state is kept)")
+    .option(
+      "--promote-existing",
+      "if the email has an account: revoke all of its sessions, set this password and make it admin (its lock state is kept)",
+    )
     .action(async (email: string, opts: { databaseUrl?: string; promoteExisting?: boolean }) => {
       const env = loadEnv();
       const out = createOutput({ json: false });
       const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
       if (!databaseUrl) throw new UsageError("admin create needs DATABASE_URL (or --database-url)");
-      const password = checkedPassword(env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)));
+      const password = checkedPassword(
+        env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)),
+      );
       // Loaded only here: the domain and database packages are heavy for the other commands.
       const { bootstrapAdmin } = await import("./admin-create.js");
       const result = await bootstrapAdmin(databaseUrl, email, password, { promoteExisting: opts.promoteExisting ?? false });
       if (result.outcome === "created") return out.line(`admin ${result.user.email} ready (id ${result.user.id})`);
       const sessions = `${result.revokedSessions} session${result.revokedSessions === 1 ? "" : "s"} revoked`;
-      out.line(`${result.user.email} is now an admin (id ${result.user.id}); password set, ${sessions} (event ${result.eventId})`);
+      out.line(
+        `${result.user.email} is now an admin (id ${result.user.id}); password set, ${sessions} (event ${result.eventId})`,
+      );
     });
 
   return program;

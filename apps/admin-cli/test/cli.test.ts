@@ -126,7 +126,9 @@ describe("warden CLI against a running server", () => {
 
   it("exits 5 with one clear line when the server is down", async () => {
     const port = await freePort();
-    const result = await runWarden(["user", VICTIM, "--json", "--url", `http://127.0.0.1:${port}`], { WARDEN_CONFIG_DIR: adminDir.dir });
+    const result = await runWarden(["user", VICTIM, "--json", "--url", `http://127.0.0.1:${port}`], {
+      WARDEN_CONFIG_DIR: adminDir.dir,
+    });
     expectOneLineError(result, 5, new RegExp(`cannot reach Warden at http://127\\.0\\.0\\.1:${port}`));
   });
 
@@ -135,7 +137,11 @@ describe("warden CLI against a running server", () => {
     try {
       const [whoami, login] = await Promise.all([
         runWarden(["whoami"], { WARDEN_CONFIG_DIR: empty.dir, WARDEN_URL: system.url }),
-        runWarden(["login", "--email", system.admin.email], { WARDEN_CONFIG_DIR: empty.dir, WARDEN_URL: system.url, WARDEN_PASSWORD: "wrong password" }),
+        runWarden(["login", "--email", system.admin.email], {
+          WARDEN_CONFIG_DIR: empty.dir,
+          WARDEN_URL: system.url,
+          WARDEN_PASSWORD: "wrong password",
+        }),
       ]);
       expectOneLineError(whoami, 2, /not signed in; run `warden login`/);
       expectOneLineError(login, 2, /wrong email or password/);
@@ -145,7 +151,10 @@ describe("warden CLI against a running server", () => {
   });
 
   it("refuses a revocation without --reason (exit 1) and a malformed session id (exit 1)", async () => {
-    const [noReason, badId] = await Promise.all([asAdmin("revoke-user", VICTIM), asAdmin("revoke-session", "123", "--reason", "x")]);
+    const [noReason, badId] = await Promise.all([
+      asAdmin("revoke-user", VICTIM),
+      asAdmin("revoke-session", "123", "--reason", "x"),
+    ]);
     expect(noReason.code).toBe(1);
     expect(noReason.stderr).toContain("--reason");
     expect(badId.code).toBe(1);
@@ -188,7 +197,11 @@ describe("warden CLI against a running server", () => {
 
       const audit = await asAdmin("audit", "--json", "--limit", "5");
       expect(audit.code).toBe(0);
-      expect(JSON.parse(audit.stdout).items[0]).toMatchObject({ eventId: out.eventId, type: "user.revoked", userId: user.user.id });
+      expect(JSON.parse(audit.stdout).items[0]).toMatchObject({
+        eventId: out.eventId,
+        type: "user.revoked",
+        userId: user.user.id,
+      });
       const text = await asAdmin("audit", "--limit", "5");
       expect(text.stdout).toMatch(/TIME\s+TYPE\s+USER/);
       expect(text.stdout).toContain("credential stuffing");
@@ -256,13 +269,18 @@ describe("warden CLI against a running server", () => {
     });
     expect(userRevoked).toHaveLength(1);
     expect(userRevoked[0]).toMatchObject({ sessionsRevoked: 1, actor: { type: "system" } });
-    expect(await waitFor(async () => {
-      const me = await trpc("auth.me", undefined, accessToken);
-      return me.status === 401 ? me.reason : undefined;
-    })).toBe("SESSION_REVOKED");
+    expect(
+      await waitFor(async () => {
+        const me = await trpc("auth.me", undefined, accessToken);
+        return me.status === 401 ? me.reason : undefined;
+      }),
+    ).toBe("SESSION_REVOKED");
 
     // The squatter's password no longer signs in; the operator's does, as admin.
-    expect(await trpc("auth.login", { email: boss, password: "squatter password" })).toMatchObject({ status: 401, reason: "INVALID_CREDENTIALS" });
+    expect(await trpc("auth.login", { email: boss, password: "squatter password" })).toMatchObject({
+      status: 401,
+      reason: "INVALID_CREDENTIALS",
+    });
     const login = await trpc("auth.login", { email: boss, password: "bootstrap password" });
     expect(login.data).toMatchObject({ user: { email: boss, role: "admin" } });
   });
@@ -282,12 +300,20 @@ async function findAsAdmin(email: string) {
 }
 
 /** One tRPC call over plain HTTP, as any client sends it (no automatic renewal in the way). */
-async function trpc(path: string, input: unknown, accessToken?: string): Promise<{ status: number; data?: unknown; reason?: string }> {
+async function trpc(
+  path: string,
+  input: unknown,
+  accessToken?: string,
+): Promise<{ status: number; data?: unknown; reason?: string }> {
   const headers: Record<string, string> = accessToken ? { authorization: `Bearer ${accessToken}` } : {};
   const res =
     input === undefined
       ? await fetch(`${system.url}/trpc/${path}`, { headers })
-      : await fetch(`${system.url}/trpc/${path}`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(input) });
+      : await fetch(`${system.url}/trpc/${path}`, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body: JSON.stringify(input),
+        });
   const body = (await res.json()) as { result?: { data: unknown }; error?: { data?: { reason?: string } } };
   return { status: res.status, data: body.result?.data, reason: body.error?.data?.reason };
 }

@@ -15,7 +15,11 @@ export interface CliResult {
 }
 
 /** Runs `warden <args>` as its own process, the way an admin or a script does. */
-export function runWarden(args: string[], env: Record<string, string | undefined> = {}, options: { input?: string } = {}): Promise<CliResult> {
+export function runWarden(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { input?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawnWarden(args, env);
     let stdout = "";
@@ -48,7 +52,11 @@ export function runWardenInTerminal(args: string[], env: Record<string, string |
   const command = [process.execPath, "--conditions=development", "--import", "tsx", MAIN, ...args].map(quote).join(" ");
   return new Promise((resolve, reject) => {
     // A pty made by `script` has no size until told; give it a usual one.
-    const child = spawn("script", ["-qec", `stty cols 120 rows 40; ${command}`, "/dev/null"], { cwd: PACKAGE_DIR, env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("script", ["-qec", `stty cols 120 rows 40; ${command}`, "/dev/null"], {
+      cwd: PACKAGE_DIR,
+      env: cleanEnv(env),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.on("error", reject);

@@ -47,7 +47,9 @@ describe("warden exit codes 1, 6 and 7", () => {
       // Spend the account's budget (per email and IP) with wrong passwords, one at a time.
       const client = createWardenClient({ url: system.url, store: memoryStore() });
       for (let i = 0; i < ACCOUNT_BUDGET; i++) {
-        await expect(client.login({ email: VICTIM, password: "wrong password" })).rejects.toMatchObject({ reason: "INVALID_CREDENTIALS" });
+        await expect(client.login({ email: VICTIM, password: "wrong password" })).rejects.toMatchObject({
+          reason: "INVALID_CREDENTIALS",
+        });
       }
       // Then even the right password is refused until the window ends.
       const limited = await runWarden(["login", "--email", VICTIM], env);
@@ -66,7 +68,9 @@ describe("warden exit codes 1, 6 and 7", () => {
       });
       // Progress ("waiting for revocation ...") goes to stderr too, before the one error line.
       expect(result.code, result.stderr).toBe(7);
-      expect(result.stderr).toMatch(/\nwarden: revocation [0-9a-f-]{36} not applied within 1 s \(is the admin worker running\?\)\n$/);
+      expect(result.stderr).toMatch(
+        /\nwarden: revocation [0-9a-f-]{36} not applied within 1 s \(is the admin worker running\?\)\n$/,
+      );
       expect(result.stderr.match(/^warden: /gm)).toHaveLength(1);
       expect(result.stderr).not.toMatch(/\n\s+at /);
       // The revocation itself was made: it is pending, and the command said which event it is.

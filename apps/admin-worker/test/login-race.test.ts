@@ -7,7 +7,16 @@ import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { and, eq, isNull } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AdminWorker } from "@warden/worker";
-import { ACCESS_TOKEN_TTL_MS, deletePrefix, REDIS_URL, startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
+import {
+  ACCESS_TOKEN_TTL_MS,
+  deletePrefix,
+  REDIS_URL,
+  startInstance,
+  startWorker,
+  testPrefix,
+  waitFor,
+  type Instance,
+} from "./support.js";
 
 /**
  * A login races an account lock, a revocation or a password change. Instance A serves the
@@ -127,7 +136,11 @@ describe("a login racing a lock, a revocation or a password change", () => {
       .revokeUser({ userId: u.userId, reason: "fraud", lock: true })
       .finally(() => (returned = true));
     // The revocation must queue behind the login's row lock rather than commit past it.
-    const seen = await waitFor(async () => (returned ? "returned" : (await lockWaiters()) > 0 && "waiting"), 15_000, "revocation waiting");
+    const seen = await waitFor(
+      async () => (returned ? "returned" : (await lockWaiters()) > 0 && "waiting"),
+      15_000,
+      "revocation waiting",
+    );
     pause.release();
 
     const result = await login;
@@ -159,7 +172,10 @@ describe("a login racing a lock, a revocation or a password change", () => {
     const login = outcome(callerFor(a.auth).auth.login({ email: u.email, password }));
     await pause.reached;
 
-    await database.db.update(users).set({ passwordHash: await hashPassword("a brand new password") }).where(eq(users.id, u.userId));
+    await database.db
+      .update(users)
+      .set({ passwordHash: await hashPassword("a brand new password") })
+      .where(eq(users.id, u.userId));
     pause.release();
 
     const result = await login;

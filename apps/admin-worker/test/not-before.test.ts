@@ -48,10 +48,17 @@ async function signedInAdmin() {
 }
 
 async function appliedAt(eventId: string) {
-  return waitFor(async () => {
-    const [row] = await database.db.select({ appliedAt: outboxEvents.appliedAt }).from(outboxEvents).where(eq(outboxEvents.id, eventId));
-    return row?.appliedAt ?? undefined;
-  }, 15_000, "the worker applied the event");
+  return waitFor(
+    async () => {
+      const [row] = await database.db
+        .select({ appliedAt: outboxEvents.appliedAt })
+        .from(outboxEvents)
+        .where(eq(outboxEvents.id, eventId));
+      return row?.appliedAt ?? undefined;
+    },
+    15_000,
+    "the worker applied the event",
+  );
 }
 
 describe("not-before through the worker", () => {
@@ -68,10 +75,20 @@ describe("not-before through the worker", () => {
 
     const audit = await database.db.select().from(auditLog).where(eq(auditLog.eventId, eventId!));
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ type: "user.role_changed", userId: admin.userId, sessionId: null, sessionsRevoked: 0, reason: "demoted", actorType: "system" });
+    expect(audit[0]).toMatchObject({
+      type: "user.role_changed",
+      userId: admin.userId,
+      sessionId: null,
+      sessionsRevoked: 0,
+      reason: "demoted",
+      actorType: "system",
+    });
 
     // The same event applied again, as a redelivery would: nothing changes, nothing is published.
-    const [outbox] = await database.db.select({ payload: outboxEvents.payload }).from(outboxEvents).where(eq(outboxEvents.id, eventId!));
+    const [outbox] = await database.db
+      .select({ payload: outboxEvents.payload })
+      .from(outboxEvents)
+      .where(eq(outboxEvents.id, eventId!));
     let published = 0;
     const again = await applyRevocationEvent(database.db, revocationEvent.parse(outbox!.payload), {
       accessTokenTtlMs: 60_000,
@@ -81,18 +98,28 @@ describe("not-before through the worker", () => {
     expect(again).toEqual({ alreadyApplied: true, sessionIds: [] });
     expect(published).toBe(0);
     expect(await database.db.select().from(auditLog).where(eq(auditLog.eventId, eventId!))).toHaveLength(1);
-    const [after] = await database.db.select({ appliedAt: outboxEvents.appliedAt }).from(outboxEvents).where(eq(outboxEvents.id, eventId!));
+    const [after] = await database.db
+      .select({ appliedAt: outboxEvents.appliedAt })
+      .from(outboxEvents)
+      .where(eq(outboxEvents.id, eventId!));
     expect(after!.appliedAt).toEqual(applied);
   });
 
   it("a lock's not-before is published by the worker too", async () => {
     const user = await signedInAdmin();
-    const { eventId } = await revokeUserSessions(a.auth, { userId: user.userId, reason: "compromised", actor: system, lock: true });
+    const { eventId } = await revokeUserSessions(a.auth, {
+      userId: user.userId,
+      reason: "compromised",
+      actor: system,
+      lock: true,
+    });
     await appliedAt(eventId);
     await waitFor(() => b.auth.revocations.firstAcceptedIat(user.userId) !== undefined, 15_000, "B heard the not-before");
     const [row] = await database.db.select({ lockedAt: users.lockedAt }).from(users).where(eq(users.id, user.userId));
     const lockSecond = Math.floor(row!.lockedAt!.getTime() / 1000);
     expect(b.auth.revocations.issuedBeforeNotBefore(user.userId, lockSecond)).toBe(true);
-    expect(await reasonOf(callerFor(b.auth).auth.refresh({ refreshToken: user.refreshToken }))).toMatch(/ACCOUNT_LOCKED|REFRESH_TOKEN_REVOKED/);
+    expect(await reasonOf(callerFor(b.auth).auth.refresh({ refreshToken: user.refreshToken }))).toMatch(
+      /ACCOUNT_LOCKED|REFRESH_TOKEN_REVOKED/,
+    );
   });
 });

@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import { callerFor, reasonOf } from "@warden/api/testing";
 import { applyRevocationEvent, createAdmin } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
-import { MAINTENANCE_QUEUE, REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, revocationEvent, type RevocationEvent } from "@warden/contracts";
+import {
+  MAINTENANCE_QUEUE,
+  REVOCATION_JOB_OPTIONS,
+  REVOCATION_QUEUE,
+  revocationEvent,
+  type RevocationEvent,
+} from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Queue } from "bullmq";
@@ -55,10 +61,14 @@ async function newUser() {
 }
 
 async function applied(eventId: string) {
-  return waitFor(async () => {
-    const status = await admin().revocation({ eventId });
-    return status.status === "applied" && status;
-  }, 15_000, `event ${eventId} applied`);
+  return waitFor(
+    async () => {
+      const status = await admin().revocation({ eventId });
+      return status.status === "applied" && status;
+    },
+    15_000,
+    `event ${eventId} applied`,
+  );
 }
 
 async function outboxEventFor(sessionId: string): Promise<RevocationEvent> {
@@ -94,7 +104,11 @@ describe("admin.revokeUser through the queue and the worker", () => {
     expect(status.appliedAt).toBeTypeOf("number");
     // B heard it from the worker (these instances have no fast path).
     for (const token of [u.first.accessToken, u.second.accessToken]) {
-      await waitFor(async () => (await reasonOf(callerFor(b.auth, token).sessions.list())) === "SESSION_REVOKED", 2_000, "B refuses");
+      await waitFor(
+        async () => (await reasonOf(callerFor(b.auth, token).sessions.list())) === "SESSION_REVOKED",
+        2_000,
+        "B refuses",
+      );
       expect(await reasonOf(callerFor(a.auth, token).sessions.list())).toBe("SESSION_REVOKED");
     }
     const live = await database.db
@@ -106,7 +120,11 @@ describe("admin.revokeUser through the queue and the worker", () => {
     const again = await callerFor(b.auth).auth.login({ email: u.email, password });
     expect((await callerFor(a.auth, again.accessToken).sessions.list()).map((s) => s.id)).toEqual([again.sessionId]);
     const audit = await admin().audit({});
-    expect(audit.items.find((i) => i.eventId === eventId)).toMatchObject({ type: "user.revoked", userId: u.userId, sessionsRevoked: 2 });
+    expect(audit.items.find((i) => i.eventId === eventId)).toMatchObject({
+      type: "user.revoked",
+      userId: u.userId,
+      sessionsRevoked: 2,
+    });
   });
 
   it("with lock, the account cannot sign in again: ACCOUNT_LOCKED", async () => {
@@ -135,7 +153,11 @@ describe("theft", () => {
       actor: { type: "system", id: null },
       sessionsRevoked: 1,
     });
-    await waitFor(async () => (await reasonOf(callerFor(b.auth, rotated.accessToken).sessions.list())) === "SESSION_REVOKED", 2_000, "B refuses");
+    await waitFor(
+      async () => (await reasonOf(callerFor(b.auth, rotated.accessToken).sessions.list())) === "SESSION_REVOKED",
+      2_000,
+      "B refuses",
+    );
     // The other session of the user is untouched.
     await callerFor(b.auth, u.second.accessToken).sessions.list();
   });
@@ -153,10 +175,14 @@ describe("delivery", () => {
     expect(job?.finishedOn).toBeTypeOf("number");
     await job!.remove();
     await queue.add(job!.name, job!.data, { ...REVOCATION_JOB_OPTIONS, jobId: eventId });
-    const second = await waitFor(async () => {
-      const j = await queue.getJob(eventId);
-      return j?.finishedOn ? j : undefined;
-    }, 15_000, "second delivery done");
+    const second = await waitFor(
+      async () => {
+        const j = await queue.getJob(eventId);
+        return j?.finishedOn ? j : undefined;
+      },
+      15_000,
+      "second delivery done",
+    );
     expect(second.returnvalue).toEqual({ alreadyApplied: true, sessionsRevoked: 0 });
     expect(await snapshot(u.userId, eventId)).toEqual(before);
 
@@ -179,10 +205,14 @@ describe("delivery", () => {
       ...REVOCATION_JOB_OPTIONS,
       jobId: badId,
     });
-    const failed = await waitFor(async () => {
-      if ((await queue.getJobState(badId)) !== "failed") return undefined;
-      return queue.getJob(badId);
-    }, 15_000, "malformed job failed");
+    const failed = await waitFor(
+      async () => {
+        if ((await queue.getJobState(badId)) !== "failed") return undefined;
+        return queue.getJob(badId);
+      },
+      15_000,
+      "malformed job failed",
+    );
     expect(failed.attemptsMade).toBe(1); // no retries: it can never succeed
     expect(failed.failedReason).toMatch(/malformed revocation event/);
     expect(failures.some((f) => f.startsWith(badId))).toBe(true);
@@ -190,7 +220,10 @@ describe("delivery", () => {
     const u = await newUser();
     const { eventId } = await admin().revokeSession({ sessionId: u.first.sessionId, reason: "after the bad one" });
     await applied(eventId);
-    const [row] = await database.db.select().from(auditLog).where(and(eq(auditLog.eventId, eventId)));
+    const [row] = await database.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.eventId, eventId)));
     expect(row).toMatchObject({ type: "session.revoked", sessionId: u.first.sessionId, sessionsRevoked: 1 });
   });
 });
@@ -211,11 +244,19 @@ describe("maintenance", () => {
     try {
       const schedulers = await maintenance.getJobSchedulers();
       expect(schedulers.map((s) => s.key)).toEqual([MAINTENANCE_SCHEDULER_ID]);
-      const done = await waitFor(async () => {
-        const [job] = await maintenance.getCompleted();
-        return job;
-      }, 15_000, "a prune job completed");
-      expect(done.returnvalue).toMatchObject({ sessions: expect.any(Number), outboxEvents: expect.any(Number), feedEntries: expect.any(Number) });
+      const done = await waitFor(
+        async () => {
+          const [job] = await maintenance.getCompleted();
+          return job;
+        },
+        15_000,
+        "a prune job completed",
+      );
+      expect(done.returnvalue).toMatchObject({
+        sessions: expect.any(Number),
+        outboxEvents: expect.any(Number),
+        feedEntries: expect.any(Number),
+      });
     } finally {
       await maintenance.close();
     }

@@ -1,6 +1,13 @@
 import { performance } from "node:perf_hooks";
 import { startRevocationFeed } from "@warden/revocations";
-import { createAuth, createKeyRing, createSession, es256KeyFromPem, generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
+import {
+  createAuth,
+  createKeyRing,
+  createSession,
+  es256KeyFromPem,
+  generateDataKey,
+  generateEs256PrivateKeyPem,
+} from "@warden/auth";
 import { outboxEvents } from "@warden/db";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -75,7 +82,8 @@ it(`a session revoked through instance A is refused by instance B (${REVOCATIONS
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ email: "propagation@example.com", password: "correct horse battery" }),
   });
-  const user = ((await signup.json()) as { result: { data: { user: { id: string; email: string; role: "user" } } } }).result.data.user;
+  const user = ((await signup.json()) as { result: { data: { user: { id: string; email: string; role: "user" } } } }).result.data
+    .user;
 
   const delays: number[] = [];
   const pollTimes: number[] = [];
@@ -128,10 +136,14 @@ it(`a session revoked through instance A is refused by instance B (${REVOCATIONS
   expect(percentile(feedDelays, 99)).toBeLessThan(250);
 
   // The worker applies every event (the durable path behind the fast one).
-  await waitFor(async () => {
-    const [row] = await database.db.select({ n: count() }).from(outboxEvents).where(isNull(outboxEvents.appliedAt));
-    return row!.n === 0;
-  }, 30_000, "every event applied by the worker process");
+  await waitFor(
+    async () => {
+      const [row] = await database.db.select({ n: count() }).from(outboxEvents).where(isNull(outboxEvents.appliedAt));
+      return row!.n === 0;
+    },
+    30_000,
+    "every event applied by the worker process",
+  );
   const [all] = await database.db.select({ n: count() }).from(outboxEvents);
   expect(all!.n).toBe(REVOCATIONS);
 }, 180_000);

@@ -27,19 +27,25 @@ let serverProcess: Child;
 let serverUrl: string;
 
 async function startRedis(): Promise<void> {
-  server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-  await waitFor(async () => {
-    const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      return (await probe.ping()) === "PONG";
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
-  }, 10_000, "redis-server up");
+  server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  await waitFor(
+    async () => {
+      const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on("error", () => {});
+      try {
+        await probe.connect();
+        return (await probe.ping()) === "PONG";
+      } catch {
+        return false;
+      } finally {
+        probe.disconnect();
+      }
+    },
+    10_000,
+    "redis-server up",
+  );
 }
 
 async function stopRedis(): Promise<void> {
@@ -106,18 +112,28 @@ it("revocations made while Redis is down are recorded, nothing is lost, and they
   // Through a real server: the revoking call answers as usual, health says redis is down.
   const revokedOverHttp = await post("sessions.revoke", { sessionId: overHttp.sessionId }, overHttp.accessToken);
   expect(revokedOverHttp.status).toBe(200);
-  expect((await post("auth.refresh", { refreshToken: overHttp.refreshToken })).body.error.data.reason).toBe("REFRESH_TOKEN_REVOKED");
+  expect((await post("auth.refresh", { refreshToken: overHttp.refreshToken })).body.error.data.reason).toBe(
+    "REFRESH_TOKEN_REVOKED",
+  );
   const health = await fetch(`${serverUrl}/trpc/health`);
   expect(((await health.json()) as any).result.data).toMatchObject({ ok: false, db: "up", redis: "down" });
 
   // While Redis is down: every revoking call still succeeds and takes effect for refreshes at once.
   const eventIds: string[] = [];
   for (const u of users.slice(0, 2)) {
-    const { eventId } = await revokeSession(a.auth, { sessionId: u.sessionId, reason: "outage", actor: { type: "user", id: u.user.id } });
+    const { eventId } = await revokeSession(a.auth, {
+      sessionId: u.sessionId,
+      reason: "outage",
+      actor: { type: "user", id: u.user.id },
+    });
     eventIds.push(eventId!);
   }
   for (const u of users.slice(2)) {
-    const { eventId } = await revokeUserSessions(a.auth, { userId: u.user.id, reason: "outage", actor: { type: "admin", id: null } });
+    const { eventId } = await revokeUserSessions(a.auth, {
+      userId: u.user.id,
+      reason: "outage",
+      actor: { type: "admin", id: null },
+    });
     eventIds.push(eventId);
   }
   for (const u of users) {
@@ -130,22 +146,37 @@ it("revocations made while Redis is down are recorded, nothing is lost, and they
   eventIds.push(httpEvent!.id!);
   await a.relay.drain(); // a round while Redis is down fails and leaves the events where they are
   // The failed rounds are visible on the rows (another relay may hold them a moment: wait for it).
-  const recorded = await waitFor(async () => {
-    const rows = await database.db.select().from(outboxEvents).where(inArray(outboxEvents.id, eventIds));
-    return rows.some((r) => r.lastError !== null) && rows;
-  }, 5_000, "publish failures recorded");
+  const recorded = await waitFor(
+    async () => {
+      const rows = await database.db.select().from(outboxEvents).where(inArray(outboxEvents.id, eventIds));
+      return rows.some((r) => r.lastError !== null) && rows;
+    },
+    5_000,
+    "publish failures recorded",
+  );
   expect(recorded).toHaveLength(5);
   expect(recorded.every((r) => r.publishedAt === null && r.appliedAt === null)).toBe(true);
 
   // Redis comes back empty (no persistence): the relay publishes from the outbox again.
   await startRedis();
-  await waitFor(async () => {
-    const rows = await database.db.select({ appliedAt: outboxEvents.appliedAt }).from(outboxEvents).where(inArray(outboxEvents.id, eventIds));
-    return rows.every((r) => r.appliedAt !== null);
-  }, 30_000, "every event applied after Redis is back");
+  await waitFor(
+    async () => {
+      const rows = await database.db
+        .select({ appliedAt: outboxEvents.appliedAt })
+        .from(outboxEvents)
+        .where(inArray(outboxEvents.id, eventIds));
+      return rows.every((r) => r.appliedAt !== null);
+    },
+    30_000,
+    "every event applied after Redis is back",
+  );
   expect(await database.db.select().from(auditLog).where(inArray(auditLog.eventId, eventIds))).toHaveLength(5);
   // The feed, resynchronised after the reconnect, reaches instance B too.
   for (const u of users) {
-    await waitFor(async () => (await reasonOf(callerFor(b.auth, u.accessToken).sessions.list())) === "SESSION_REVOKED", 5_000, "B refuses");
+    await waitFor(
+      async () => (await reasonOf(callerFor(b.auth, u.accessToken).sessions.list())) === "SESSION_REVOKED",
+      5_000,
+      "B refuses",
+    );
   }
 });

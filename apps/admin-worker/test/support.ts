@@ -29,7 +29,11 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
   }
 }
 
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = "condition"): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -51,8 +55,17 @@ export interface Instance {
  * outbox relay woken after each revoking commit. No fast path: what reaches the other instances
  * is what the worker publishes.
  */
-export async function startInstance(database: TestDatabase, opts: { redisUrl: string; prefix: string; keys: ReturnType<typeof createTestKeyRing>; refreshReuseGraceMs?: number }): Promise<Instance> {
-  const relay = startOutboxRelay({ db: database.db, redisUrl: opts.redisUrl, prefix: opts.prefix, logger: quietLogger, pollIntervalMs: 200 });
+export async function startInstance(
+  database: TestDatabase,
+  opts: { redisUrl: string; prefix: string; keys: ReturnType<typeof createTestKeyRing>; refreshReuseGraceMs?: number },
+): Promise<Instance> {
+  const relay = startOutboxRelay({
+    db: database.db,
+    redisUrl: opts.redisUrl,
+    prefix: opts.prefix,
+    logger: quietLogger,
+    pollIntervalMs: 200,
+  });
   const revocations = new RevocationSet();
   const auth = createAuth({
     db: database.db,
@@ -79,7 +92,10 @@ export async function startInstance(database: TestDatabase, opts: { redisUrl: st
   };
 }
 
-export function startWorker(database: TestDatabase, opts: { redisUrl: string; prefix: string; lockDurationMs?: number }): Promise<AdminWorker> {
+export function startWorker(
+  database: TestDatabase,
+  opts: { redisUrl: string; prefix: string; lockDurationMs?: number },
+): Promise<AdminWorker> {
   return startAdminWorker({
     databaseUrl: database.url,
     redisUrl: opts.redisUrl,

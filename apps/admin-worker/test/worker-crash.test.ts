@@ -62,12 +62,16 @@ it("a worker killed in the middle of a job: another worker applies the event, ex
   await holder`begin`;
   await holder`select id from outbox_events where id = ${eventId!} for update`;
   const first = startWorkerProcess();
-  await waitFor(async () => {
-    const [row] = await database.sql<{ n: number }[]>`
+  await waitFor(
+    async () => {
+      const [row] = await database.sql<{ n: number }[]>`
       select count(*)::int as n from pg_stat_activity
       where datname = current_database() and wait_event_type = 'Lock' and query ilike '%outbox_events%'`;
-    return row!.n > 0;
-  }, 20_000, "worker blocked mid-job");
+      return row!.n > 0;
+    },
+    20_000,
+    "worker blocked mid-job",
+  );
   expect(await queue.getJobState(eventId!)).toBe("active");
 
   await first.stop("SIGKILL");

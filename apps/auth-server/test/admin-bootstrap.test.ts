@@ -8,7 +8,6 @@ import { deleteKeys, LogCapture, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();
 const signingKey = generateEs256PrivateKeyPem();
@@ -85,7 +84,12 @@ describe("WARDEN_ADMIN_* at start", () => {
       await database.sql`update users set role = 'admin' where email = ${second.email}`;
       const secondToken = (await call(first.server, "auth.login", second)).data.accessToken as string;
       const root = (await call(first.server, "auth.login", BOOTSTRAP)).data.user as { id: string };
-      const lock = await call(first.server, "admin.revokeUser", { userId: root.id, reason: "bootstrap password leaked", lock: true }, secondToken);
+      const lock = await call(
+        first.server,
+        "admin.revokeUser",
+        { userId: root.id, reason: "bootstrap password leaked", lock: true },
+        secondToken,
+      );
       expect(lock.status).toBe(200);
       expect((await call(first.server, "auth.login", BOOTSTRAP)).reason).toBe("ACCOUNT_LOCKED");
       lockedRow = await accountRow(BOOTSTRAP.email);
@@ -134,14 +138,24 @@ describe("WARDEN_ADMIN_* at start", () => {
   });
 
   it("a WARDEN_ADMIN_PASSWORD shorter than the password policy stops the server with one clear line (exit 1)", async () => {
-    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" }).success).toBe(false);
-    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "x".repeat(1025) }).success).toBe(false);
+    expect(serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" }).success).toBe(
+      false,
+    );
+    expect(
+      serverEnvSchema.safeParse({ WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "x".repeat(1025) }).success,
+    ).toBe(false);
 
     const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
     const root = fileURLToPath(new URL("../../..", import.meta.url));
     const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", main], {
       cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: database.url, WARDEN_ADMIN_EMAIL: BOOTSTRAP.email, WARDEN_ADMIN_PASSWORD: "short" },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: database.url,
+        WARDEN_ADMIN_EMAIL: BOOTSTRAP.email,
+        WARDEN_ADMIN_PASSWORD: "short",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";

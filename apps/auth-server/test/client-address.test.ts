@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadEnv } from "../src/env.js";
 import { rateLimitSource, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-
 // The test client on 127.0.0.1 plays the proxy: it writes X-Forwarded-For as a proxy that appends
 // would, with a client-written entry on the left and the address the proxy saw on the right.
 // The addresses in these headers are only text: nothing dials them.
@@ -48,7 +47,10 @@ async function call(server: RunningServer, path: string, init: { body?: unknown;
 }
 
 async function adminFind(server: RunningServer, userEmail: string) {
-  const admin = await call(server, "auth.login", { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }, forwardedFor: "192.0.2.250" });
+  const admin = await call(server, "auth.login", {
+    body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD },
+    forwardedFor: "192.0.2.250",
+  });
   expect(admin.status).toBe(200);
   const input = encodeURIComponent(JSON.stringify({ email: userEmail }));
   return call(server, `admin.users.find?input=${input}`, { token: admin.body.result.data.accessToken });
@@ -75,7 +77,9 @@ describe("TRUST_PROXY=1: one proxy in front", () => {
 
   it("a spoofed leftmost X-Forwarded-For entry does not escape the login budget", async () => {
     const victim = email("spoof");
-    expect((await call(server, "auth.signup", { body: { email: victim, password: PASSWORD }, forwardedFor: "198.51.100.1" })).status).toBe(200);
+    expect(
+      (await call(server, "auth.signup", { body: { email: victim, password: PASSWORD }, forwardedFor: "198.51.100.1" })).status,
+    ).toBe(200);
     const statuses: number[] = [];
     for (let i = 1; i <= 15; i++) {
       const res = await call(server, "auth.login", {
@@ -167,8 +171,11 @@ describe("IPv6 clients behind one proxy (TRUST_PROXY=1)", () => {
 
   it("addresses of one /64 share the login budget; another /64 has its own", async () => {
     const user = email("v6");
-    expect((await call(server, "auth.signup", { body: { email: user, password: PASSWORD }, forwardedFor: "2001:db8:7:1::1" })).status).toBe(200);
-    const wrong = (address: string) => call(server, "auth.login", { body: { email: user, password: "wrong password!" }, forwardedFor: address });
+    expect(
+      (await call(server, "auth.signup", { body: { email: user, password: PASSWORD }, forwardedFor: "2001:db8:7:1::1" })).status,
+    ).toBe(200);
+    const wrong = (address: string) =>
+      call(server, "auth.login", { body: { email: user, password: "wrong password!" }, forwardedFor: address });
     const statuses: number[] = [];
     // A new address of the same /64 for every attempt, as a host that owns the prefix can do.
     for (let i = 1; i <= 10; i++) statuses.push((await wrong(`2001:db8:7:2::${i.toString(16)}`)).status);
@@ -188,7 +195,12 @@ describe("the rate-limit source of a client address", () => {
   });
 
   it("every spelling of an address gives the same source", () => {
-    const spellings = ["2001:db8:0:2::1", "2001:0DB8:0000:0002:0000:0000:0000:0001", "2001:db8::2:0:0:0:1", "2001:db8:0:2::1%eth0"];
+    const spellings = [
+      "2001:db8:0:2::1",
+      "2001:0DB8:0000:0002:0000:0000:0000:0001",
+      "2001:db8::2:0:0:0:1",
+      "2001:db8:0:2::1%eth0",
+    ];
     expect(new Set(spellings.map((ip) => rateLimitSource(ip)))).toEqual(new Set(["2001:db8:0:2:0:0:0:0/64"]));
     expect(rateLimitSource("::1")).toBe("0:0:0:0:0:0:0:0/64");
   });
@@ -246,7 +258,9 @@ describe("TRUST_PROXY parsing", () => {
       exit.mockRestore();
     }
     expect(written).toHaveLength(1);
-    expect(written[0]).toMatch(/^warden: invalid configuration: TRUST_PROXY: "true" is ambiguous.*number of proxies in front.*addresses\/CIDRs.*\n$/);
+    expect(written[0]).toMatch(
+      /^warden: invalid configuration: TRUST_PROXY: "true" is ambiguous.*number of proxies in front.*addresses\/CIDRs.*\n$/,
+    );
   });
 
   it("a hop count or an address/CIDR list is accepted; unset means no proxy", () => {

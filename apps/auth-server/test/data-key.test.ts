@@ -67,7 +67,9 @@ describe("WARDEN_DATA_KEY", () => {
     try {
       const file = path.join(dir, "data-key");
       await writeFile(file, `${base64Of(16)}\n`);
-      expect(() => loadServerDataKeys(serverEnvSchema.parse({ WARDEN_DATA_KEY_FILE: file }))).toThrow(/^WARDEN_DATA_KEY_FILE too short/);
+      expect(() => loadServerDataKeys(serverEnvSchema.parse({ WARDEN_DATA_KEY_FILE: file }))).toThrow(
+        /^WARDEN_DATA_KEY_FILE too short/,
+      );
       const key = generateDataKey();
       await writeFile(file, `${key}\n`);
       const old = generateDataKey();

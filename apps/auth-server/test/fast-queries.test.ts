@@ -19,16 +19,28 @@ afterAll(async () => {
 async function both(path: string, headers: Record<string, string> = {}) {
   const call = async (url: string) => {
     const res = await fetch(`${server.url}${url}`, { headers });
-    return { status: res.status, type: res.headers.get("content-type"), vary: res.headers.get("vary"), body: (await res.json()) as unknown };
+    return {
+      status: res.status,
+      type: res.headers.get("content-type"),
+      vary: res.headers.get("vary"),
+      body: (await res.json()) as unknown,
+    };
   };
   return { fast: await call(path), adapter: await call(`${path}?input=${encodeURIComponent("{}")}`) };
 }
 
 describe("plain GET queries answered without tRPC's fetch adapter", () => {
   it("auth.me answers exactly as the adapter does: signed in, no token, garbage token, revoked session", async () => {
-    const signup = await server.post("/trpc/auth.signup", { email: `fast-${randomUUID()}@example.com`, password: "correct horse battery" });
+    const signup = await server.post("/trpc/auth.signup", {
+      email: `fast-${randomUUID()}@example.com`,
+      password: "correct horse battery",
+    });
     const { accessToken, sessionId } = signup.body.result.data;
-    const cases: Array<Record<string, string>> = [{ authorization: `Bearer ${accessToken}` }, {}, { authorization: "Bearer garbage" }];
+    const cases: Array<Record<string, string>> = [
+      { authorization: `Bearer ${accessToken}` },
+      {},
+      { authorization: "Bearer garbage" },
+    ];
     for (const headers of cases) {
       const { fast, adapter } = await both("/trpc/auth.me", headers);
       expect(fast).toEqual(adapter);

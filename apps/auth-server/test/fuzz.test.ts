@@ -21,7 +21,16 @@ import { createRateLimiter } from "@warden/server";
  * headers, anonymous, as a user and as an admin. Whatever is sent, the answer is a typed error
  * (or a success for the rare valid input), never a 500, and a refused call writes no row.
  */
-const MUTATIONS = ["auth.signup", "auth.login", "auth.refresh", "auth.logout", "auth.logoutAll", "sessions.revoke", "admin.revokeUser", "admin.revokeSession"];
+const MUTATIONS = [
+  "auth.signup",
+  "auth.login",
+  "auth.refresh",
+  "auth.logout",
+  "auth.logoutAll",
+  "sessions.revoke",
+  "admin.revokeUser",
+  "admin.revokeSession",
+];
 const QUERIES = ["health", "auth.me", "sessions.list", "admin.users.find", "admin.revocation", "admin.audit"];
 const RUNS = 200;
 
@@ -53,7 +62,16 @@ async function rowCounts(): Promise<string> {
 
 const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 });
 const headerArb = fc.dictionary(
-  fc.constantFrom("x-warden-cookie", "content-type", "cookie", "x-forwarded-for", "trpc-accept", "accept", "origin", "authorization"),
+  fc.constantFrom(
+    "x-warden-cookie",
+    "content-type",
+    "cookie",
+    "x-forwarded-for",
+    "trpc-accept",
+    "accept",
+    "origin",
+    "authorization",
+  ),
   fc.oneof(printable, fc.constantFrom("1", "application/json", "text/plain", "application/jsonl", "Bearer ", "bearer x.y.z")),
   { maxKeys: 4 },
 );
@@ -75,7 +93,12 @@ const structured = fc.record(
   },
   { requiredKeys: [] },
 );
-const bodyArb = fc.oneof(fc.json({ maxDepth: 3 }), structured.map((v) => JSON.stringify(v)), fc.string({ maxLength: 200 }), fc.constant(""));
+const bodyArb = fc.oneof(
+  fc.json({ maxDepth: 3 }),
+  structured.map((v) => JSON.stringify(v)),
+  fc.string({ maxLength: 200 }),
+  fc.constant(""),
+);
 
 function headersFor(identity: "anon" | "user" | "admin", extra: Record<string, string>): Record<string, string> {
   const headers = { ...extra };
@@ -195,25 +218,45 @@ function boundaryCases(): { path: string; input: unknown; whole: boolean }[] {
     {
       path: "auth.signup",
       base: () => ({ email: email("edge"), password: PASSWORD, deviceName: "edge" }),
-      fields: { email: strings(emailEdges()), password: strings(password), deviceName: strings(lengthEdges(DEVICE_NAME_MAX_LENGTH)) },
+      fields: {
+        email: strings(emailEdges()),
+        password: strings(password),
+        deviceName: strings(lengthEdges(DEVICE_NAME_MAX_LENGTH)),
+      },
     },
     {
       path: "auth.login",
       base: () => ({ email: userEmail, password: "not the password", deviceName: "edge" }),
-      fields: { email: strings(emailEdges()), password: strings(password), deviceName: strings(lengthEdges(DEVICE_NAME_MAX_LENGTH)) },
+      fields: {
+        email: strings(emailEdges()),
+        password: strings(password),
+        deviceName: strings(lengthEdges(DEVICE_NAME_MAX_LENGTH)),
+      },
     },
-    { path: "auth.refresh", base: () => ({ refreshToken: "x" }), fields: { refreshToken: strings(lengthEdges(REFRESH_TOKEN_MAX_LENGTH)) } },
+    {
+      path: "auth.refresh",
+      base: () => ({ refreshToken: "x" }),
+      fields: { refreshToken: strings(lengthEdges(REFRESH_TOKEN_MAX_LENGTH)) },
+    },
     { path: "auth.logout", base: () => ({}), fields: {} },
     { path: "auth.logoutAll", base: () => ({}), fields: {} },
     { path: "auth.me", base: () => ({}), fields: {} },
     { path: "health", base: () => ({}), fields: {} },
     { path: "sessions.list", base: () => ({}), fields: {} },
     { path: "sessions.revoke", base: () => ({ sessionId: randomUUID() }), fields: { sessionId: strings(uuidEdges()) } },
-    { path: "admin.users.find", base: () => ({ email: userEmail }), fields: { email: strings(emailEdges()), userId: strings(uuidEdges()) } },
+    {
+      path: "admin.users.find",
+      base: () => ({ email: userEmail }),
+      fields: { email: strings(emailEdges()), userId: strings(uuidEdges()) },
+    },
     {
       path: "admin.revokeUser",
       base: () => ({ userId: victimId, reason: "edge", lock: false }),
-      fields: { userId: strings(uuidEdges()), reason: strings(lengthEdges(REASON_MAX_LENGTH)), lock: [...EDGE_STRINGS, ...EDGE_JSON, false] },
+      fields: {
+        userId: strings(uuidEdges()),
+        reason: strings(lengthEdges(REASON_MAX_LENGTH)),
+        lock: [...EDGE_STRINGS, ...EDGE_JSON, false],
+      },
     },
     {
       path: "admin.revokeSession",
@@ -258,7 +301,12 @@ beforeAll(async () => {
   victimId = (await server.post("/trpc/auth.signup", { email: email("victim"), password: PASSWORD })).body.result.data.user.id;
 });
 afterAll(async () => {
-  console.log(`fuzz: answers by identity and reason: ${[...seen].sort().map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  console.log(
+    `fuzz: answers by identity and reason: ${[...seen]
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ")}`,
+  );
   await server.close();
   await deleteKeys(redis, prefix);
   redis.disconnect();
@@ -297,7 +345,10 @@ describe("fuzzing every procedure over HTTP", () => {
     const all = [...MUTATIONS, ...QUERIES];
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.constantFrom(...all, "nope", "auth", "auth.signup.x", "__proto__", "constructor"), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.constantFrom(...all, "nope", "auth", "auth.signup.x", "__proto__", "constructor"), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         fc.constantFrom<"GET" | "POST">("GET", "POST"),
         bodyArb,
         fc.boolean(),
@@ -341,7 +392,8 @@ describe("fuzzing every procedure over HTTP", () => {
   }, 600_000);
 
   it("admin.audit answers every cursor its schema accepts: the largest bigint pages from the top, beyond it is VALIDATION_FAILED", async () => {
-    const audit = (input: unknown) => send("GET", `/trpc/admin.audit?input=${encodeURIComponent(JSON.stringify(input))}`, undefined, headersFor("admin", {}));
+    const audit = (input: unknown) =>
+      send("GET", `/trpc/admin.audit?input=${encodeURIComponent(JSON.stringify(input))}`, undefined, headersFor("admin", {}));
     await server.post("/trpc/admin.revokeUser", { userId: victimId, reason: "audit cursor" }, headersFor("admin", {}));
     const top = await audit({ cursor: "9223372036854775807" });
     expect(top.status, top.text).toBe(200);
@@ -360,7 +412,9 @@ describe("fuzzing every procedure over HTTP", () => {
     // client has finished writing, the fetch fails with a reset instead. Both are the defence at work;
     // any other answer or failure (a 4xx from tRPC, a refused connection) is not.
     expect(await headOutcome(`${server.url}/trpc/auth.me?input=${input}`)).toMatch(/^(431|reset by the server)$/);
-    expect(await headOutcome(`${server.url}/trpc/health`, { "x-junk": "j".repeat(1024 * 1024) })).toMatch(/^(431|reset by the server)$/);
+    expect(await headOutcome(`${server.url}/trpc/health`, { "x-junk": "j".repeat(1024 * 1024) })).toMatch(
+      /^(431|reset by the server)$/,
+    );
     // Still serving afterwards.
     expect((await fetch(`${server.url}/trpc/health`)).status).toBe(200);
   });

@@ -47,7 +47,8 @@ function craft(header: Record<string, unknown>, payload: Record<string, unknown>
   return `${input}.${signer ? signer(input).toString("base64url") : ""}`;
 }
 const goodHeader = () => ({ alg: "ES256", typ: "at+jwt", kid });
-const withRealKey = (header: Record<string, unknown>, payload: Record<string, unknown> = claims) => craft(header, payload, es256(privateKey));
+const withRealKey = (header: Record<string, unknown>, payload: Record<string, unknown> = claims) =>
+  craft(header, payload, es256(privateKey));
 
 async function overHttp(on: TestServer, authorization: string): Promise<Verdict> {
   const res = await on.get("/trpc/auth.me", undefined, { authorization });
@@ -105,10 +106,12 @@ afterAll(async () => {
 });
 
 describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) => {
-  const me = (authorization: string) => (target === "server" ? overHttp(server, authorization) : byVerifier(() => verifyRequest(verifier, authorization)));
+  const me = (authorization: string) =>
+    target === "server" ? overHttp(server, authorization) : byVerifier(() => verifyRequest(verifier, authorization));
   const reasonFor = (token: string) => me(`Bearer ${token}`);
   /** The check alone, for tokens the Authorization parser already refuses by shape. */
-  const domainReason = (token: string) => (target === "server" ? Promise.resolve(serverCheck(t.auth.keys, token)) : verifierCheck(verifier, token));
+  const domainReason = (token: string) =>
+    target === "server" ? Promise.resolve(serverCheck(t.auth.keys, token)) : verifierCheck(verifier, token);
 
   it("the control: a token crafted here with the real key and claims is accepted", async () => {
     expect((await reasonFor(withRealKey(goodHeader()))).status).toBe(200);
@@ -132,17 +135,31 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
       Buffer.from(String(publicKey.export({ format: "jwk" }).x)),
     ];
     for (const secret of secrets) {
-      const forged = craft({ ...goodHeader(), alg: "HS256" }, claims, (input) => createHmac("sha256", secret).update(input).digest());
+      const forged = craft({ ...goodHeader(), alg: "HS256" }, claims, (input) =>
+        createHmac("sha256", secret).update(input).digest(),
+      );
       expect(await reasonFor(forged)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
     }
   });
 
   it("kid injection: path traversal, SQL, missing, non-string, oversized", async () => {
-    const kids: unknown[] = ["../../../../dev/null", "/etc/passwd", "' OR '1'='1", "x'; DROP TABLE users; --", undefined, 42, ["a"], "k".repeat(10_000)];
+    const kids: unknown[] = [
+      "../../../../dev/null",
+      "/etc/passwd",
+      "' OR '1'='1",
+      "x'; DROP TABLE users; --",
+      undefined,
+      42,
+      ["a"],
+      "k".repeat(10_000),
+    ];
     for (const bad of kids) {
       const header: Record<string, unknown> = { ...goodHeader(), kid: bad };
       if (bad === undefined) delete header.kid;
-      expect(await reasonFor(withRealKey(header)), String(bad).slice(0, 30)).toMatchObject({ status: 401, reason: "TOKEN_INVALID" });
+      expect(await reasonFor(withRealKey(header)), String(bad).slice(0, 30)).toMatchObject({
+        status: 401,
+        reason: "TOKEN_INVALID",
+      });
     }
   });
 
@@ -166,7 +183,10 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
     const unknown = { ...goodHeader(), kid: "u".repeat(128) };
     expect(await check(at128, craft(unknown, claims, es256(privateKey)))).toBe("TOKEN_INVALID");
     expect(await reasonFor(withRealKey(unknown))).toEqual({ status: 401, reason: "TOKEN_INVALID" });
-    expect(await reasonFor(withRealKey({ ...goodHeader(), kid: "k".repeat(129) }))).toEqual({ status: 401, reason: "TOKEN_INVALID" });
+    expect(await reasonFor(withRealKey({ ...goodHeader(), kid: "k".repeat(129) }))).toEqual({
+      status: 401,
+      reason: "TOKEN_INVALID",
+    });
   });
 
   it("jku, x5u and embedded jwk headers naming an attacker's key are never followed", async () => {
@@ -179,7 +199,10 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
       { alg: "ES256", typ: "at+jwt", jwk, kid: "attacker" },
     ];
     for (const header of headers) {
-      expect(await reasonFor(craft(header, claims, es256(attacker.privateKey)))).toEqual({ status: 401, reason: "TOKEN_INVALID" });
+      expect(await reasonFor(craft(header, claims, es256(attacker.privateKey)))).toEqual({
+        status: 401,
+        reason: "TOKEN_INVALID",
+      });
     }
   });
 
@@ -202,7 +225,10 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
     ];
     for (const payload of variants) {
       const cleaned = JSON.parse(JSON.stringify(payload));
-      expect(await reasonFor(withRealKey(goodHeader(), cleaned)), JSON.stringify(cleaned)).toMatchObject({ status: 401, reason: "TOKEN_INVALID" });
+      expect(await reasonFor(withRealKey(goodHeader(), cleaned)), JSON.stringify(cleaned)).toMatchObject({
+        status: 401,
+        reason: "TOKEN_INVALID",
+      });
     }
   });
 
@@ -230,11 +256,18 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
     // fetch folds two headers into one "a, b" value (the raw-socket case is a server test).
     const twice = `Bearer ${realToken}, Bearer ${realToken}`;
     if (target === "server") {
-      const res = await fetch(`${server.url}/trpc/auth.me`, { headers: [["authorization", `Bearer ${realToken}`], ["authorization", `Bearer ${realToken}`]] });
+      const res = await fetch(`${server.url}/trpc/auth.me`, {
+        headers: [
+          ["authorization", `Bearer ${realToken}`],
+          ["authorization", `Bearer ${realToken}`],
+        ],
+      });
       expect(res.status).toBe(401);
     } else {
       // What the server's host passes on for two raw headers, and even a list of one: refused.
-      await expect(verifyRequest(verifier, [`Bearer ${realToken}`, `Bearer ${realToken}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
+      await expect(verifyRequest(verifier, [`Bearer ${realToken}`, `Bearer ${realToken}`])).rejects.toMatchObject({
+        reason: "TOKEN_INVALID",
+      });
       await expect(verifyRequest(verifier, [`Bearer ${realToken}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
     }
     expect(await me(twice)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
@@ -246,7 +279,17 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
 
   it("non-base64url characters, padding and garbage segments", async () => {
     const [h, p, s] = realToken.split(".") as [string, string, string];
-    const variants = [`${h}.${p}.${s}=`, `${h}=.${p}.${s}`, `${h}.${p}+.${s}`, `${h}.${p}/.${s}`, `${h}.${p}`, `${h}.${p}.${s}.x`, `${h}..${s}`, `é.${p}.${s}`, `${h}.${p}.${s.slice(0, -1)}`];
+    const variants = [
+      `${h}.${p}.${s}=`,
+      `${h}=.${p}.${s}`,
+      `${h}.${p}+.${s}`,
+      `${h}.${p}/.${s}`,
+      `${h}.${p}`,
+      `${h}.${p}.${s}.x`,
+      `${h}..${s}`,
+      `é.${p}.${s}`,
+      `${h}.${p}.${s.slice(0, -1)}`,
+    ];
     for (const token of variants) {
       expect(await reasonFor(token), token.slice(-8)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
     }
@@ -326,7 +369,8 @@ describe.each(TARGETS)("with JWT_ALG=HS256: %s", (target) => {
 
   const hsReason = (token: string) =>
     target === "server" ? overHttp(hsServer, `Bearer ${token}`) : byVerifier(() => verifyRequest(hsVerifier, `Bearer ${token}`));
-  const hsDomainReason = (token: string) => (target === "server" ? Promise.resolve(serverCheck(ring, token)) : verifierCheck(hsVerifier, token));
+  const hsDomainReason = (token: string) =>
+    target === "server" ? Promise.resolve(serverCheck(ring, token)) : verifierCheck(hsVerifier, token);
 
   it("the secret is never published; the real HS256 token and one crafted here with the secret are accepted", async () => {
     expect(ring.jwks.keys).toEqual([]);
@@ -336,7 +380,10 @@ describe.each(TARGETS)("with JWT_ALG=HS256: %s", (target) => {
   });
 
   it("HS384 and HS512 tokens signed with the real secret and naming its kid are refused (algorithm pinning)", async () => {
-    for (const [alg, hash] of [["HS384", "sha384"], ["HS512", "sha512"]] as const) {
+    for (const [alg, hash] of [
+      ["HS384", "sha384"],
+      ["HS512", "sha512"],
+    ] as const) {
       const forged = craft({ alg, typ: "at+jwt", kid: ring.current.kid }, hsClaims, hmac(hash));
       // The forgery is genuine: jsonwebtoken, told to expect this algorithm, accepts it with the very same secret.
       expect(() => jwt.verify(forged, ring.current.verifyKey, { algorithms: [alg] })).not.toThrow();
@@ -377,27 +424,35 @@ describe("order of the checks: signature and claims, then revocation, then expir
     await o.close();
   });
 
-  it.each(TARGETS)("a revoked and expired token is SESSION_REVOKED, an expired live one TOKEN_EXPIRED, a bad signature TOKEN_INVALID: %s", async (target) => {
-    const e = email("order");
-    const a = (await oServer.post("/trpc/auth.signup", { email: e, password: PASSWORD })).body.result.data;
-    const b = (await oServer.post("/trpc/auth.login", { email: e, password: PASSWORD })).body.result.data;
-    const c = (await oServer.post("/trpc/auth.login", { email: e, password: PASSWORD })).body.result.data;
-    const meWith = (token: string) =>
-      target === "server" ? overHttp(oServer, `Bearer ${token}`) : byVerifier(() => verifyRequest(oVerifier, `Bearer ${token}`));
-    // The verified-token cache keeps a token only until its exp, so past it every check below is
-    // the full verification, whose order is the one under test.
-    expect((await meWith(a.accessToken)).status).toBe(200);
-    expect((await oServer.post("/trpc/sessions.revoke", { sessionId: b.sessionId }, { authorization: `Bearer ${a.accessToken}` })).status).toBe(200);
-    expect((await oServer.post("/trpc/auth.logout", {}, { authorization: `Bearer ${a.accessToken}` })).status).toBe(200);
+  it.each(TARGETS)(
+    "a revoked and expired token is SESSION_REVOKED, an expired live one TOKEN_EXPIRED, a bad signature TOKEN_INVALID: %s",
+    async (target) => {
+      const e = email("order");
+      const a = (await oServer.post("/trpc/auth.signup", { email: e, password: PASSWORD })).body.result.data;
+      const b = (await oServer.post("/trpc/auth.login", { email: e, password: PASSWORD })).body.result.data;
+      const c = (await oServer.post("/trpc/auth.login", { email: e, password: PASSWORD })).body.result.data;
+      const meWith = (token: string) =>
+        target === "server"
+          ? overHttp(oServer, `Bearer ${token}`)
+          : byVerifier(() => verifyRequest(oVerifier, `Bearer ${token}`));
+      // The verified-token cache keeps a token only until its exp, so past it every check below is
+      // the full verification, whose order is the one under test.
+      expect((await meWith(a.accessToken)).status).toBe(200);
+      expect(
+        (await oServer.post("/trpc/sessions.revoke", { sessionId: b.sessionId }, { authorization: `Bearer ${a.accessToken}` }))
+          .status,
+      ).toBe(200);
+      expect((await oServer.post("/trpc/auth.logout", {}, { authorization: `Bearer ${a.accessToken}` })).status).toBe(200);
 
-    clock.advance(o.auth.settings.accessTokenTtlMs + 1000);
-    expect(await meWith(a.accessToken)).toEqual({ status: 401, reason: "SESSION_REVOKED" });
-    expect(await meWith(b.accessToken)).toEqual({ status: 401, reason: "SESSION_REVOKED" });
-    expect(await meWith(c.accessToken)).toEqual({ status: 401, reason: "TOKEN_EXPIRED" });
-    // b's header and claims under c's (valid, but not b's) signature: revoked and expired, yet TOKEN_INVALID first.
-    const swapped = `${b.accessToken.split(".").slice(0, 2).join(".")}.${c.accessToken.split(".")[2]}`;
-    expect(await meWith(swapped)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
-  });
+      clock.advance(o.auth.settings.accessTokenTtlMs + 1000);
+      expect(await meWith(a.accessToken)).toEqual({ status: 401, reason: "SESSION_REVOKED" });
+      expect(await meWith(b.accessToken)).toEqual({ status: 401, reason: "SESSION_REVOKED" });
+      expect(await meWith(c.accessToken)).toEqual({ status: 401, reason: "TOKEN_EXPIRED" });
+      // b's header and claims under c's (valid, but not b's) signature: revoked and expired, yet TOKEN_INVALID first.
+      const swapped = `${b.accessToken.split(".").slice(0, 2).join(".")}.${c.accessToken.split(".")[2]}`;
+      expect(await meWith(swapped)).toEqual({ status: 401, reason: "TOKEN_INVALID" });
+    },
+  );
 });
 
 describe("parity: random mutations of a valid token get the same verdict from the server and the verifier", () => {
@@ -431,20 +486,24 @@ describe("parity: random mutations of a valid token get the same verdict from th
     // The session stays the real one, whatever an earlier mutation did to these two claims.
     const session = { sub: claims.sub, sid: claims.sid };
     const changed = JSON.parse(JSON.stringify({ ...(part === "header" ? header : payload), [field]: value }));
-    return part === "header" ? craft(changed, { ...payload, ...session }, es256(privateKey)) : craft(header, { ...changed, ...session }, es256(privateKey));
+    return part === "header"
+      ? craft(changed, { ...payload, ...session }, es256(privateKey))
+      : craft(header, { ...changed, ...session }, es256(privateKey));
   };
   /** Any character replaced, inserted or removed. */
-  const bytes: fc.Arbitrary<Mutation> = fc.tuple(fc.nat(), visible, fc.constantFrom("replace", "insert", "remove")).map(
-    ([at, char, how]) =>
+  const bytes: fc.Arbitrary<Mutation> = fc
+    .tuple(fc.nat(), visible, fc.constantFrom("replace", "insert", "remove"))
+    .map(([at, char, how]) =>
       mutation(`${how} ${JSON.stringify(char)} at ${at}`, (token) => {
         const i = at % token.length;
         if (how === "insert") return token.slice(0, i) + char + token.slice(i);
         return token.slice(0, i) + (how === "replace" ? char : "") + token.slice(i + 1);
       }),
-  );
+    );
   /** Another spelling of the same bytes (unused trailing bits set, padding), or a segment cut or doubled. */
-  const spelling: fc.Arbitrary<Mutation> = fc.tuple(fc.integer({ min: 0, max: 2 }), fc.constantFrom("bits", "pad", "cut", "double", "std")).map(
-    ([which, how]) =>
+  const spelling: fc.Arbitrary<Mutation> = fc
+    .tuple(fc.integer({ min: 0, max: 2 }), fc.constantFrom("bits", "pad", "cut", "double", "std"))
+    .map(([which, how]) =>
       mutation(`spelling ${how} of segment ${which}`, (token) => {
         const parts = segmentsOf(token);
         if (!parts) return token;
@@ -458,7 +517,7 @@ describe("parity: random mutations of a valid token get the same verdict from th
         else parts[which] = Buffer.from(segment, "base64url").toString("base64");
         return parts.join(".");
       }),
-  );
+    );
   const oddValues = fc.constantFrom<unknown>(undefined, null, 0, -1, 1.5, "", "x", [], {}, true, 1e300);
   /** A header field changed, the token then signed with the real key: only the checks can refuse it. */
   const headerValue: fc.Arbitrary<Mutation> = fc
@@ -466,7 +525,9 @@ describe("parity: random mutations of a valid token get the same verdict from th
       fc.constantFrom("alg", "typ", "kid", "crit", "jku", "b64"),
       fc.oneof(oddValues, fc.constantFrom<unknown>("ES256", "HS256", "none", "ES384", "at+jwt", "JWT", "AT+JWT", ["exp"], false)),
     )
-    .map(([field, value]) => mutation(`header ${field} = ${JSON.stringify(value)}`, (token) => resign(token, "header", field, value)));
+    .map(([field, value]) =>
+      mutation(`header ${field} = ${JSON.stringify(value)}`, (token) => resign(token, "header", field, value)),
+    );
   /** Seconds from the moment the mutation is applied. */
   class Relative {
     constructor(readonly seconds: number) {}
@@ -479,43 +540,73 @@ describe("parity: random mutations of a valid token get the same verdict from th
   const claimValue: fc.Arbitrary<Mutation> = fc
     .tuple(
       fc.constantFrom("iss", "aud", "role", "jti", "extra"),
-      fc.oneof(oddValues, fc.constantFrom<unknown>("admin", "user", "root", TEST_ISSUER, TEST_AUDIENCE, [TEST_AUDIENCE], TEST_AUDIENCE.toUpperCase())),
+      fc.oneof(
+        oddValues,
+        fc.constantFrom<unknown>(
+          "admin",
+          "user",
+          "root",
+          TEST_ISSUER,
+          TEST_AUDIENCE,
+          [TEST_AUDIENCE],
+          TEST_AUDIENCE.toUpperCase(),
+        ),
+      ),
     )
-    .map(([field, value]) => mutation(`claim ${field} = ${JSON.stringify(value)}`, (token) => resign(token, "payload", field, value)));
+    .map(([field, value]) =>
+      mutation(`claim ${field} = ${JSON.stringify(value)}`, (token) => resign(token, "payload", field, value)),
+    );
   const claimTime: fc.Arbitrary<Mutation> = fc
     .tuple(
       fc.constantFrom("exp", "iat", "nbf"),
       fc.oneof(
         { arbitrary: oddValues, weight: 1 },
-        { arbitrary: fc.integer({ min: -7200, max: 7200 }).filter((d) => Math.abs(d) > 5).map((d) => new Relative(d)), weight: 3 },
+        {
+          arbitrary: fc
+            .integer({ min: -7200, max: 7200 })
+            .filter((d) => Math.abs(d) > 5)
+            .map((d) => new Relative(d)),
+          weight: 3,
+        },
       ),
     )
     .map(([field, value]) =>
-      mutation(`claim ${field} = ${value instanceof Relative ? `now ${value.seconds > 0 ? "+" : ""}${value.seconds} s` : JSON.stringify(value)}`, (token) =>
-        resign(token, "payload", field, value instanceof Relative ? now() + value.seconds : value),
+      mutation(
+        `claim ${field} = ${value instanceof Relative ? `now ${value.seconds > 0 ? "+" : ""}${value.seconds} s` : JSON.stringify(value)}`,
+        (token) => resign(token, "payload", field, value instanceof Relative ? now() + value.seconds : value),
       ),
     );
   /** One half of the (r, s) signature replaced: swapped, zero, all ones, n - s, random, or DER. */
   const signatureHalves: fc.Arbitrary<Mutation> = fc
-    .tuple(fc.constantFrom("r", "s"), fc.constantFrom("swap", "zero", "ones", "negate", "random", "der"), fc.uint8Array({ minLength: 32, maxLength: 32 }))
-    .map(([half, how, random]) => mutation(`signature ${how} ${how === "swap" || how === "der" ? "" : half}`, (token) => {
-      const parts = segmentsOf(token);
-      if (!parts) return token;
-      const [h, p, s] = parts;
-      const sig = Buffer.from(s, "base64url");
-      const r = sig.subarray(0, 32);
-      const sv = sig.subarray(32);
-      if (how === "der") return `${h}.${p}.${sign("sha256", Buffer.from(`${h}.${p}`), { key: privateKey, dsaEncoding: "der" }).toString("base64url")}`;
-      if (how === "swap") return `${h}.${p}.${Buffer.concat([sv, r]).toString("base64url")}`;
-      const value = BigInt(`0x${(half === "r" ? r : sv).toString("hex")}`);
-      const replaced =
-        how === "zero" ? Buffer.alloc(32)
-        : how === "ones" ? Buffer.alloc(32, 0xff)
-        : how === "negate" ? Buffer.from((P256_ORDER - value).toString(16).padStart(64, "0"), "hex")
-        : Buffer.from(random);
-      const next = half === "r" ? Buffer.concat([replaced, sv]) : Buffer.concat([r, replaced]);
-      return `${h}.${p}.${next.toString("base64url")}`;
-    }));
+    .tuple(
+      fc.constantFrom("r", "s"),
+      fc.constantFrom("swap", "zero", "ones", "negate", "random", "der"),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    )
+    .map(([half, how, random]) =>
+      mutation(`signature ${how} ${how === "swap" || how === "der" ? "" : half}`, (token) => {
+        const parts = segmentsOf(token);
+        if (!parts) return token;
+        const [h, p, s] = parts;
+        const sig = Buffer.from(s, "base64url");
+        const r = sig.subarray(0, 32);
+        const sv = sig.subarray(32);
+        if (how === "der")
+          return `${h}.${p}.${sign("sha256", Buffer.from(`${h}.${p}`), { key: privateKey, dsaEncoding: "der" }).toString("base64url")}`;
+        if (how === "swap") return `${h}.${p}.${Buffer.concat([sv, r]).toString("base64url")}`;
+        const value = BigInt(`0x${(half === "r" ? r : sv).toString("hex")}`);
+        const replaced =
+          how === "zero"
+            ? Buffer.alloc(32)
+            : how === "ones"
+              ? Buffer.alloc(32, 0xff)
+              : how === "negate"
+                ? Buffer.from((P256_ORDER - value).toString(16).padStart(64, "0"), "hex")
+                : Buffer.from(random);
+        const next = half === "r" ? Buffer.concat([replaced, sv]) : Buffer.concat([r, replaced]);
+        return `${h}.${p}.${next.toString("base64url")}`;
+      }),
+    );
 
   const mutations = fc.array(
     fc.oneof(bytes, spelling, headerValue, claimValue, { arbitrary: claimTime, weight: 2 }, signatureHalves),

@@ -24,10 +24,13 @@ describe("no secret in logs", () => {
   it("database errors are logged without their query parameters", () => {
     const capture = new LogCapture();
     const logger = createLogger("info", capture);
-    const failed = Object.assign(new Error('Failed query: insert into "users" values ($1, $2)\nparams: a@example.com,$argon2id$v=19$secret-hash'), {
-      query: 'insert into "users" values ($1, $2)',
-      params: ["a@example.com", "$argon2id$v=19$secret-hash"],
-    });
+    const failed = Object.assign(
+      new Error('Failed query: insert into "users" values ($1, $2)\nparams: a@example.com,$argon2id$v=19$secret-hash'),
+      {
+        query: 'insert into "users" values ($1, $2)',
+        params: ["a@example.com", "$argon2id$v=19$secret-hash"],
+      },
+    );
     logger.error({ err: new Error("transaction failed", { cause: failed }) }, "procedure failed");
     logger.error({ err: failed }, "procedure failed");
     expect(capture.text).toContain("Failed query: insert into");
@@ -44,13 +47,17 @@ describe("no secret in logs", () => {
     const adminEmail = email("logs-admin");
     await createAdmin(t.auth, adminEmail, adminPassword);
 
-    const signup = (await server.post("/trpc/auth.signup", { email: userEmail, password, deviceName: "laptop" })).body.result.data;
+    const signup = (await server.post("/trpc/auth.signup", { email: userEmail, password, deviceName: "laptop" })).body.result
+      .data;
     keep(signup.accessToken, signup.refreshToken);
     const cookieSignup = await server.post("/trpc/auth.login", { email: userEmail, password }, { "x-warden-cookie": "1" });
     const cookie = (cookieSignup.headers.get("set-cookie") ?? "").split(";")[0]!;
     keep(cookie.split("=")[1]!, cookieSignup.body.result.data.accessToken);
     const cookieRefresh = await server.post("/trpc/auth.refresh", {}, { cookie, "x-warden-cookie": "1" });
-    keep((cookieRefresh.headers.get("set-cookie") ?? "").split(";")[0]!.split("=")[1]!, cookieRefresh.body.result.data.accessToken);
+    keep(
+      (cookieRefresh.headers.get("set-cookie") ?? "").split(";")[0]!.split("=")[1]!,
+      cookieRefresh.body.result.data.accessToken,
+    );
 
     const login = (await server.post("/trpc/auth.login", { email: userEmail, password })).body.result.data;
     keep(login.accessToken, login.refreshToken);
@@ -99,7 +106,8 @@ describe("no secret in logs", () => {
     for (const secret of secrets) expect(text.includes(secret), `a secret of length ${secret.length} is in the logs`).toBe(false);
     // Nor what they are stored as: argon2 hashes, refresh-token digests.
     expect(text).not.toContain("$argon2");
-    for (const token of [signup.refreshToken, login.refreshToken, rotated.refreshToken]) expect(text).not.toContain(hashToken(token));
+    for (const token of [signup.refreshToken, login.refreshToken, rotated.refreshToken])
+      expect(text).not.toContain(hashToken(token));
     // Both the successful flow and the failures were logged (the check is not vacuous).
     expect(text).toContain("/trpc/auth.refresh");
     expect(text).toContain("/trpc/auth.signup");

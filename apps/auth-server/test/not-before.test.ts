@@ -7,7 +7,6 @@ import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-
 /**
  * Two auth servers wired as production wires them (startAuthServer: fast-path publishing, feed,
  * relay) on one PostgreSQL and one Redis, no admin worker: a role change or a lock made on
@@ -49,7 +48,13 @@ beforeAll(async () => {
   database = await createTestDatabase();
   a = await startAuthServer(serverEnv());
   b = await startAuthServer(serverEnv());
-  verifier = createVerifier({ jwksUrl: `${a.url}/.well-known/jwks.json`, issuer: ISSUER, audience: AUDIENCE, redisUrl: REDIS_URL, queuePrefix: prefix });
+  verifier = createVerifier({
+    jwksUrl: `${a.url}/.well-known/jwks.json`,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    redisUrl: REDIS_URL,
+    queuePrefix: prefix,
+  });
   await verifier.ready();
 }, 60_000);
 
@@ -118,7 +123,11 @@ describe("per-user not-before", () => {
 
     await setUserRole(a.auth, { userId: admin.userId, role: "user", reason: "demoted", actor: system });
 
-    const elapsed = await until(async () => (await call(b.url, "GET", "auth.me", undefined, admin.accessToken)).reason, "TOKEN_EXPIRED", "B refuses the old token");
+    const elapsed = await until(
+      async () => (await call(b.url, "GET", "auth.me", undefined, admin.accessToken)).reason,
+      "TOKEN_EXPIRED",
+      "B refuses the old token",
+    );
     console.log(`demotion on A -> old token refused by B after ${elapsed.toFixed(1)} ms (polling)`);
 
     const renewed = await call(b.url, "POST", "auth.refresh", { refreshToken: admin.refreshToken });
@@ -133,7 +142,8 @@ describe("per-user not-before", () => {
     expect((await call(b.url, "GET", "auth.me", undefined, admin.accessToken)).reason).toBe("TOKEN_EXPIRED");
     expect((await call(b.url, "GET", "admin.audit", { limit: 1 }, renewed.data.accessToken)).reason).toBe("FORBIDDEN");
 
-    const [row] = await database.sql`select role, tokens_not_before is not null as has_not_before from users where id = ${admin.userId}`;
+    const [row] =
+      await database.sql`select role, tokens_not_before is not null as has_not_before from users where id = ${admin.userId}`;
     expect(row).toMatchObject({ role: "user", has_not_before: true });
   });
 
@@ -160,12 +170,17 @@ describe("per-user not-before", () => {
     await revokeUserSessions(a.auth, { userId: user.userId, reason: "compromised", actor: system, lock: true });
 
     // The sessions are revoked too, and revocation is checked first: SESSION_REVOKED.
-    await until(async () => (await call(b.url, "GET", "auth.me", undefined, user.accessToken)).reason, "SESSION_REVOKED", "B refuses the locked user's token");
+    await until(
+      async () => (await call(b.url, "GET", "auth.me", undefined, user.accessToken)).reason,
+      "SESSION_REVOKED",
+      "B refuses the locked user's token",
+    );
     await until(() => verifierReason(user.accessToken), "SESSION_REVOKED", "the verifier refuses the locked user's token");
     const renewal = await call(b.url, "POST", "auth.refresh", { refreshToken: user.refreshToken });
     expect(renewal.status).toBe(401);
     expect(["REFRESH_TOKEN_REVOKED", "ACCOUNT_LOCKED"]).toContain(renewal.reason);
-    const [row] = await database.sql`select locked_at is not null as locked, tokens_not_before = locked_at as not_before_set from users where id = ${user.userId}`;
+    const [row] =
+      await database.sql`select locked_at is not null as locked, tokens_not_before = locked_at as not_before_set from users where id = ${user.userId}`;
     expect(row).toMatchObject({ locked: true, not_before_set: true });
   });
 });

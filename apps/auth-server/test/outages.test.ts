@@ -58,7 +58,8 @@ describe("PostgreSQL down", () => {
   let inspect: DbHandle;
   const prefix = testPrefix();
   const start = () => startEmbeddedPostgres({ dataDir: path.join(dir, "data"), port, persistent: true });
-  const signup = async (tag: string) => (await call(server.url, "POST", "auth.signup", { email: email(tag), password: PASSWORD })).data;
+  const signup = async (tag: string) =>
+    (await call(server.url, "POST", "auth.signup", { email: email(tag), password: PASSWORD })).data;
   const me = (accessToken: string) => call(server.url, "GET", "auth.me", undefined, accessToken);
 
   beforeAll(async () => {
@@ -69,7 +70,9 @@ describe("PostgreSQL down", () => {
     publisher = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     // Retries after the restart must fall inside the reuse grace however slow the restart is, and
     // the back-to-back refreshes below would spend the per-IP refresh budget.
-    server = await startAuthServer(serverEnv(pg.url, redis.url, { QUEUE_PREFIX: prefix, REFRESH_REUSE_GRACE: "2m", RATE_LIMITS: "false" }));
+    server = await startAuthServer(
+      serverEnv(pg.url, redis.url, { QUEUE_PREFIX: prefix, REFRESH_REUSE_GRACE: "2m", RATE_LIMITS: "false" }),
+    );
     inspect = createDb(pg.url, { max: 1 });
   }, 120_000);
   afterAll(async () => {
@@ -82,7 +85,12 @@ describe("PostgreSQL down", () => {
   }, 60_000);
 
   it("auth.me: a session read within SESSION_CACHE_TTL answers from memory and revocations still refuse it; an unseen one, or past the TTL, answers UNAVAILABLE (503)", async () => {
-    const [seen, revokedHere, revokedElsewhere, unseen] = [await signup("seen"), await signup("revoked-here"), await signup("revoked-elsewhere"), await signup("unseen")];
+    const [seen, revokedHere, revokedElsewhere, unseen] = [
+      await signup("seen"),
+      await signup("revoked-here"),
+      await signup("revoked-elsewhere"),
+      await signup("unseen"),
+    ];
     // Revoked through this instance: its revocation set refuses the session from now on.
     expect((await call(server.url, "POST", "auth.logout", {}, revokedHere.accessToken)).status).toBe(200);
     // Revoked by another instance (committed there); this one still holds the row it read before.
@@ -93,7 +101,9 @@ describe("PostgreSQL down", () => {
     expect((await me(seen.accessToken)).status).toBe(200);
     await pg.stop();
     const stoppedAfterMs = Date.now() - readAt;
-    console.log(`PostgreSQL stopped ${stoppedAfterMs} ms after the last read of the seen session (cache TTL ${SESSION_CACHE_TTL_MS} ms)`);
+    console.log(
+      `PostgreSQL stopped ${stoppedAfterMs} ms after the last read of the seen session (cache TTL ${SESSION_CACHE_TTL_MS} ms)`,
+    );
     expect(stoppedAfterMs, "PostgreSQL took longer than the cache TTL to stop").toBeLessThan(SESSION_CACHE_TTL_MS);
 
     // Within the TTL: from memory.
@@ -137,7 +147,14 @@ describe("PostgreSQL down", () => {
       for (;;) {
         const sentAt = Date.now();
         const res = await call(server.url, "POST", "auth.refresh", { refreshToken: token });
-        histories[i]!.push({ token, sentAt, answeredAt: Date.now(), status: res.status, reason: res.reason, next: res.data?.refreshToken });
+        histories[i]!.push({
+          token,
+          sentAt,
+          answeredAt: Date.now(),
+          status: res.status,
+          reason: res.reason,
+          next: res.data?.refreshToken,
+        });
         if (res.status !== 200) return;
         token = res.data.refreshToken;
         if (stopping) await new Promise((r) => setTimeout(r, 1));
@@ -145,7 +162,8 @@ describe("PostgreSQL down", () => {
     });
     const running = Date.now() + 30_000;
     while (histories.some((h) => h.filter((a) => a.status === 200).length < 2)) {
-      if (Date.now() > running || histories.some((h) => h.at(-1) && h.at(-1)!.status !== 200)) throw new Error(`refresh loops not running: ${JSON.stringify(histories.map((h) => h.at(-1)?.status))}`);
+      if (Date.now() > running || histories.some((h) => h.at(-1) && h.at(-1)!.status !== 200))
+        throw new Error(`refresh loops not running: ${JSON.stringify(histories.map((h) => h.at(-1)?.status))}`);
       await new Promise((r) => setTimeout(r, 10));
     }
     const stopBegan = Date.now();
@@ -154,12 +172,17 @@ describe("PostgreSQL down", () => {
     const stopEnded = Date.now();
     await Promise.all(loops);
 
-    const inFlight = histories.flatMap((h, i) => h.filter((a) => a.sentAt <= stopBegan && a.answeredAt >= stopBegan).map((a) => ({ loop: i, ...a })));
+    const inFlight = histories.flatMap((h, i) =>
+      h.filter((a) => a.sentAt <= stopBegan && a.answeredAt >= stopBegan).map((a) => ({ loop: i, ...a })),
+    );
     const last = histories.map((h) => h.at(-1)!);
     console.log(
       [
         `refreshes in flight when PostgreSQL stopped (stop took ${stopEnded - stopBegan} ms): ${inFlight.length} of ${LOOPS} loops`,
-        ...inFlight.map((a) => `  loop ${a.loop}: sent ${stopBegan - a.sentAt} ms before the stop, answered ${a.status}${a.reason ? ` ${a.reason}` : ""} ${a.answeredAt - stopBegan} ms after`),
+        ...inFlight.map(
+          (a) =>
+            `  loop ${a.loop}: sent ${stopBegan - a.sentAt} ms before the stop, answered ${a.status}${a.reason ? ` ${a.reason}` : ""} ${a.answeredAt - stopBegan} ms after`,
+        ),
         `  rotations per loop before the outage: ${histories.map((h) => h.filter((a) => a.status === 200).length).join(", ")}`,
       ].join("\n"),
     );
@@ -167,14 +190,22 @@ describe("PostgreSQL down", () => {
     // Every loop ended on a refresh that failed closed, never a 500.
     for (const attempt of last) expect(attempt).toMatchObject({ status: 503, reason: "UNAVAILABLE" });
 
-    expect(await call(server.url, "POST", "auth.refresh", { refreshToken: victim.refreshToken })).toMatchObject({ status: 503, reason: "UNAVAILABLE" });
-    expect(await call(server.url, "POST", "auth.login", { email: "x@example.com", password: PASSWORD })).toMatchObject({ status: 503, reason: "UNAVAILABLE" });
+    expect(await call(server.url, "POST", "auth.refresh", { refreshToken: victim.refreshToken })).toMatchObject({
+      status: 503,
+      reason: "UNAVAILABLE",
+    });
+    expect(await call(server.url, "POST", "auth.login", { email: "x@example.com", password: PASSWORD })).toMatchObject({
+      status: 503,
+      reason: "UNAVAILABLE",
+    });
     expect(await me(victim.accessToken)).toMatchObject({ status: 503, reason: "UNAVAILABLE" });
     expect((await call(server.url, "GET", "health")).data).toMatchObject({ ok: false, db: "down" });
 
     pg = await start();
     const sessionIds = [victim, ...loopers].map((p) => p.sessionId as string);
-    const rows = await inspect.sql<{ id: string; session_id: string; token_hash: string; parent_id: string | null; rotated_at: Date | null }[]>`
+    const rows = await inspect.sql<
+      { id: string; session_id: string; token_hash: string; parent_id: string | null; rotated_at: Date | null }[]
+    >`
       select id, session_id, token_hash, parent_id, rotated_at from refresh_tokens where session_id in ${inspect.sql(sessionIds)}`;
     // No half rotation: a rotated token has exactly one successor, an unrotated one none, and each
     // session has exactly one live token.
@@ -183,15 +214,19 @@ describe("PostgreSQL down", () => {
     for (const id of sessionIds) expect(rows.filter((r) => r.session_id === id && !r.rotated_at)).toHaveLength(1);
     // Each success answered before the stop is in the database as the token it returned.
     const hashes = new Set(rows.map((r) => r.token_hash));
-    for (const attempt of histories.flat().filter((a) => a.status === 200)) expect(hashes.has(sha256Hex(attempt.next!))).toBe(true);
+    for (const attempt of histories.flat().filter((a) => a.status === 200))
+      expect(hashes.has(sha256Hex(attempt.next!))).toBe(true);
     // The refresh each loop lost: either rolled back (its token untouched) or committed with its
     // answer lost (rotated, one successor); both are whole.
-    const fates = last.map((a) => (rows.find((r) => r.token_hash === sha256Hex(a.token))!.rotated_at ? "committed, answer lost" : "rolled back"));
+    const fates = last.map((a) =>
+      rows.find((r) => r.token_hash === sha256Hex(a.token))!.rotated_at ? "committed, answer lost" : "rolled back",
+    );
     console.log(`  the refresh each loop lost: ${fates.join(", ")}`);
 
     // Retrying the lost refresh works either way (a committed one is replayed within the grace).
     expect((await call(server.url, "POST", "auth.refresh", { refreshToken: victim.refreshToken })).status).toBe(200);
-    for (const attempt of last) expect((await call(server.url, "POST", "auth.refresh", { refreshToken: attempt.token })).status).toBe(200);
+    for (const attempt of last)
+      expect((await call(server.url, "POST", "auth.refresh", { refreshToken: attempt.token })).status).toBe(200);
     const revoked = await inspect.sql`select id from sessions where revoked_at is not null and id in ${inspect.sql(sessionIds)}`;
     expect(revoked).toHaveLength(0);
     expect((await call(server.url, "GET", "health")).data).toMatchObject({ db: "up" });
@@ -230,8 +265,11 @@ describe("Redis down", () => {
     // A revocation while Redis is down commits with its outbox event; its effect is immediate here.
     expect((await call(server.url, "POST", "auth.logout", {}, refreshed.data.accessToken)).status).toBe(200);
     expect((await call(server.url, "GET", "auth.me", undefined, refreshed.data.accessToken)).reason).toBe("SESSION_REVOKED");
-    expect((await call(server.url, "POST", "auth.refresh", { refreshToken: refreshed.data.refreshToken })).reason).toBe("REFRESH_TOKEN_REVOKED");
-    const [event] = await database.sql`select id, type, published_at from outbox_events where payload->>'sessionId' = ${refreshed.data.sessionId}`;
+    expect((await call(server.url, "POST", "auth.refresh", { refreshToken: refreshed.data.refreshToken })).reason).toBe(
+      "REFRESH_TOKEN_REVOKED",
+    );
+    const [event] =
+      await database.sql`select id, type, published_at from outbox_events where payload->>'sessionId' = ${refreshed.data.sessionId}`;
     expect(event).toMatchObject({ type: "session.revoked", published_at: null });
 
     await redis.start();

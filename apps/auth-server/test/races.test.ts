@@ -63,7 +63,12 @@ describe("clock skew around exp", () => {
   it("a token from an instance whose clock runs ahead is accepted until its own exp, never longer", async () => {
     const pair = await signupUser();
     // Signed by a peer whose clock is a minute ahead: iat is in our future.
-    const future = signAccessToken(t.auth.keys, t.auth.settings, { userId: pair.user.id, sessionId: pair.sessionId, role: "user" }, clock() + 60_000);
+    const future = signAccessToken(
+      t.auth.keys,
+      t.auth.settings,
+      { userId: pair.user.id, sessionId: pair.sessionId, role: "user" },
+      clock() + 60_000,
+    );
     expect((await me(future.token)).status).toBe(200); // iat in our future is tolerated (skewed peer)
     clock.set(future.expiresAt - 1);
     expect((await me(future.token)).status).toBe(200);
@@ -105,7 +110,11 @@ describe("revocation racing refresh", () => {
     const admin = (await server.post("/trpc/auth.login", { email: adminEmail, password: PASSWORD })).body.result.data;
     const first = await signupUser();
     const pairs = [first];
-    for (let i = 0; i < 3; i++) pairs.push({ email: first.email, ...(await server.post("/trpc/auth.login", { email: first.email, password: PASSWORD })).body.result.data });
+    for (let i = 0; i < 3; i++)
+      pairs.push({
+        email: first.email,
+        ...(await server.post("/trpc/auth.login", { email: first.email, password: PASSWORD })).body.result.data,
+      });
     const [revoke, ...refreshes] = await Promise.all([
       server.post("/trpc/admin.revokeUser", { userId: first.user.id, reason: "race test" }, bearer(admin.accessToken)),
       ...pairs.map((p) => refresh(p.refreshToken)),
@@ -131,7 +140,11 @@ describe("revocation and refresh, each order forced by a held row lock", () => {
   type Pair = Awaited<ReturnType<typeof signupUser>>;
   const revocations: [string, (pair: Pair) => ReturnType<typeof refresh>][] = [
     ["logout", (pair) => server.post("/trpc/auth.logout", {}, bearer(pair.accessToken))],
-    ["admin.revokeUser", (pair) => server.post("/trpc/admin.revokeUser", { userId: pair.user.id, reason: "race test", lock: false }, bearer(adminToken))],
+    [
+      "admin.revokeUser",
+      (pair) =>
+        server.post("/trpc/admin.revokeUser", { userId: pair.user.id, reason: "race test", lock: false }, bearer(adminToken)),
+    ],
   ];
 
   /** Holds the session's refresh-token row FOR UPDATE in a transaction of the test's own. */

@@ -6,7 +6,6 @@ import { deleteKeys, email, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_RATE_LIMITS, rateLimitsFromEnv, serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 
-
 /**
  * The budgets a deployment gets when it sets no RATE_LIMIT_*: the production wiring
  * (`startAuthServer`), with each scenario coming from a loopback address of its own
@@ -89,7 +88,9 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
   it("signup: 10 per hour per IP, the 11th is refused for about an hour", async () => {
     const { points, durationSec } = DEFAULT_RATE_LIMITS.signup;
     expect({ points, durationSec }).toEqual({ points: 10, durationSec: 3600 });
-    const answers = await repeat(points, () => post("127.0.0.11", "auth.signup", { email: email("defaults"), password: PASSWORD }));
+    const answers = await repeat(points, () =>
+      post("127.0.0.11", "auth.signup", { email: email("defaults"), password: PASSWORD }),
+    );
     expect(answers.map((a) => a.status)).toEqual(Array(points).fill(200));
     const refused = await post("127.0.0.11", "auth.signup", { email: email("defaults"), password: PASSWORD });
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
@@ -116,7 +117,9 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
   it("login per IP: 30 attempts a minute on any accounts, the 31st is refused", async () => {
     const { points, durationSec } = DEFAULT_RATE_LIMITS.login;
     expect({ points, durationSec }).toEqual({ points: 30, durationSec: 60 });
-    const sprayed = await repeat(points, () => post("127.0.0.31", "auth.login", { email: email("sprayed"), password: "wrong password!" }));
+    const sprayed = await repeat(points, () =>
+      post("127.0.0.31", "auth.login", { email: email("sprayed"), password: "wrong password!" }),
+    );
     expect(reasons(sprayed)).toEqual(Array(points).fill("INVALID_CREDENTIALS"));
     const refused = await post("127.0.0.31", "auth.login", { email: email("sprayed"), password: "wrong password!" });
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
@@ -126,7 +129,9 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
   it("refresh: 120 a minute per IP, the 121st is refused", async () => {
     const { points, durationSec } = DEFAULT_RATE_LIMITS.refresh;
     expect({ points, durationSec }).toEqual({ points: 120, durationSec: 60 });
-    const guesses = await repeat(points, (i) => post("127.0.0.41", "auth.refresh", { refreshToken: `guess${i}`.padEnd(43, "x") }));
+    const guesses = await repeat(points, (i) =>
+      post("127.0.0.41", "auth.refresh", { refreshToken: `guess${i}`.padEnd(43, "x") }),
+    );
     expect(reasons(guesses)).toEqual(Array(points).fill("REFRESH_TOKEN_INVALID"));
     const refused = await post("127.0.0.41", "auth.refresh", { refreshToken: "x".repeat(43) });
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });

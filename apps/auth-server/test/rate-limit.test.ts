@@ -1,6 +1,15 @@
 import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { Redis } from "ioredis";
-import { deleteKeys, email, ownRedis, PASSWORD, startTestServer, testPrefix, type TestServer, type OwnRedis } from "@warden/testing";
+import {
+  deleteKeys,
+  email,
+  ownRedis,
+  PASSWORD,
+  startTestServer,
+  testPrefix,
+  type TestServer,
+  type OwnRedis,
+} from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createTestDatabase } from "@warden/db/testing";
@@ -60,7 +69,8 @@ describe("rate limits", () => {
   it("a stranger hammering an account does not lock its owner out from another IP", async () => {
     const e = email();
     await server.post("/trpc/auth.signup", { email: e, password: PASSWORD }, from("10.0.1.1"));
-    for (let i = 0; i < 5; i++) await server.post("/trpc/auth.login", { email: e, password: "wrong password!" }, from("10.0.1.66"));
+    for (let i = 0; i < 5; i++)
+      await server.post("/trpc/auth.login", { email: e, password: "wrong password!" }, from("10.0.1.66"));
     const owner = await server.post("/trpc/auth.login", { email: e, password: PASSWORD }, from("10.0.1.1"));
     expect(owner.status).toBe(200);
   });
@@ -88,7 +98,8 @@ describe("rate limits", () => {
 
   it("signup and refresh are limited per IP", async () => {
     const signups: number[] = [];
-    for (let i = 0; i < 4; i++) signups.push((await server.post("/trpc/auth.signup", { email: email(), password: PASSWORD }, from("10.0.4.1"))).status);
+    for (let i = 0; i < 4; i++)
+      signups.push((await server.post("/trpc/auth.signup", { email: email(), password: PASSWORD }, from("10.0.4.1"))).status);
     expect(signups).toEqual([200, 200, 200, 429]);
     const refreshes: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -133,7 +144,10 @@ describe("rate limits while Redis is down", () => {
     expect(ok.status).toBe(200);
     const reasons: string[] = [];
     for (let i = 0; i < 4; i++) {
-      reasons.push((await limited.post("/trpc/auth.login", { email: e, password: "wrong password!" }, from("10.1.0.9"))).body.error.data.reason);
+      reasons.push(
+        (await limited.post("/trpc/auth.login", { email: e, password: "wrong password!" }, from("10.1.0.9"))).body.error.data
+          .reason,
+      );
     }
     expect(reasons).toEqual(["INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "RATE_LIMITED"]);
   });

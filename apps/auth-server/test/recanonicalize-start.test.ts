@@ -6,7 +6,6 @@ import { deleteKeys, PASSWORD, testPrefix } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { serverEnvSchema, startAuthServer } from "@warden/server";
 
-
 let db: TestDatabase;
 const prefix = testPrefix();
 

@@ -35,7 +35,10 @@ describe("over HTTP", () => {
     expect(res.body.error.data.reason).toBe("TOKEN_MISSING");
     const signup = await server.post("/trpc/auth.signup", { email: email(), password });
     const token = signup.body.result.data.accessToken;
-    const raw = await rawRequest(server.url, "GET /trpc/auth.me HTTP/1.1", [`Authorization: Bearer ${token}`, `Authorization: Bearer ${token}`]);
+    const raw = await rawRequest(server.url, "GET /trpc/auth.me HTTP/1.1", [
+      `Authorization: Bearer ${token}`,
+      `Authorization: Bearer ${token}`,
+    ]);
     expect(raw).toMatch(/^HTTP\/1.1 401/);
     expect(raw).toContain("TOKEN_INVALID");
   });
@@ -57,7 +60,11 @@ describe("over HTTP", () => {
     }
     const noType = await fetch(`${server.url}/trpc/auth.login`, { method: "POST", body: "{oops" });
     expect(noType.status).toBe(400);
-    const textPlain = await fetch(`${server.url}/trpc/auth.login`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{oops" });
+    const textPlain = await fetch(`${server.url}/trpc/auth.login`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "{oops",
+    });
     expect(textPlain.status).toBe(400);
     const badQuery = await fetch(`${server.url}/trpc/admin.users.find?input=%7Bnope`);
     expect(badQuery.status).toBeLessThan(500);

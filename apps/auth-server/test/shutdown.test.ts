@@ -4,11 +4,21 @@ import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
-import { baseEnv, connectionRefused, deleteKeys, email, PASSWORD, spawnNode, testPrefix, waitFor, waitForHealthy, type Child } from "@warden/testing";
+import {
+  baseEnv,
+  connectionRefused,
+  deleteKeys,
+  email,
+  PASSWORD,
+  spawnNode,
+  testPrefix,
+  waitFor,
+  waitForHealthy,
+  type Child,
+} from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = testPrefix();
@@ -51,7 +61,11 @@ afterAll(async () => {
 });
 
 async function post(path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}/trpc/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(`${url}/trpc/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -85,12 +99,18 @@ it("SIGTERM stops accepting connections, finishes every in-flight request with i
   const settled: string[] = [];
   // A request cut off settles too (status 0), so the assertions below say which.
   const track = (name: string, p: ReturnType<typeof post>) =>
-    p.catch((error: Error) => ({ status: 0, body: `${error.message}: ${String(error.cause)}` })).finally(() => settled.push(name));
+    p
+      .catch((error: Error) => ({ status: 0, body: `${error.message}: ${String(error.cause)}` }))
+      .finally(() => settled.push(name));
   const inFlight = [
     ...[1, 2, 3].map((i) => track(`login ${i}`, post("auth.login", user))),
     track("refresh", post("auth.refresh", { refreshToken })),
   ];
-  await waitFor(async () => (await requestsWaitingOnLocks()) === inFlight.length, 30_000, "every request waiting on the held rows");
+  await waitFor(
+    async () => (await requestsWaitingOnLocks()) === inFlight.length,
+    30_000,
+    "every request waiting on the held rows",
+  );
 
   server!.process.kill("SIGTERM");
   await waitFor(() => connectionRefused(port), 30_000, "new connections refused after SIGTERM");
@@ -103,14 +123,21 @@ it("SIGTERM stops accepting connections, finishes every in-flight request with i
   const answers = await Promise.all(inFlight);
   for (const answer of answers) {
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-    expect(answer.body.result.data).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String), sessionId: expect.any(String) });
+    expect(answer.body.result.data).toMatchObject({
+      accessToken: expect.any(String),
+      refreshToken: expect.any(String),
+      sessionId: expect.any(String),
+    });
   }
   // Three logins made three new sessions; the refresh rotated the existing one.
   expect(new Set(answers.map((a) => a.body.result.data.sessionId)).size).toBe(4);
   expect(answers[3]!.body.result.data.sessionId).toBe(sessionId);
 
   // The answered clients keep their connections alive; shutting down must not wait for them to hang up.
-  const exit = await Promise.race([server!.exited, new Promise((r) => setTimeout(() => r("still running 20 s after the last answer"), 20_000))]);
+  const exit = await Promise.race([
+    server!.exited,
+    new Promise((r) => setTimeout(() => r("still running 20 s after the last answer"), 20_000)),
+  ]);
   expect(exit, server!.stderr()).toEqual({ code: 0, signal: null });
   expect(server!.stderr()).toContain("SIGTERM, shutting down");
 });

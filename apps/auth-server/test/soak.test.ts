@@ -42,7 +42,11 @@ beforeAll(async () => {
   server = await startTestServer(t.auth, {
     // The default capture keeps every info line in memory, which would grow with the calls.
     logger: createLogger("warn", logs),
-    rateLimiter: createRateLimiter({ redis, prefix, limits: { login: roomy, loginAccount: roomy, signup: roomy, refresh: roomy } }),
+    rateLimiter: createRateLimiter({
+      redis,
+      prefix,
+      limits: { login: roomy, loginAccount: roomy, signup: roomy, refresh: roomy },
+    }),
   });
 });
 afterAll(async () => {
@@ -85,7 +89,8 @@ function slope(points: { x: number; y: number }[]): { perCall: number; stderr: n
   return { perCall, stderr: Math.sqrt(residuals / (n - 2) / sxx) };
 }
 const mb = (bytes: number) => (bytes / MB).toFixed(1);
-const perCall = ({ perCall, stderr }: { perCall: number; stderr: number }) => `${perCall.toFixed(0)} ± ${stderr.toFixed(0)} B/call`;
+const perCall = ({ perCall, stderr }: { perCall: number; stderr: number }) =>
+  `${perCall.toFixed(0)} ± ${stderr.toFixed(0)} B/call`;
 
 describe("soak", () => {
   it(
@@ -130,7 +135,8 @@ describe("soak", () => {
             const [s] = mine.splice(tick % mine.length, 1);
             expectOk("revoke", await post("/trpc/auth.logout", {}, { authorization: `Bearer ${s!.accessToken}` }));
             const after = await get("/trpc/auth.me", { authorization: `Bearer ${s!.accessToken}` });
-            if (after.body?.error?.data?.reason !== "SESSION_REVOKED") unexpected.push(`revoked session still answers: ${after.status}`);
+            if (after.body?.error?.data?.reason !== "SESSION_REVOKED")
+              unexpected.push(`revoked session still answers: ${after.status}`);
           }
           if (mine.length > 20) mine.shift();
         }
@@ -160,7 +166,9 @@ describe("soak", () => {
       console.log(
         [
           `soak: ${elapsed.toFixed(1)} s, ${WORKERS} workers, ${calls} calls, ${total} expected answers (${(total / elapsed).toFixed(0)}/s), unexpected: ${unexpected.length}`,
-          `  by kind: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+          `  by kind: ${Object.entries(counts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ")}`,
           `  after GC, after warm-up (${(warm.ms / 1000).toFixed(0)} s, ${warm.calls} calls): heap ${mb(warm.heap)} MB, rss ${mb(warm.rss)} MB; at the end (${end.calls} calls): heap ${mb(end.heap)} MB, rss ${mb(end.rss)} MB`,
           `  heap growth per call (least squares over the samples): first half ${perCall(heapSlope[0]!)}, second half ${perCall(heapSlope[1]!)} over ${second.length} samples and ${second.at(-1)!.calls - second[0]!.calls} calls (limit ${MAX_HEAP_GROWTH_PER_CALL})`,
           `  rss growth per call: first half ${perCall(rssSlope[0]!)}, second half ${perCall(rssSlope[1]!)}`,

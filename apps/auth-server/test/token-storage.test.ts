@@ -55,7 +55,8 @@ describe("refresh tokens at rest", () => {
     expect(dump).toContain(signup.sessionId);
     for (const token of tokens) {
       expect(dump).toContain(sha256Hex(token));
-      for (const spelling of spellings(token)) expect(dump.includes(spelling), `token stored as ${spelling.slice(0, 6)}…`).toBe(false);
+      for (const spelling of spellings(token))
+        expect(dump.includes(spelling), `token stored as ${spelling.slice(0, 6)}…`).toBe(false);
     }
   });
 });

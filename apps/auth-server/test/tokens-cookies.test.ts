@@ -25,7 +25,8 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe("token types never cross", () => {
   it("a refresh token is not an access token, and an access token is not a refresh token", async () => {
-    const { accessToken, refreshToken } = (await server.post("/trpc/auth.signup", { email: email(), password: PASSWORD })).body.result.data;
+    const { accessToken, refreshToken } = (await server.post("/trpc/auth.signup", { email: email(), password: PASSWORD })).body
+      .result.data;
     const asAccess = await server.get("/trpc/auth.me", undefined, bearer(refreshToken));
     expect(asAccess.body.error.data.reason).toBe("TOKEN_INVALID");
     const asRefresh = await server.post("/trpc/auth.refresh", { refreshToken: accessToken });
@@ -45,7 +46,10 @@ describe("signing-key rotation", () => {
       const newPem = generateEs256PrivateKeyPem();
       await writeFile(path.join(dir, "current.pem"), newPem);
       await writeFile(path.join(dir, "previous.pem"), oldPem);
-      const env = serverEnvSchema.parse({ JWT_PRIVATE_KEY_FILE: path.join(dir, "current.pem"), JWT_PREVIOUS_KEYS_FILE: path.join(dir, "previous.pem") });
+      const env = serverEnvSchema.parse({
+        JWT_PRIVATE_KEY_FILE: path.join(dir, "current.pem"),
+        JWT_PREVIOUS_KEYS_FILE: path.join(dir, "previous.pem"),
+      });
       const keys = loadKeyRing(env);
       expect(keys.current.kid).not.toBe(t.auth.keys.current.kid);
       expect(keys.byKid.get(t.auth.keys.current.kid)?.signingKey).toBeUndefined();
@@ -63,12 +67,21 @@ describe("signing-key rotation", () => {
         expect((await next.get("/trpc/auth.me", undefined, bearer(after.accessToken))).status).toBe(200);
 
         clock.advance(16 * 60_000);
-        expect((await next.get("/trpc/auth.me", undefined, bearer(before.accessToken))).body.error.data.reason).toBe("TOKEN_EXPIRED");
+        expect((await next.get("/trpc/auth.me", undefined, bearer(before.accessToken))).body.error.data.reason).toBe(
+          "TOKEN_EXPIRED",
+        );
         // A server that no longer lists the old key refuses its tokens outright.
-        const dropped = createAuth({ db: t.database.db, keys: createKeyRing(keys.current), clock, settings: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE } });
+        const dropped = createAuth({
+          db: t.database.db,
+          keys: createKeyRing(keys.current),
+          clock,
+          settings: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE },
+        });
         const last = await startTestServer(dropped);
         try {
-          expect((await last.get("/trpc/auth.me", undefined, bearer(before.accessToken))).body.error.data.reason).toBe("TOKEN_INVALID");
+          expect((await last.get("/trpc/auth.me", undefined, bearer(before.accessToken))).body.error.data.reason).toBe(
+            "TOKEN_INVALID",
+          );
         } finally {
           await last.close();
         }
@@ -85,21 +98,34 @@ describe("browser mode cookie", () => {
   it("is HttpOnly, Secure, SameSite=Strict, __Secure- prefixed, sent to /trpc only, never in the body", async () => {
     const res = await server.post("/trpc/auth.login", { email: "nobody@example.com", password: PASSWORD });
     expect(res.status).toBe(401);
-    const signup = await server.post("/trpc/auth.signup", { email: email("cookie"), password: PASSWORD }, { "x-warden-cookie": "1" });
+    const signup = await server.post(
+      "/trpc/auth.signup",
+      { email: email("cookie"), password: PASSWORD },
+      { "x-warden-cookie": "1" },
+    );
     expect(signup.body.result.data.refreshToken).toBe("");
     const setCookie = signup.headers.get("set-cookie") ?? "";
     expect(setCookie).toMatch(/^__Secure-warden-refresh=/);
-    for (const attribute of [/; HttpOnly/i, /; Secure/i, /; SameSite=Strict/i, /; Path=\/trpc(;|$)/, /; Expires=/]) expect(setCookie).toMatch(attribute);
+    for (const attribute of [/; HttpOnly/i, /; Secure/i, /; SameSite=Strict/i, /; Path=\/trpc(;|$)/, /; Expires=/])
+      expect(setCookie).toMatch(attribute);
     expect(setCookie).not.toMatch(/Domain=/i);
   });
 
   it("CSRF: without x-warden-cookie the cookie is ignored, and logout needs the bearer token, not the cookie", async () => {
-    const signup = await server.post("/trpc/auth.signup", { email: email("csrf"), password: PASSWORD }, { "x-warden-cookie": "1" });
+    const signup = await server.post(
+      "/trpc/auth.signup",
+      { email: email("csrf"), password: PASSWORD },
+      { "x-warden-cookie": "1" },
+    );
     const cookie = (signup.headers.get("set-cookie") ?? "").split(";")[0]!;
     const noHeader = await server.post("/trpc/auth.refresh", {}, { cookie });
     expect(noHeader.body.error.data.reason).toBe("REFRESH_TOKEN_MISSING");
     // A cross-site form post (text/plain, no custom header) gets nothing either.
-    const form = await fetch(`${server.url}/trpc/auth.refresh`, { method: "POST", headers: { cookie, "content-type": "text/plain" }, body: "{}" });
+    const form = await fetch(`${server.url}/trpc/auth.refresh`, {
+      method: "POST",
+      headers: { cookie, "content-type": "text/plain" },
+      body: "{}",
+    });
     expect(form.status).toBeGreaterThanOrEqual(400);
     expect(["REFRESH_TOKEN_MISSING", "VALIDATION_FAILED"]).toContain(((await form.json()) as any).error.data.reason);
     const logoutByCookie = await server.post("/trpc/auth.logout", {}, { cookie, "x-warden-cookie": "1" });
@@ -107,7 +133,11 @@ describe("browser mode cookie", () => {
     // The session survived both attempts; logout with the token clears the cookie.
     const refreshed = await server.post("/trpc/auth.refresh", {}, { cookie, "x-warden-cookie": "1" });
     expect(refreshed.status).toBe(200);
-    const logout = await server.post("/trpc/auth.logout", {}, { ...bearer(refreshed.body.result.data.accessToken), "x-warden-cookie": "1" });
+    const logout = await server.post(
+      "/trpc/auth.logout",
+      {},
+      { ...bearer(refreshed.body.result.data.accessToken), "x-warden-cookie": "1" },
+    );
     expect(logout.status).toBe(200);
     expect(logout.headers.get("set-cookie")).toMatch(/^__Secure-warden-refresh=;.*Expires=Thu, 01 Jan 1970/);
   });
@@ -116,7 +146,11 @@ describe("browser mode cookie", () => {
     const preflight = (origin: string) =>
       fetch(`${server.url}/trpc/auth.refresh`, {
         method: "OPTIONS",
-        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "x-warden-cookie,content-type" },
+        headers: {
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "x-warden-cookie,content-type",
+        },
       });
     const evil = await preflight("https://evil.example");
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();

@@ -17,9 +17,13 @@ export function App() {
     warden
       .refresh()
       .then(() => warden.api.auth.me.query())
-      .then(({ user }) => !cancelled && setState(user.role === "admin" ? { phase: "signedIn", me: user } : { phase: "signedOut" }))
+      .then(
+        ({ user }) => !cancelled && setState(user.role === "admin" ? { phase: "signedIn", me: user } : { phase: "signedOut" }),
+      )
       .catch(() => !cancelled && setState({ phase: "signedOut" }));
-    const off = warden.onSessionEnded(({ reason }) => setState({ phase: "signedOut", notice: `Your session ended (${reason}). Sign in again.` }));
+    const off = warden.onSessionEnded(({ reason }) =>
+      setState({ phase: "signedOut", notice: `Your session ended (${reason}). Sign in again.` }),
+    );
     return () => {
       cancelled = true;
       off();

@@ -36,7 +36,8 @@ export function ConfirmDialog(props: {
         </label>
         {props.withLock && (
           <label className="check">
-            <input type="checkbox" name="lock" checked={lock} onChange={(e) => setLock(e.target.checked)} /> Also lock the account (no new sign-in)
+            <input type="checkbox" name="lock" checked={lock} onChange={(e) => setLock(e.target.checked)} /> Also lock the account
+            (no new sign-in)
           </label>
         )}
         {error && (

@@ -5,7 +5,10 @@ const POLL_MS = 250;
 
 /** Follows one revocation event from pending to applied, and says how long it took. */
 export function RevocationStatus(props: { eventId: string; startedAt: number; label: string; onApplied?(): void }) {
-  const [status, setStatus] = useState<{ state: "pending" | "applied" | "error"; ms: number; error?: string }>({ state: "pending", ms: 0 });
+  const [status, setStatus] = useState<{ state: "pending" | "applied" | "error"; ms: number; error?: string }>({
+    state: "pending",
+    ms: 0,
+  });
   const { eventId, startedAt, onApplied } = props;
 
   useEffect(() => {

@@ -39,7 +39,10 @@ export function UsersView() {
         confirm.kind === "user"
           ? await warden.api.admin.revokeUser.mutate({ userId: found.user.id, reason, lock })
           : await warden.api.admin.revokeSession.mutate({ sessionId: confirm.session.id, reason });
-      const label = confirm.kind === "user" ? `All sessions of ${found.user.email}${lock ? " (account locked)" : ""}` : `Session ${confirm.session.deviceName ?? confirm.session.id}`;
+      const label =
+        confirm.kind === "user"
+          ? `All sessions of ${found.user.email}${lock ? " (account locked)" : ""}`
+          : `Session ${confirm.session.deviceName ?? confirm.session.id}`;
       setTracked((t) => [{ eventId, startedAt, label }, ...t]);
       setConfirm(undefined);
       reload();
@@ -51,7 +54,15 @@ export function UsersView() {
   return (
     <section>
       <form className="search" onSubmit={search} role="search">
-        <input name="search" type="search" placeholder="user@example.com" aria-label="Find a user by email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+        <input
+          name="search"
+          type="search"
+          placeholder="user@example.com"
+          aria-label="Find a user by email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          required
+        />
         <button type="submit" className="primary">
           Find user
         </button>
@@ -70,7 +81,8 @@ export function UsersView() {
             <div>
               <h2>{found.user.email}</h2>
               <p className="muted">
-                id <code>{found.user.id}</code> · role <strong>{found.user.role}</strong> · created {formatTime(found.user.createdAt)}
+                id <code>{found.user.id}</code> · role <strong>{found.user.role}</strong> · created{" "}
+                {formatTime(found.user.createdAt)}
               </p>
             </div>
             <span className={found.user.locked ? "badge locked" : "badge ok"} data-testid="lock-state">

@@ -139,7 +139,9 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   const ended = new Promise<{ reason: string }>((resolve) => victim.onSessionEnded(resolve));
   await expect(victim.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
   await expect(ended).resolves.toMatchObject({ reason: expect.stringMatching(/SESSION_REVOKED|REFRESH_TOKEN_REVOKED/) });
-  await expect(createWardenClient({ url: system.url, store: memoryStore() }).login(VICTIM)).rejects.toMatchObject({ reason: "ACCOUNT_LOCKED" });
+  await expect(createWardenClient({ url: system.url, store: memoryStore() }).login(VICTIM)).rejects.toMatchObject({
+    reason: "ACCOUNT_LOCKED",
+  });
 
   // The audit view lists the applied revocation.
   await page.getByTestId("tab-audit").click();
@@ -151,7 +153,12 @@ it("an admin signs in, finds a user, revokes a session and then the account with
 it("the Vite dev server serves the console and proxies /trpc to the auth server (same origin for the cookie)", async () => {
   const { createServer } = await import("vite");
   process.env.WARDEN_URL = system.url; // read by env.ts (vite.config.ts) for the proxy target
-  const dev = await createServer({ root: CONSOLE_DIR, configFile: path.join(CONSOLE_DIR, "vite.config.ts"), server: { port: 0 }, logLevel: "silent" });
+  const dev = await createServer({
+    root: CONSOLE_DIR,
+    configFile: path.join(CONSOLE_DIR, "vite.config.ts"),
+    server: { port: 0 },
+    logLevel: "silent",
+  });
   try {
     await dev.listen();
     const address = dev.httpServer?.address();

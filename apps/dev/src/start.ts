@@ -42,7 +42,9 @@ async function ensureRedis(url: string): Promise<void> {
   if (await redisAnswers(url)) return;
   const hasRedis = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
   if (!hasRedis) {
-    say(`nothing answers at ${url} and redis-server is not installed: install Redis (e.g. apt-get install redis-server) or set REDIS_URL`);
+    say(
+      `nothing answers at ${url} and redis-server is not installed: install Redis (e.g. apt-get install redis-server) or set REDIS_URL`,
+    );
     process.exit(1);
   }
   const port = new URL(url).port || "6379";

@@ -5,7 +5,17 @@ import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { Redis } from "ioredis";
-import { baseEnv, connectionRefused, deleteKeys, spawnNode, testPrefix, TSX_CLI, waitFor, waitForHealthy, type Child } from "@warden/testing";
+import {
+  baseEnv,
+  connectionRefused,
+  deleteKeys,
+  spawnNode,
+  testPrefix,
+  TSX_CLI,
+  waitFor,
+  waitForHealthy,
+  type Child,
+} from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
 /** `pnpm start` as the root package.json runs it: `tsx apps/dev/src/start.ts`. */
@@ -95,7 +105,13 @@ it("with nothing at REDIS_URL and no redis-server on PATH, `pnpm start` exits 1 
   symlinkSync(process.execPath, path.join(bin, "node"));
   const redisPort = await freePort();
   const warden = path.join(home, "without-redis");
-  const child = start({ PATH: bin, HOME: process.env.HOME, REDIS_URL: `redis://127.0.0.1:${redisPort}`, WARDEN_HOME: warden, PORT: String(await freePort()) });
+  const child = start({
+    PATH: bin,
+    HOME: process.env.HOME,
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    WARDEN_HOME: warden,
+    PORT: String(await freePort()),
+  });
 
   const exit = await child.exited;
   expect(exit, child.stderr()).toEqual({ code: 1, signal: null });

@@ -89,7 +89,9 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     const audit = await fetch(`http://127.0.0.1:${port}/trpc/admin.audit?input=${encodeURIComponent("{}")}`, {
       headers: { authorization: `Bearer ${adminToken}` },
     });
-    const { items } = ((await audit.json()) as { result: { data: { items: { sessionId: string; reason: string; type: string }[] } } }).result.data;
+    const { items } = (
+      (await audit.json()) as { result: { data: { items: { sessionId: string; reason: string; type: string }[] } } }
+    ).result.data;
     const item = items.find((i) => i.sessionId === sessionId);
     if (item) {
       expect(item).toMatchObject({ type: "session.revoked", reason: "logout" });

@@ -8,11 +8,11 @@ const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 const SCHEME = /^Bearer +/i;
 
 export type BearerResult =
-  | { ok: true; token: string }
-  | { ok: false; reason: "TOKEN_MISSING" | "TOKEN_INVALID"; message: string };
+  { ok: true; token: string } | { ok: false; reason: "TOKEN_MISSING" | "TOKEN_INVALID"; message: string };
 
 export function parseBearer(header: string | readonly string[] | undefined | null): BearerResult {
-  if (header === undefined || header === null || header === "") return { ok: false, reason: "TOKEN_MISSING", message: "no access token" };
+  if (header === undefined || header === null || header === "")
+    return { ok: false, reason: "TOKEN_MISSING", message: "no access token" };
   if (typeof header !== "string") {
     const message = header.length > 1 ? "more than one Authorization header" : "Authorization must be one header value";
     return { ok: false, reason: "TOKEN_INVALID", message };

@@ -25,7 +25,17 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("bas
 
 function claims(overrides: Record<string, unknown> = {}) {
   const iat = Math.floor(NOW / 1000);
-  return { iss: "warden", aud: "warden", sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat, exp: iat + 900, role: "user", ...overrides };
+  return {
+    iss: "warden",
+    aud: "warden",
+    sub: randomUUID(),
+    sid: randomUUID(),
+    jti: randomUUID(),
+    iat,
+    exp: iat + 900,
+    role: "user",
+    ...overrides,
+  };
 }
 
 function es256Token(payload: Record<string, unknown> = claims(), header: Record<string, unknown> = {}): string {
@@ -67,7 +77,9 @@ describe("checkSignatureAndClaims", () => {
   });
 
   it("marks an unknown kid, so a JWKS user may refetch", () => {
-    expect(checkSignatureAndClaims(signatureOptions, es256Token(claims(), { kid: "nope" }), NOW)).toMatchObject({ unknownKid: true });
+    expect(checkSignatureAndClaims(signatureOptions, es256Token(claims(), { kid: "nope" }), NOW)).toMatchObject({
+      unknownKid: true,
+    });
   });
 
   it("refuses a non-canonical base64url spelling of any segment", () => {

@@ -88,7 +88,11 @@ function signatureMatches(key: VerificationKey, signingInput: Buffer, signature:
 const isInteger = (v: unknown): v is number => Number.isSafeInteger(v);
 
 /** The claims Warden issues, with the types it issues them in; anything else is not ours. */
-function checkClaims(payload: Record<string, unknown>, expected: ExpectedClaims, latestNbfMs: number): AccessTokenClaims | string {
+function checkClaims(
+  payload: Record<string, unknown>,
+  expected: ExpectedClaims,
+  latestNbfMs: number,
+): AccessTokenClaims | string {
   const { iss, aud, sub, sid, jti, iat, exp, nbf, role } = payload;
   if (iss !== expected.issuer) return "wrong issuer";
   // One audience, as a string: an array is refused even when it contains ours.

@@ -64,7 +64,9 @@ export function formatError(error: TRPCError, path: string | undefined): WardenE
     reason = "VALIDATION_FAILED";
     issues = issuesOf(cause);
     message = "input is invalid";
-  } else if (["PARSE_ERROR", "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "UNPROCESSABLE_CONTENT"].includes(error.code)) {
+  } else if (
+    ["PARSE_ERROR", "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "UNPROCESSABLE_CONTENT"].includes(error.code)
+  ) {
     reason = "VALIDATION_FAILED";
     message = "request could not be parsed";
     issues = [{ path: "", message }];

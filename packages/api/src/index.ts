@@ -1,3 +1,10 @@
 export { appRouter, createCaller, type AppRouter } from "./root.js";
-export { createContextInner, type Context, type HealthProbe, type RateLimiter, type RateLimitSubject, type RequestInfo } from "./context.js";
+export {
+  createContextInner,
+  type Context,
+  type HealthProbe,
+  type RateLimiter,
+  type RateLimitSubject,
+  type RequestInfo,
+} from "./context.js";
 export { formatError, isUnavailable, type WardenErrorShape } from "./errors.js";

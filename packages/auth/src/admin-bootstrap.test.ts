@@ -20,7 +20,10 @@ async function accountRow(email: string) {
 
 describe("admin bootstrap", () => {
   it("createAdmin creates an admin when the email is free and leaves an existing account exactly as it is", async () => {
-    expect(await createAdmin(t.auth, "first-admin@example.com", "admin password 1")).toMatchObject({ email: "first-admin@example.com", role: "admin" });
+    expect(await createAdmin(t.auth, "first-admin@example.com", "admin password 1")).toMatchObject({
+      email: "first-admin@example.com",
+      role: "admin",
+    });
     await signup(t.auth, { email: "taken@example.com", password: "owner password" }, {});
     const before = await accountRow("taken@example.com");
     expect(await createAdmin(t.auth, "taken@example.com", "admin password 1")).toBeUndefined();
@@ -39,12 +42,19 @@ describe("admin bootstrap", () => {
     expect(promoted).toMatchObject({ user: { id: squatter.user.id, role: "admin" }, revokedSessions: 0 });
     expect(await accountRow(email)).toMatchObject({ role: "admin", lockedAt });
 
-    const unlocked = await promoteToAdmin(t.auth, { email: "unlocked@example.com", password: "operator password", reason: "bootstrap", actor: SYSTEM });
+    const unlocked = await promoteToAdmin(t.auth, {
+      email: "unlocked@example.com",
+      password: "operator password",
+      reason: "bootstrap",
+      actor: SYSTEM,
+    });
     expect(unlocked.revokedSessions).toBe(1);
     expect((await accountRow("unlocked@example.com"))?.lockedAt).toBeNull();
     await expect(rotateRefreshToken(t.auth, third.refreshToken)).rejects.toMatchObject({ reason: "REFRESH_TOKEN_REVOKED" });
     expect(t.auth.revocations.has(third.sessionId)).toBe(true);
-    await expect(login(t.auth, { email: "unlocked@example.com", password: "squatter password" }, {})).rejects.toMatchObject({ reason: "INVALID_CREDENTIALS" });
+    await expect(login(t.auth, { email: "unlocked@example.com", password: "squatter password" }, {})).rejects.toMatchObject({
+      reason: "INVALID_CREDENTIALS",
+    });
     expect((await login(t.auth, { email: "unlocked@example.com", password: "operator password" }, {})).user.role).toBe("admin");
 
     const events = await t.database.sql<{ type: string; payload: { lock: boolean; userId: string } }[]>`
@@ -54,7 +64,9 @@ describe("admin bootstrap", () => {
 
   it("promoteToAdmin on an email without an account is NOT_FOUND and writes nothing", async () => {
     const [before] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from outbox_events`;
-    await expect(promoteToAdmin(t.auth, { email: "nobody@example.com", password: "operator password", reason: "bootstrap", actor: SYSTEM })).rejects.toMatchObject({
+    await expect(
+      promoteToAdmin(t.auth, { email: "nobody@example.com", password: "operator password", reason: "bootstrap", actor: SYSTEM }),
+    ).rejects.toMatchObject({
       reason: "NOT_FOUND",
     });
     const [after] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from outbox_events`;

@@ -61,9 +61,7 @@ export async function findUserForAdmin(
       expiresAt: s.expiresAt.getTime(),
       revokedAt: s.revokedAt?.getTime() ?? null,
       active:
-        s.revokedAt === null &&
-        s.expiresAt.getTime() > now &&
-        s.lastSeenAt.getTime() + auth.settings.refreshTokenTtlMs > now,
+        s.revokedAt === null && s.expiresAt.getTime() > now && s.lastSeenAt.getTime() + auth.settings.refreshTokenTtlMs > now,
     })),
   };
 }

@@ -44,7 +44,10 @@ async function blacklistRefreshTokens(tx: DbOrTx, event: RevocationEvent, at: Da
     event.type === "user.revoked"
       ? sql`${refreshTokens.sessionId} in (select ${sessions.id} from ${sessions} where ${sessions.revokedEventId} = ${event.eventId})`
       : eq(refreshTokens.sessionId, event.sessionId);
-  await tx.update(refreshTokens).set({ revokedAt: at }).where(and(scope, isNull(refreshTokens.revokedAt)));
+  await tx
+    .update(refreshTokens)
+    .set({ revokedAt: at })
+    .where(and(scope, isNull(refreshTokens.revokedAt)));
 }
 
 /** Publishes the user's not-before an event sets (a role change, a lock), durably behind the fast path. */
@@ -60,7 +63,13 @@ async function isApplied(db: Database, eventId: string): Promise<boolean> {
 }
 
 /** The audit row (once per event) and `appliedAt`, in one transaction, last. */
-async function markApplied(db: Database, event: QueuedEvent, sessionsRevoked: number, sessionId: string | null, appliedAt: Date): Promise<void> {
+async function markApplied(
+  db: Database,
+  event: QueuedEvent,
+  sessionsRevoked: number,
+  sessionId: string | null,
+  appliedAt: Date,
+): Promise<void> {
   await db.transaction(async (tx) => {
     await tx
       .insert(auditLog)

@@ -36,7 +36,11 @@ export function parseDataKey(text: string, name = "WARDEN_DATA_KEY"): Buffer {
  * The data keys a configuration names: the key inline (WARDEN_DATA_KEY) or from a file
  * (WARDEN_DATA_KEY_FILE, same text), and the keys from before a rotation. Undefined when none is given.
  */
-export function loadDataKeys(config: { key?: string | undefined; keyFile?: string | undefined; previous?: string[] }): DataKeys | undefined {
+export function loadDataKeys(config: {
+  key?: string | undefined;
+  keyFile?: string | undefined;
+  previous?: string[];
+}): DataKeys | undefined {
   const current = config.key
     ? parseDataKey(config.key)
     : config.keyFile

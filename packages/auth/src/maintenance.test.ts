@@ -23,13 +23,24 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
     .returning({ id: users.id, role: users.role });
   const idle = await createSession(t.auth, t.auth.db, user!, {});
   const revoked = await createSession(t.auth, t.auth.db, user!, {});
-  const { eventId } = await revokeSession(t.auth, { sessionId: revoked.sessionId, reason: "x", actor: { type: "system", id: null } });
-  await t.auth.db.update(outboxEvents).set({ publishedAt: new Date(clock()), appliedAt: new Date(clock()) }).where(eq(outboxEvents.id, eventId!));
+  const { eventId } = await revokeSession(t.auth, {
+    sessionId: revoked.sessionId,
+    reason: "x",
+    actor: { type: "system", id: null },
+  });
+  await t.auth.db
+    .update(outboxEvents)
+    .set({ publishedAt: new Date(clock()), appliedAt: new Date(clock()) })
+    .where(eq(outboxEvents.id, eventId!));
 
   clock.advance(9 * DAY_MS); // past the 7-day idle limit plus one day of retention
   const live = await createSession(t.auth, t.auth.db, user!, {});
   const retentionMs = 1 * DAY_MS;
-  const result = await pruneExpired(t.auth.db, { now: clock(), refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs, retentionMs });
+  const result = await pruneExpired(t.auth.db, {
+    now: clock(),
+    refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
+    retentionMs,
+  });
   expect(result).toMatchObject({ sessions: 2, outboxEvents: 1 });
 
   const left = await t.auth.db
@@ -41,7 +52,9 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
   expect(await t.auth.db.select().from(outboxEvents).where(eq(outboxEvents.id, eventId!))).toHaveLength(0);
 
   // Running it again finds nothing more.
-  expect(await pruneExpired(t.auth.db, { now: clock(), refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs, retentionMs })).toEqual({
+  expect(
+    await pruneExpired(t.auth.db, { now: clock(), refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs, retentionMs }),
+  ).toEqual({
     sessions: 0,
     refreshTokens: 0,
     outboxEvents: 0,

@@ -89,7 +89,12 @@ describe("re-canonicalising stored emails (trim, lower-case, then NFC)", () => {
     }
     expect((await userRow(olderH)).lockedAt).toBeNull();
     expect(result.recanonicalized).toBe(3);
-    expect(result.collisions.map((c) => [c.userId, c.keptBy]).sort()).toEqual([[newerH, olderH], [newerJ, olderJ]].sort());
+    expect(result.collisions.map((c) => [c.userId, c.keptBy]).sort()).toEqual(
+      [
+        [newerH, olderH],
+        [newerJ, olderJ],
+      ].sort(),
+    );
     expect(result.refusedCharacters).toEqual([ids["ali\u00ADce@corp.test"]]);
 
     // Sessions of the losers revoked through the normal pipeline; the keeper's stay.
@@ -110,14 +115,26 @@ describe("re-canonicalising stored emails (trim, lower-case, then NFC)", () => {
 
     // One warning per collision and one for the refused characters: ids only, never an email.
     const warnings = logger.lines.filter((l) => l.level === "warn");
-    expect(warnings.map((w) => (w.details as { userId?: string }).userId).filter(Boolean).sort()).toEqual([newerH, newerJ].sort());
+    expect(
+      warnings
+        .map((w) => (w.details as { userId?: string }).userId)
+        .filter(Boolean)
+        .sort(),
+    ).toEqual([newerH, newerJ].sort());
     expect(JSON.stringify(logger.lines)).not.toMatch(/corp\.test/);
 
     // The worker applying an event writes the audit row admins read.
     for (const row of events) {
-      await applyRevocationEvent(t.auth.db, revocationEvent.parse(row.payload), { publish: async () => {}, publishNotBefore: async () => {}, accessTokenTtlMs: 60_000 });
+      await applyRevocationEvent(t.auth.db, revocationEvent.parse(row.payload), {
+        publish: async () => {},
+        publishNotBefore: async () => {},
+        accessTokenTtlMs: 60_000,
+      });
     }
-    const audit = await t.auth.db.select().from(auditLog).where(inArray(auditLog.userId, [newerH, newerJ]));
+    const audit = await t.auth.db
+      .select()
+      .from(auditLog)
+      .where(inArray(auditLog.userId, [newerH, newerJ]));
     expect(audit.map((a) => a.reason).every((r) => r.startsWith("email collision"))).toBe(true);
     expect(audit).toHaveLength(2);
 

@@ -114,12 +114,16 @@ export async function recanonicalizeEmails(auth: Auth, logger: StepLogger): Prom
   const result = await auth.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${LOCK_NAME}))`);
     const candidates = await findMaybeNonCanonical(tx);
-    if (!candidates.some(isStale)) return { recanonicalized: 0, collisions: [], refusedCharacters: withRefusedCharacters(candidates) };
+    if (!candidates.some(isStale))
+      return { recanonicalized: 0, collisions: [], refusedCharacters: withRefusedCharacters(candidates) };
     // Sign-ups on running instances must not take an address between this read and the writes.
     await tx.execute(sql`lock table ${users} in share row exclusive mode`);
     const changing = (await findMaybeNonCanonical(tx)).filter(isStale);
     const holders = await findByEmails(tx, [...new Set(changing.map((row) => normalizeEmail(row.email)))]);
-    const { renames, losers } = planRecanonicalization([...changing, ...holders.filter((h) => !changing.some((c) => c.id === h.id))]);
+    const { renames, losers } = planRecanonicalization([
+      ...changing,
+      ...holders.filter((h) => !changing.some((c) => c.id === h.id)),
+    ]);
 
     // Losers first: a keeper may take the address a loser holds.
     for (const loser of losers) await setEmail(tx, loser.userId, collisionPlaceholderEmail(loser.userId));
@@ -149,10 +153,16 @@ export async function recanonicalizeEmails(auth: Auth, logger: StepLogger): Prom
     );
   }
   if (result.refusedCharacters.length > 0) {
-    logger.warn({ userIds: result.refusedCharacters }, "stored emails hold characters now refused: these accounts cannot sign in");
+    logger.warn(
+      { userIds: result.refusedCharacters },
+      "stored emails hold characters now refused: these accounts cannot sign in",
+    );
   }
   if (result.recanonicalized > 0) {
-    logger.info({ recanonicalized: result.recanonicalized, collisions: result.collisions.length }, "stored emails re-canonicalised");
+    logger.info(
+      { recanonicalized: result.recanonicalized, collisions: result.collisions.length },
+      "stored emails re-canonicalised",
+    );
   }
   return result;
 }

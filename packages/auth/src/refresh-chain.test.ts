@@ -61,7 +61,8 @@ describe("refresh-chain secrecy", () => {
 
     // Past the grace window the victim's next rotation happens; the attacker tries each candidate.
     clock.advance(t.auth.settings.refreshReuseGraceMs + 1);
-    for (const candidate of candidates) expect(await reasonOf(rotateRefreshToken(t.auth, candidate))).toBe("REFRESH_TOKEN_INVALID");
+    for (const candidate of candidates)
+      expect(await reasonOf(rotateRefreshToken(t.auth, candidate))).toBe("REFRESH_TOKEN_INVALID");
     // The chain itself is intact: the victim's real successor still refreshes.
     expect(await reasonOf(rotateRefreshToken(t.auth, r1.refreshToken))).toBe("OK");
   });
@@ -108,8 +109,20 @@ describe("grace retries survive key rotations", () => {
     const oldData = randomBytes(32);
     const keys = createKeyRing(jwtKey);
     const before = createAuth({ db: t.database.db, clock, keys, dataKeys: { current: oldData, previous: [] }, settings });
-    const after = createAuth({ db: t.database.db, clock, keys, dataKeys: { current: randomBytes(32), previous: [oldData] }, settings });
-    const forgetful = createAuth({ db: t.database.db, clock, keys, dataKeys: { current: randomBytes(32), previous: [] }, settings });
+    const after = createAuth({
+      db: t.database.db,
+      clock,
+      keys,
+      dataKeys: { current: randomBytes(32), previous: [oldData] },
+      settings,
+    });
+    const forgetful = createAuth({
+      db: t.database.db,
+      clock,
+      keys,
+      dataKeys: { current: randomBytes(32), previous: [] },
+      settings,
+    });
 
     const session = await newSession(before);
     const first = await rotateRefreshToken(before, session.refreshToken);

@@ -38,11 +38,17 @@ describe("why a refresh was not rotated", () => {
     expect(await classify("not-a-token")).toBe("REFRESH_TOKEN_INVALID");
 
     const revoked = await newUser();
-    await t.database.db.update(sessions).set({ revokedAt: new Date(clock()) }).where(eq(sessions.id, revoked.sessionId));
+    await t.database.db
+      .update(sessions)
+      .set({ revokedAt: new Date(clock()) })
+      .where(eq(sessions.id, revoked.sessionId));
     expect(await classify(revoked.refreshToken)).toBe("REFRESH_TOKEN_REVOKED");
 
     const locked = await newUser();
-    await t.database.db.update(users).set({ lockedAt: new Date(clock()) }).where(eq(users.id, locked.user.id));
+    await t.database.db
+      .update(users)
+      .set({ lockedAt: new Date(clock()) })
+      .where(eq(users.id, locked.user.id));
     expect(await classify(locked.refreshToken)).toBe("REFRESH_TOKEN_REVOKED");
 
     const idle = await newUser();
@@ -54,7 +60,12 @@ describe("why a refresh was not rotated", () => {
     const res = await newUser();
     const next = await rotateRefreshToken(t.auth, res.refreshToken);
     const replay = await classifyRefreshFailure(t.auth, res.refreshToken, clock());
-    expect(replay).toMatchObject({ kind: "replayed", successor: next.refreshToken, sessionId: res.sessionId, userId: res.user.id });
+    expect(replay).toMatchObject({
+      kind: "replayed",
+      successor: next.refreshToken,
+      sessionId: res.sessionId,
+      userId: res.user.id,
+    });
 
     clock.advance(t.auth.settings.refreshReuseGraceMs + 1);
     expect(await classify(res.refreshToken)).toBe("REFRESH_TOKEN_REUSED");

@@ -35,7 +35,11 @@ it("several relays drain one outbox at once: every event becomes exactly one job
   const user = await signup(t.auth, { email: "relay@example.com", password: "correct horse battery" }, {});
   const eventIds: string[] = [];
   for (let i = 0; i < 20; i++) {
-    const { eventId } = await revokeSession(t.auth, { sessionId: user.sessionId, reason: "r", actor: { type: "system", id: null } });
+    const { eventId } = await revokeSession(t.auth, {
+      sessionId: user.sessionId,
+      reason: "r",
+      actor: { type: "system", id: null },
+    });
     if (eventId && i === 0) eventIds.push(eventId);
     const { eventId: other } = await revokeSession(t.auth, {
       sessionId: (await signup(t.auth, { email: `relay-${i}@example.com`, password: "correct horse battery" }, {})).sessionId,
@@ -50,7 +54,9 @@ it("several relays drain one outbox at once: every event becomes exactly one job
   await new Promise((r) => setTimeout(r, 300));
   await Promise.all(relays.map((r) => r.drain()));
 
-  const [pending] = await t.database.sql<{ n: number }[]>`select count(*)::int as n from outbox_events where published_at is null`;
+  const [pending] = await t.database.sql<
+    { n: number }[]
+  >`select count(*)::int as n from outbox_events where published_at is null`;
   expect(pending!.n).toBe(0);
   const jobs = await queue.getJobs(["waiting"]);
   expect(jobs.map((j) => j.id).sort()).toEqual([...eventIds].sort());

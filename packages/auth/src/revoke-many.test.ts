@@ -24,7 +24,11 @@ describe("revoking a user with very many sessions", () => {
       insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
       select gen_random_uuid(), id, md5(id::text), now(), now() + interval '1 day' from s`;
 
-    const { revokedSessions } = await revokeUserSessions(t.auth, { userId: res.user.id, reason: "test", actor: { type: "system", id: null } });
+    const { revokedSessions } = await revokeUserSessions(t.auth, {
+      userId: res.user.id,
+      reason: "test",
+      actor: { type: "system", id: null },
+    });
 
     expect(revokedSessions).toBe(extra + 1);
     const [live] = await t.database.sql<{ n: number }[]>`

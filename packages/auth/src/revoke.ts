@@ -38,7 +38,10 @@ export async function markSessionsRevoked(
       // A subquery, not the id list: a user with 100k sessions would exceed PostgreSQL's 65,535 parameters.
       .where(
         and(
-          inArray(refreshTokens.sessionId, tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.revokedEventId, eventId))),
+          inArray(
+            refreshTokens.sessionId,
+            tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.revokedEventId, eventId)),
+          ),
           isNull(refreshTokens.revokedAt),
         ),
       );
@@ -70,7 +73,12 @@ export async function revokeSession(auth: Auth, input: RevokeSessionInput): Prom
   const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {
     const [session] = await tx
-      .select({ id: sessions.id, userId: sessions.userId, revokedAt: sessions.revokedAt, revokedEventId: sessions.revokedEventId })
+      .select({
+        id: sessions.id,
+        userId: sessions.userId,
+        revokedAt: sessions.revokedAt,
+        revokedEventId: sessions.revokedEventId,
+      })
       .from(sessions)
       .where(eq(sessions.id, input.sessionId))
       .for("update");
@@ -109,7 +117,11 @@ export async function revokeUserSessions(
     const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for("update");
     if (!user) throw new AuthError("NOT_FOUND", "no such user");
     // A lock also sets the not-before: tokens of sessions this transaction cannot see are refused too.
-    if (input.lock) await tx.update(users).set({ lockedAt: new Date(at), tokensNotBefore: new Date(at) }).where(eq(users.id, user.id));
+    if (input.lock)
+      await tx
+        .update(users)
+        .set({ lockedAt: new Date(at), tokensNotBefore: new Date(at) })
+        .where(eq(users.id, user.id));
     const event = await recordRevocationEvent(
       tx,
       { type: "user.revoked", userId: user.id, lock: input.lock ?? false, reason: input.reason, actor: input.actor },

@@ -32,7 +32,8 @@ const reasonOf = (fn: () => unknown) => {
   }
 };
 
-const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { iat: number; role: string };
+const claimsOf = (token: string) =>
+  JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { iat: number; role: string };
 
 async function newAdmin() {
   const res = await signup(t.auth, { email: `role-${randomUUID()}@example.com`, password: "correct horse battery" }, {});
@@ -79,9 +80,15 @@ describe("setUserRole", () => {
     const admin = await newAdmin();
     const at = clock();
     const { eventId } = await setUserRole(t.auth, { userId: admin.user.id, role: "user", reason: "demoted", actor: system });
-    const [row] = await t.database.db.select({ role: users.role, notBefore: users.tokensNotBefore }).from(users).where(eq(users.id, admin.user.id));
+    const [row] = await t.database.db
+      .select({ role: users.role, notBefore: users.tokensNotBefore })
+      .from(users)
+      .where(eq(users.id, admin.user.id));
     expect(row).toEqual({ role: "user", notBefore: new Date(at) });
-    const [outbox] = await t.database.db.select({ payload: outboxEvents.payload }).from(outboxEvents).where(eq(outboxEvents.id, eventId!));
+    const [outbox] = await t.database.db
+      .select({ payload: outboxEvents.payload })
+      .from(outboxEvents)
+      .where(eq(outboxEvents.id, eventId!));
     expect(revocationEvent.parse(outbox!.payload)).toEqual({
       eventId,
       type: "user.role_changed",
@@ -91,10 +98,14 @@ describe("setUserRole", () => {
       actor: system,
       at,
     });
-    expect(await setUserRole(t.auth, { userId: admin.user.id, role: "user", reason: "again", actor: system })).toEqual({ eventId: null });
+    expect(await setUserRole(t.auth, { userId: admin.user.id, role: "user", reason: "again", actor: system })).toEqual({
+      eventId: null,
+    });
   });
 
   it("an unknown user is NOT_FOUND", async () => {
-    await expect(setUserRole(t.auth, { userId: randomUUID(), role: "user", reason: "x", actor: system })).rejects.toMatchObject({ reason: "NOT_FOUND" });
+    await expect(setUserRole(t.auth, { userId: randomUUID(), role: "user", reason: "x", actor: system })).rejects.toMatchObject({
+      reason: "NOT_FOUND",
+    });
   });
 });

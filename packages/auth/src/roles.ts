@@ -33,7 +33,10 @@ export async function setUserRole(auth: Auth, input: SetUserRoleInput): Promise<
     if (current === input.role) return undefined;
     // Taken with the row locked: a concurrent role change commits entirely before or after this one.
     const at = auth.clock();
-    await tx.update(users).set({ role: input.role, tokensNotBefore: new Date(at) }).where(eq(users.id, input.userId));
+    await tx
+      .update(users)
+      .set({ role: input.role, tokensNotBefore: new Date(at) })
+      .where(eq(users.id, input.userId));
     return recordRevocationEvent(
       tx,
       { type: "user.role_changed", userId: input.userId, role: input.role, reason: input.reason, actor: input.actor },

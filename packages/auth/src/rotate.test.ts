@@ -17,7 +17,8 @@ afterAll(() => t.close());
 
 const newUser = () => signup(t.auth, { email: `fast-${randomUUID()}@example.com`, password: "correct horse battery" }, {});
 const successorOf = (token: string, salt: string) => ({ token: deriveSuccessorToken(t.auth.refreshKeys[0], salt, token), salt });
-const rotate = (token: string, salt = generateSuccessorSalt()) => rotateInOneStatement(t.auth, token, successorOf(token, salt), clock());
+const rotate = (token: string, salt = generateSuccessorSalt()) =>
+  rotateInOneStatement(t.auth, token, successorOf(token, salt), clock());
 
 describe("refresh rotation in one statement", () => {
   it("rotates a live token: marks it rotated and stores exactly one successor", async () => {
@@ -26,7 +27,10 @@ describe("refresh rotation in one statement", () => {
     const rotated = await rotate(res.refreshToken, salt);
     expect(rotated).toMatchObject({ sessionId: res.sessionId, userId: res.user.id, role: "user" });
     expect(rotated!.successorExpiresAt).toBe(clock() + t.auth.settings.refreshTokenTtlMs);
-    const [parent] = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hashToken(res.refreshToken)));
+    const [parent] = await t.database.db
+      .select()
+      .from(refreshTokens)
+      .where(eq(refreshTokens.tokenHash, hashToken(res.refreshToken)));
     expect(parent?.rotatedAt?.getTime()).toBe(clock());
     expect(parent?.successorSalt).toBe(salt);
     const children = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.parentId, parent!.id));
@@ -44,7 +48,10 @@ describe("refresh rotation in one statement", () => {
     expect(await rotate(revoked.refreshToken)).toBeUndefined();
 
     const locked = await newUser();
-    await t.database.db.update(users).set({ lockedAt: new Date(clock()) }).where(eq(users.id, locked.user.id));
+    await t.database.db
+      .update(users)
+      .set({ lockedAt: new Date(clock()) })
+      .where(eq(users.id, locked.user.id));
     expect(await rotate(locked.refreshToken)).toBeUndefined();
 
     const idle = await newUser();
@@ -105,10 +112,18 @@ describe("refresh: one rotation, one round trip", () => {
     expect(retry.result.refreshToken).toBe(first.refreshToken);
     expect(retry.statements.filter(isRotationStatement)).toHaveLength(1);
     expect(retry.statements.filter(writesRefreshTokens)).toHaveLength(1);
-    expect(retry.statements.map((q) => q.trim().split(/\s/)[0]!.toLowerCase())).toEqual(["with", "begin", "select", "select", "commit"]);
+    expect(retry.statements.map((q) => q.trim().split(/\s/)[0]!.toLowerCase())).toEqual([
+      "with",
+      "begin",
+      "select",
+      "select",
+      "commit",
+    ]);
 
     clock.advance(t.auth.settings.refreshReuseGraceMs + 1);
-    const theft = await statementsDuring(() => rotateRefreshToken(t.auth, res.refreshToken).catch((err: { reason?: string }) => err.reason));
+    const theft = await statementsDuring(() =>
+      rotateRefreshToken(t.auth, res.refreshToken).catch((err: { reason?: string }) => err.reason),
+    );
     expect(theft.result).toBe("REFRESH_TOKEN_REUSED");
     expect(theft.statements.filter(isRotationStatement)).toHaveLength(1);
   });
@@ -138,7 +153,10 @@ describe("refresh: one rotation, one round trip", () => {
       expect(result.sessionId).toBe(res.sessionId);
       expect(statements.filter(isRotationStatement)).toHaveLength(2);
       expect(statements.filter(writesRefreshTokens)).toHaveLength(2);
-      const [parent] = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hashToken(res.refreshToken)));
+      const [parent] = await t.database.db
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, hashToken(res.refreshToken)));
       const children = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.parentId, parent!.id));
       expect(children.map((c) => c.tokenHash)).toEqual([hashToken(result.refreshToken)]);
     } finally {

@@ -35,7 +35,11 @@ export class SessionCache {
    * The cached row, or the one `read` returns, kept for the TTL when it is live and no revocation
    * arrived while it was read.
    */
-  async get(sessionId: string, now: number, read: () => Promise<CurrentSession | undefined>): Promise<CurrentSession | undefined> {
+  async get(
+    sessionId: string,
+    now: number,
+    read: () => Promise<CurrentSession | undefined>,
+  ): Promise<CurrentSession | undefined> {
     const cached = this.rows.get(sessionId, now);
     if (cached) return cached;
     const epoch = this.epoch;

@@ -34,7 +34,12 @@ export function deriveSuccessorToken(key: Buffer, salt: string, parentToken: str
  * The successor a rotation produced, recomputed under each refresh key in turn (current first,
  * then those from before a data-key rotation) and recognised by the hash stored in its row.
  */
-export function recomputeSuccessorToken(keys: Buffer[], salt: string, parentToken: string, successorHash: string): string | undefined {
+export function recomputeSuccessorToken(
+  keys: Buffer[],
+  salt: string,
+  parentToken: string,
+  successorHash: string,
+): string | undefined {
   for (const key of keys) {
     const candidate = deriveSuccessorToken(key, salt, parentToken);
     if (safeEqual(hashToken(candidate), successorHash)) return candidate;

@@ -111,7 +111,10 @@ export interface PromoteToAdminInput {
  * the address up and kept a refresh token cannot renew it into an admin token. The lock state is
  * left as it is. NOT_FOUND when there is no such account.
  */
-export async function promoteToAdmin(auth: Auth, input: PromoteToAdminInput): Promise<{ user: PublicUser; eventId: string; revokedSessions: number }> {
+export async function promoteToAdmin(
+  auth: Auth,
+  input: PromoteToAdminInput,
+): Promise<{ user: PublicUser; eventId: string; revokedSessions: number }> {
   const passwordHash = await hashPassword(input.password);
   const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {

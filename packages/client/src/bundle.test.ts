@@ -11,7 +11,17 @@ import { startCountingServer } from "@warden/testing";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 /** Names of server-side code that must never reach a browser or a worker through the client. */
-const SERVER_CODE = [/fastify/i, /drizzle/i, /postgres/i, /bullmq/i, /jsonwebtoken/i, /argon2/i, /jwt\.sign/, /ioredis/i, /@warden\/(api|auth|db)\b/];
+const SERVER_CODE = [
+  /fastify/i,
+  /drizzle/i,
+  /postgres/i,
+  /bullmq/i,
+  /jsonwebtoken/i,
+  /argon2/i,
+  /jwt\.sign/,
+  /ioredis/i,
+  /@warden\/(api|auth|db)\b/,
+];
 
 let outDir: string;
 beforeAll(async () => {
@@ -71,7 +81,11 @@ describe("built @warden/client (browser entry)", () => {
     try {
       const bundled = await import(pathToFileURL(path.join(outDir, "browser-bundle.mjs")).href);
       const items = new Map<string, string>();
-      const storage = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v), removeItem: (k: string) => void items.delete(k) };
+      const storage = {
+        getItem: (k: string) => items.get(k) ?? null,
+        setItem: (k: string, v: string) => void items.set(k, v),
+        removeItem: (k: string) => void items.delete(k),
+      };
       const warden = bundled.createWardenClient({ url: server.url, store: bundled.webStorageStore(storage) });
       const { user } = await warden.signup({ email: `bundle-${randomUUID()}@example.com`, password: "correct horse battery" });
       expect((await warden.api.auth.me.query()).user).toEqual(user);

@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { createTestClock } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWardenClient, isWardenError, memoryStore, type WardenError, WardenSessionEndedError, webStorageStore } from "./node.js";
+import {
+  createWardenClient,
+  isWardenError,
+  memoryStore,
+  type WardenError,
+  WardenSessionEndedError,
+  webStorageStore,
+} from "./node.js";
 import { startCountingServer, type CountingServer } from "@warden/testing";
 
 const password = "correct horse battery";
@@ -145,7 +152,11 @@ describe("@warden/client against a running server", () => {
 
   it("a client whose session ended leaves alone the session another tab signed in with since", async () => {
     const items = new Map<string, string>();
-    const storage = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v), removeItem: (k: string) => void items.delete(k) };
+    const storage = {
+      getItem: (k: string) => items.get(k) ?? null,
+      setItem: (k: string, v: string) => void items.set(k, v),
+      removeItem: (k: string) => void items.delete(k),
+    };
     const credentials = { email: email(), password };
     const oldTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
     const first = await oldTab.signup(credentials);

@@ -124,7 +124,10 @@ export function errorFromBody(body: unknown, status: number): WardenError {
   const message = typeof error?.message === "string" ? error.message : `HTTP ${status}`;
   if (isKnownReason(reason)) {
     const retryAfterMs = error?.data?.retryAfterMs;
-    return new WardenError(reason, message, { status, retryAfterMs: typeof retryAfterMs === "number" ? retryAfterMs : undefined });
+    return new WardenError(reason, message, {
+      status,
+      retryAfterMs: typeof retryAfterMs === "number" ? retryAfterMs : undefined,
+    });
   }
   return new WardenError("UNAVAILABLE", message, { status });
 }

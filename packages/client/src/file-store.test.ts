@@ -46,7 +46,8 @@ describe("file store", () => {
 
     const runWorker = () =>
       run(process.execPath, ["--import", "tsx", worker, s.url, file, "4"], { timeout: 60_000 }).then(
-        ({ stdout }) => JSON.parse(stdout.trim().split("\n").pop()!) as { calls: number; tokens: number; ended?: string; error?: string },
+        ({ stdout }) =>
+          JSON.parse(stdout.trim().split("\n").pop()!) as { calls: number; tokens: number; ended?: string; error?: string },
       );
     const results = await Promise.all([runWorker(), runWorker()]);
 

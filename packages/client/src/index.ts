@@ -3,13 +3,7 @@
  * which adds the file store.
  */
 export { createWardenClient, type SignInInput, type WardenClient, type WardenClientOptions } from "./client.js";
-export {
-  WardenError,
-  WardenSessionEndedError,
-  isWardenError,
-  isSessionEndingReason,
-  type WardenErrorOptions,
-} from "./errors.js";
+export { WardenError, WardenSessionEndedError, isWardenError, isSessionEndingReason, type WardenErrorOptions } from "./errors.js";
 export type { SessionEndedEvent } from "./session.js";
 export { cookieStore, fileStore, memoryStore, webLock, webStorageStore } from "./stores.js";
 export type { StoredTokens, TokenStore } from "./tokens.js";

@@ -63,4 +63,3 @@ export function renewalLink(session: Session): TRPCLink<AppRouter> {
         };
       });
 }
-

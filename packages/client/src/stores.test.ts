@@ -47,7 +47,10 @@ function installWebLocks() {
       const previous = tails.get(name) ?? Promise.resolve();
       let release!: () => void;
       const mine = new Promise<void>((r) => (release = r));
-      tails.set(name, previous.then(() => mine));
+      tails.set(
+        name,
+        previous.then(() => mine),
+      );
       const aborted = new Promise<never>((_, reject) =>
         options.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
       );

@@ -55,10 +55,7 @@ interface StorageLike {
  * serialised across tabs with Web Locks; after taking the lock the client re-reads the storage,
  * so a tab that finds its sibling already renewed uses those tokens instead of refreshing again.
  */
-export function webStorageStore(
-  storage: StorageLike,
-  options: { key?: string; lockTimeoutMs?: number } = {},
-): TokenStore {
+export function webStorageStore(storage: StorageLike, options: { key?: string; lockTimeoutMs?: number } = {}): TokenStore {
   const key = options.key ?? "warden.session";
   return {
     mode: "tokens",

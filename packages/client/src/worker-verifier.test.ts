@@ -66,7 +66,11 @@ describe("@warden/verifier against a running server", () => {
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, role: "admin" })).toString("base64url")}.${sig}`;
     expect(reasonOf(tampered)).toBe("TOKEN_INVALID");
 
-    const elsewhere = createVerifier({ jwksUrl: `${s.url}/.well-known/jwks.json`, issuer: TEST_ISSUER, audience: "another-service" });
+    const elsewhere = createVerifier({
+      jwksUrl: `${s.url}/.well-known/jwks.json`,
+      issuer: TEST_ISSUER,
+      audience: "another-service",
+    });
     await elsewhere.ready();
     await expect(elsewhere.verify(result.accessToken)).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
     await elsewhere.close();

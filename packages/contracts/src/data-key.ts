@@ -33,7 +33,10 @@ export const dataKeyListSetting = z
   .string()
   .default("")
   .transform((text, ctx) => {
-    const keys = text.split(",").map((k) => k.trim()).filter(Boolean);
+    const keys = text
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean);
     for (const [i, key] of keys.entries()) {
       const problem = dataKeyProblem(key);
       if (problem) ctx.addIssue({ code: "custom", message: `key ${i + 1}: ${problem}` });

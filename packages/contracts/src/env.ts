@@ -42,7 +42,11 @@ export function configurationProblem(error: z.ZodError): string {
  * Parses a process's configuration once, at start. A bad value is one line on stderr
  * (`<program>: invalid configuration: NAME: message`, no stack trace) and exit code 1.
  */
-export function loadEnv<Schema extends z.ZodType>(schema: Schema, program: string, source: NodeJS.ProcessEnv = process.env): z.output<Schema> {
+export function loadEnv<Schema extends z.ZodType>(
+  schema: Schema,
+  program: string,
+  source: NodeJS.ProcessEnv = process.env,
+): z.output<Schema> {
   const result = schema.safeParse(source);
   if (result.success) return result.data;
   process.stderr.write(`${program}: invalid configuration: ${configurationProblem(result.error)}\n`);

@@ -80,10 +80,7 @@ export const refreshInput = z.object({ refreshToken: refreshTokenSchema.optional
 export const emptyInput = z.object({}).optional();
 export const sessionIdInput = z.object({ sessionId: idSchema });
 
-export const adminFindUserInput = z.union([
-  z.object({ email: emailSchema }),
-  z.object({ userId: idSchema }),
-]);
+export const adminFindUserInput = z.union([z.object({ email: emailSchema }), z.object({ userId: idSchema })]);
 export const adminRevokeUserInput = z.object({
   userId: idSchema,
   reason: reasonSchema,

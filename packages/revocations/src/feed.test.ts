@@ -17,7 +17,8 @@ afterAll(async () => {
 });
 
 const PUBLICATIONS = 100;
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 async function until(check: () => boolean, timeoutMs = 2000) {
   const deadline = Date.now() + timeoutMs;
@@ -58,7 +59,9 @@ describe("revocation feed", () => {
     delays.sort((a, b) => a - b);
     const p50 = percentile(delays, 50);
     const p99 = percentile(delays, 99);
-    console.log(`revocation feed, publish -> subscriber over ${delays.length} revocations: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${delays.at(-1)!.toFixed(2)} ms`);
+    console.log(
+      `revocation feed, publish -> subscriber over ${delays.length} revocations: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${delays.at(-1)!.toFixed(2)} ms`,
+    );
     // A bound that means milliseconds even on a loaded 2-core machine; `pnpm bench` has the real figure.
     expect(p99).toBeLessThan(250);
   });
@@ -111,7 +114,13 @@ describe("revocation feed", () => {
     expect(errors.length).toBeGreaterThanOrEqual(2);
 
     // Garbage on the channel: not JSON, wrong shapes, a not-before without a user.
-    for (const text of ["{not json", "null", "[]", JSON.stringify({ sessionIds: "x", until: 1 }), JSON.stringify({ sessionIds: [], until: 1, notBefore: [{ notBefore: 5 }] })]) {
+    for (const text of [
+      "{not json",
+      "null",
+      "[]",
+      JSON.stringify({ sessionIds: "x", until: 1 }),
+      JSON.stringify({ sessionIds: [], until: 1, notBefore: [{ notBefore: 5 }] }),
+    ]) {
       await redis.publish(keys.channel, text);
     }
     const sid = randomUUID();

@@ -65,7 +65,12 @@ const ipv6PrefixLength = z.coerce.number(prefixLength).int(prefixLength).min(1, 
 const urlList = z
   .string()
   .default("")
-  .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.url({ message: "CORS_ORIGINS must be a comma-separated list of origins" })));
 
 /**
@@ -97,7 +102,12 @@ export const serverEnvSchema = sharedEnvSchema.extend({
   CORS_ORIGINS: urlList,
   COOKIE_SECURE: flag(true),
   TRUST_PROXY: proxyTrust,
-  BODY_LIMIT: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
+  BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(10 * 1024 * 1024)
+    .default(16 * 1024),
   RATE_LIMITS: flag(true),
   /** Budgets overriding DEFAULT_RATE_LIMITS (rate-limit.ts), as attempts/window. */
   RATE_LIMIT_LOGIN: budget,

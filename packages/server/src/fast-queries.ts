@@ -1,4 +1,9 @@
-import { getErrorShape, getHTTPStatusCode, getTRPCErrorFromUnknown, type AnyRouter } from "@trpc/server/unstable-core-do-not-import";
+import {
+  getErrorShape,
+  getHTTPStatusCode,
+  getTRPCErrorFromUnknown,
+  type AnyRouter,
+} from "@trpc/server/unstable-core-do-not-import";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
 export interface FastQueryOptions<TContext> {
@@ -16,7 +21,10 @@ export interface FastQueryOptions<TContext> {
  */
 export function fastQueryHook<TContext>(prefix: string, options: FastQueryOptions<TContext>) {
   const config = options.router._def._config;
-  const procedures = options.router._def.procedures as Record<string, { _def: { type: string } } & ((opts: unknown) => Promise<unknown>)>;
+  const procedures = options.router._def.procedures as Record<
+    string,
+    { _def: { type: string } } & ((opts: unknown) => Promise<unknown>)
+  >;
   return async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method !== "GET") return;
     const url = req.raw.url ?? "";
@@ -32,7 +40,18 @@ export function fastQueryHook<TContext>(prefix: string, options: FastQueryOption
     let status = 200;
     try {
       ctx = await options.createContext({ req, res: reply });
-      body = { result: { data: await procedure({ path, getRawInput: async () => undefined, ctx, type: "query", signal: undefined, batchIndex: 0 }) } };
+      body = {
+        result: {
+          data: await procedure({
+            path,
+            getRawInput: async () => undefined,
+            ctx,
+            type: "query",
+            signal: undefined,
+            batchIndex: 0,
+          }),
+        },
+      };
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
       options.onError?.({ error, path });
@@ -41,6 +60,10 @@ export function fastQueryHook<TContext>(prefix: string, options: FastQueryOption
       // As the adapter: the status the error formatter put in the shape.
       status = getHTTPStatusCode({ error: shape } as Parameters<typeof getHTTPStatusCode>[0]);
     }
-    return reply.code(status).header("vary", "trpc-accept, accept").header("content-type", "application/json").send(Buffer.from(JSON.stringify(body)));
+    return reply
+      .code(status)
+      .header("vary", "trpc-accept, accept")
+      .header("content-type", "application/json")
+      .send(Buffer.from(JSON.stringify(body)));
   };
 }

@@ -4,5 +4,12 @@ export { startAuthServer, closeOnSignals, type RunningServer, type StartOptions 
 export { serverEnvSchema, type ServerEnv } from "./config.js";
 export { loadKeyRing, loadServerDataKeys } from "./keys.js";
 export { createLogger } from "./logger.js";
-export { createRateLimiter, rateLimitsFromEnv, rateLimitSource, DEFAULT_RATE_LIMITS, type RateLimitPolicy, type RateLimitBucket } from "./rate-limit.js";
+export {
+  createRateLimiter,
+  rateLimitsFromEnv,
+  rateLimitSource,
+  DEFAULT_RATE_LIMITS,
+  type RateLimitPolicy,
+  type RateLimitBucket,
+} from "./rate-limit.js";
 export { fastQueryHook, type FastQueryOptions } from "./fast-queries.js";

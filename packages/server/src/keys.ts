@@ -45,7 +45,11 @@ export function loadKeyRing(env: ServerEnv): KeyRing {
  * grace retry that reaches it from another instance for a stolen token, and revoke the session.
  */
 export function loadServerDataKeys(env: ServerEnv): DataKeys {
-  const keys = loadDataKeys({ key: env.WARDEN_DATA_KEY, keyFile: env.WARDEN_DATA_KEY_FILE, previous: env.WARDEN_DATA_KEY_PREVIOUS });
+  const keys = loadDataKeys({
+    key: env.WARDEN_DATA_KEY,
+    keyFile: env.WARDEN_DATA_KEY_FILE,
+    previous: env.WARDEN_DATA_KEY_PREVIOUS,
+  });
   if (!keys) {
     throw new Error(
       "WARDEN_DATA_KEY or WARDEN_DATA_KEY_FILE is required (base64 of 32 random bytes, e.g. `openssl rand -base64 32`, the same on every instance)",

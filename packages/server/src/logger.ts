@@ -25,7 +25,8 @@ function scrub(value: unknown, depth = 0): unknown {
   if (!value || typeof value !== "object" || depth > 5) return value;
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) out[key] = key === "params" || key === "parameters" ? "[redacted]" : scrub(v, depth + 1);
+  for (const [key, v] of Object.entries(value))
+    out[key] = key === "params" || key === "parameters" ? "[redacted]" : scrub(v, depth + 1);
   return out;
 }
 

@@ -38,7 +38,8 @@ export function rateLimitsFromEnv(env: {
   const limits: Partial<Record<RateLimitBucket, RateLimitPolicy>> = {};
   if (env.RATE_LIMIT_LOGIN) limits.login = env.RATE_LIMIT_LOGIN;
   // The account budget blocks for its whole window once spent.
-  if (env.RATE_LIMIT_LOGIN_ACCOUNT) limits.loginAccount = { ...env.RATE_LIMIT_LOGIN_ACCOUNT, blockSec: env.RATE_LIMIT_LOGIN_ACCOUNT.durationSec };
+  if (env.RATE_LIMIT_LOGIN_ACCOUNT)
+    limits.loginAccount = { ...env.RATE_LIMIT_LOGIN_ACCOUNT, blockSec: env.RATE_LIMIT_LOGIN_ACCOUNT.durationSec };
   if (env.RATE_LIMIT_SIGNUP) limits.signup = env.RATE_LIMIT_SIGNUP;
   if (env.RATE_LIMIT_REFRESH) limits.refresh = env.RATE_LIMIT_REFRESH;
   return limits;

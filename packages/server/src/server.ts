@@ -49,7 +49,9 @@ function authorizationHeaders(req: FastifyRequest): string | string[] | undefine
  * client is the entry after them. Either way the address comes from the right end of
  * X-Forwarded-For, never from the leftmost entry a client wrote.
  */
-function fastifyTrustProxy(setting: number | string[] | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+function fastifyTrustProxy(
+  setting: number | string[] | undefined,
+): false | string[] | ((address: string, hop: number) => boolean) {
   if (Array.isArray(setting)) return setting;
   const hops = setting ?? 0;
   return hops > 0 ? (_address, hop) => hop < hops : false;
@@ -72,7 +74,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setErrorHandler((error: { statusCode?: number; message: string }, req, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) req.log.error({ err: error }, "unhandled error");
-    const reason = status === 413 || status === 415 || status === 400 ? "VALIDATION_FAILED" : status === 500 ? "UNAVAILABLE" : "NOT_FOUND";
+    const reason =
+      status === 413 || status === 415 || status === 400 ? "VALIDATION_FAILED" : status === 500 ? "UNAVAILABLE" : "NOT_FOUND";
     const message = status === 413 ? "request body too large" : status === 500 ? "internal error" : "bad request";
     void reply.status(status).send(errorBody(status, reason, message));
   });
@@ -122,7 +125,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
             expires: new Date(expiresAt),
           }),
         clearRefreshCookie: () => {
-          if (cookieMode) void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
+          if (cookieMode)
+            void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
         },
       },
     });
@@ -134,30 +138,28 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
   };
 
-  await app.register(
-    async (scope) => {
-      // Whatever the content type claims, tRPC parses the body itself (bad JSON: VALIDATION_FAILED).
-      scope.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
-      scope.addHook("preHandler", fastQueryHook("/trpc", { router: appRouter, createContext, onError }));
-      await scope.register(fastifyTRPCPlugin, {
-        prefix: "/trpc",
-        trpcOptions: {
-          router: appRouter,
-          allowMethodOverride: false,
-          createContext,
-          // A rate-limited answer also says when to come back in the standard header.
-          responseMeta: ({ errors }) => {
-            const retryAfterMs = errors.reduce(
-              (most, e) => (e.cause instanceof AuthError && e.cause.retryAfterMs ? Math.max(most, e.cause.retryAfterMs) : most),
-              0,
-            );
-            return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
-          },
-          onError,
-        } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
-      });
-    },
-  );
+  await app.register(async (scope) => {
+    // Whatever the content type claims, tRPC parses the body itself (bad JSON: VALIDATION_FAILED).
+    scope.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+    scope.addHook("preHandler", fastQueryHook("/trpc", { router: appRouter, createContext, onError }));
+    await scope.register(fastifyTRPCPlugin, {
+      prefix: "/trpc",
+      trpcOptions: {
+        router: appRouter,
+        allowMethodOverride: false,
+        createContext,
+        // A rate-limited answer also says when to come back in the standard header.
+        responseMeta: ({ errors }) => {
+          const retryAfterMs = errors.reduce(
+            (most, e) => (e.cause instanceof AuthError && e.cause.retryAfterMs ? Math.max(most, e.cause.retryAfterMs) : most),
+            0,
+          );
+          return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
+        },
+        onError,
+      } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
+    });
+  });
 
   app.get("/.well-known/jwks.json", async (_req, reply) => {
     void reply.header("cache-control", "public, max-age=300");
@@ -165,10 +167,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.get("/healthz", async (_req, reply) => {
-    const [db, redis] = await Promise.all([
-      options.health.db().catch(() => false),
-      options.health.redis().catch(() => false),
-    ]);
+    const [db, redis] = await Promise.all([options.health.db().catch(() => false), options.health.redis().catch(() => false)]);
     void reply.status(db && redis ? 200 : 503);
     return { ok: db && redis, db: db ? "up" : "down", redis: redis ? "up" : "down" };
   });

@@ -52,7 +52,8 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   // Neither is awaited, and both fail fast, so a Redis outage never fails or slows the call.
   // A role change or a lock also publishes the user's not-before the same way.
   let authRef: Auth | undefined;
-  const fastPathFailed = (err: Error) => logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it");
+  const fastPathFailed = (err: Error) =>
+    logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it");
   const afterRevocation = (event: RevocationEvent, sessionIds: string[]) => {
     if (authRef && redis.status === "ready") {
       if (sessionIds.length > 0) {
@@ -96,7 +97,8 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   ]);
   if (!feedReady) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
 
-  if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD) await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
+  if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD)
+    await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
 
   const app = await buildServer({
     auth,
@@ -107,7 +109,12 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     trustProxy: env.TRUST_PROXY,
     // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
     rateLimiter: env.RATE_LIMITS
-      ? createRateLimiter({ redis, prefix: env.QUEUE_PREFIX, limits: rateLimitsFromEnv(env), ipv6PrefixLength: env.RATE_LIMIT_IPV6_PREFIX })
+      ? createRateLimiter({
+          redis,
+          prefix: env.QUEUE_PREFIX,
+          limits: rateLimitsFromEnv(env),
+          ipv6PrefixLength: env.RATE_LIMIT_IPV6_PREFIX,
+        })
       : undefined,
     extend: async (server) => {
       const consoleDir = consoleDirFor(env.CONSOLE_DIR);

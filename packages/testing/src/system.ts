@@ -23,7 +23,9 @@ export interface WardenSystem {
  * (relay, feed, HTTP on port 0) and one admin worker, on a Redis prefix of their own. `env`
  * overrides the server's settings.
  */
-export async function startWardenSystem(options: { consoleDir?: string; env?: Record<string, string> } = {}): Promise<WardenSystem> {
+export async function startWardenSystem(
+  options: { consoleDir?: string; env?: Record<string, string> } = {},
+): Promise<WardenSystem> {
   const database = await createTestDatabase();
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const admin = { email: "root@example.com", password: "correct horse battery" };

@@ -13,7 +13,10 @@ export function bearerToken(header: string | readonly string[] | undefined | nul
 }
 
 /** Authorization header -> typed principal, or a VerifierError with the server's reason. */
-export function verifyRequest(verifier: Verifier, authorization: string | readonly string[] | undefined | null): Promise<Principal> {
+export function verifyRequest(
+  verifier: Verifier,
+  authorization: string | readonly string[] | undefined | null,
+): Promise<Principal> {
   try {
     return verifier.verify(bearerToken(authorization));
   } catch (error) {
@@ -48,11 +51,7 @@ export function fastifyAuth(verifier: Verifier) {
 
 /** Express middleware: sets `req.principal`, or answers 401 with the reason. */
 export function expressAuth(verifier: Verifier) {
-  return (
-    req: RequestLike,
-    res: { status(code: number): { json(body: unknown): unknown } },
-    next: (error?: unknown) => void,
-  ) => {
+  return (req: RequestLike, res: { status(code: number): { json(body: unknown): unknown } }, next: (error?: unknown) => void) => {
     verifyRequest(verifier, req.headers.authorization).then(
       (principal) => {
         req.principal = principal;

@@ -45,8 +45,20 @@ function lowS(token: string): string {
 
 function sign(key: Key, overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
   const iat = Math.floor(now / SEC);
-  const claims = { iss: ISSUER, aud: AUDIENCE, sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat, exp: iat + 900, role: "user", ...overrides };
-  return lowS(jwt.sign(claims, key.privateKey, { algorithm: "ES256", keyid: key.kid, header: { alg: "ES256", typ: "at+jwt", ...header } }));
+  const claims = {
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: randomUUID(),
+    sid: randomUUID(),
+    jti: randomUUID(),
+    iat,
+    exp: iat + 900,
+    role: "user",
+    ...overrides,
+  };
+  return lowS(
+    jwt.sign(claims, key.privateKey, { algorithm: "ES256", keyid: key.kid, header: { alg: "ES256", typ: "at+jwt", ...header } }),
+  );
 }
 
 function reasonOf(fn: () => unknown): string | undefined {
@@ -90,7 +102,10 @@ describe("verifier: local checks", () => {
       header: { alg: "HS256", typ: "at+jwt", kid: key.kid },
     });
     const sig = Buffer.from(s, "base64url");
-    const highS = Buffer.from((P256_ORDER - BigInt(`0x${sig.subarray(32).toString("hex")}`)).toString(16).padStart(64, "0"), "hex");
+    const highS = Buffer.from(
+      (P256_ORDER - BigInt(`0x${sig.subarray(32).toString("hex")}`)).toString(16).padStart(64, "0"),
+      "hex",
+    );
     const lastChar = s.at(-1)!;
     const nonCanonical = `${h}.${p}.${s.slice(0, -1)}${lastChar === "A" ? "B" : String.fromCharCode(lastChar.charCodeAt(0) ^ 1)}`;
     const cases: Record<string, string> = {
@@ -113,7 +128,11 @@ describe("verifier: local checks", () => {
       garbage: "not a token",
       empty: "",
     };
-    for (const [name, bad] of Object.entries(cases)) expect(reasonOf(() => v.verifySync(bad)), name).toBe("TOKEN_INVALID");
+    for (const [name, bad] of Object.entries(cases))
+      expect(
+        reasonOf(() => v.verifySync(bad)),
+        name,
+      ).toBe("TOKEN_INVALID");
   });
 
   it("refuses an expired token as TOKEN_EXPIRED, allowing the clock tolerance", () => {
@@ -159,10 +178,14 @@ describe("verifier: local checks", () => {
     const v = verifierWith({ publicKey: secret, algorithms: ["HS256"] });
     expect(reasonOf(() => v.verifySync(sign(key)))).toBe("TOKEN_INVALID");
     const iat = Math.floor(now / SEC);
-    const hsToken = jwt.sign({ iss: ISSUER, aud: AUDIENCE, sub: "u", sid: "s", jti: "j", iat, exp: iat + 60, role: "user" }, secret, {
-      algorithm: "HS256",
-      header: { alg: "HS256", typ: "at+jwt", kid: "k" },
-    });
+    const hsToken = jwt.sign(
+      { iss: ISSUER, aud: AUDIENCE, sub: "u", sid: "s", jti: "j", iat, exp: iat + 60, role: "user" },
+      secret,
+      {
+        algorithm: "HS256",
+        header: { alg: "HS256", typ: "at+jwt", kid: "k" },
+      },
+    );
     expect(v.verifySync(hsToken).userId).toBe("u");
     const [h, p] = hsToken.split(".");
     const forged = createHmac("sha256", Buffer.alloc(32, 8)).update(`${h}.${p}`).digest("base64url");
@@ -178,7 +201,10 @@ describe("verifier: local checks", () => {
     await expect(verifyRequest(v, [`Bearer ${token}`, `Bearer ${token}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
     // The server's syntax: a list of values is refused even when it holds one, and so is padding.
     await expect(verifyRequest(v, [`Bearer ${token}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
-    await expect(verifyRequest(v, `Bearer ${token}=`)).rejects.toMatchObject({ reason: "TOKEN_INVALID", message: "the bearer token is malformed" });
+    await expect(verifyRequest(v, `Bearer ${token}=`)).rejects.toMatchObject({
+      reason: "TOKEN_INVALID",
+      message: "the bearer token is malformed",
+    });
     await expect(verifyRequest(v, `Basic ${token}`)).rejects.toMatchObject({ message: "Authorization must be 'Bearer <token>'" });
     expect(bearerToken(`bearer  ${token}`)).toBe(token);
   });
@@ -223,7 +249,12 @@ describe("verifier: JWKS", () => {
   beforeAll(async () => {
     server = createServer((_req, res) => {
       fetches++;
-      const list = keys.map((k) => ({ ...(k.publicKey as KeyObject).export({ format: "jwk" }), kid: k.kid, alg: "ES256", use: "sig" }));
+      const list = keys.map((k) => ({
+        ...(k.publicKey as KeyObject).export({ format: "jwk" }),
+        kid: k.kid,
+        alg: "ES256",
+        use: "sig",
+      }));
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ keys: list }));
     });
@@ -280,7 +311,13 @@ describe("verifier: per-user not-before", () => {
 
 describe("verifier: revocation feed", () => {
   it("ready() gives up with a clear error when Redis does not answer", async () => {
-    const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl: "redis://127.0.0.1:9", onError: () => {} });
+    const v = createVerifier({
+      publicKey: key.publicKey,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      redisUrl: "redis://127.0.0.1:9",
+      onError: () => {},
+    });
     verifiers.push(v);
     await expect(v.ready(200)).rejects.toThrow(/not ready/);
   });
@@ -312,7 +349,13 @@ describe("verifier: revocation feed", () => {
     now = Date.now();
     const sub = randomUUID();
     const token = sign(key, { sub });
-    const running = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl, queuePrefix: prefix });
+    const running = createVerifier({
+      publicKey: key.publicKey,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      redisUrl,
+      queuePrefix: prefix,
+    });
     verifiers.push(running);
     await running.ready();
     expect(running.verifySync(token).userId).toBe(sub);

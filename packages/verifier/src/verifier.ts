@@ -73,7 +73,8 @@ export class Verifier {
     if (options.publicKey) {
       const key = toKeyObject(options.publicKey);
       const alg = algorithmOf(key);
-      if (!alg || !this.algorithms.includes(alg)) throw new Error(`the key fits none of the algorithms ${this.algorithms.join(", ")}`);
+      if (!alg || !this.algorithms.includes(alg))
+        throw new Error(`the key fits none of the algorithms ${this.algorithms.join(", ")}`);
       this.staticKey = { alg, key };
     }
     // The JWKS keys by kid; a fixed key whatever the kid. Only keys of the pinned algorithms are
@@ -153,7 +154,11 @@ export class Verifier {
   private refetchJwks(force: boolean): Promise<boolean> {
     const url = this.options.jwksUrl;
     if (!url) return Promise.resolve(false);
-    if (this.jwksLoad) return this.jwksLoad.then(() => true, () => false);
+    if (this.jwksLoad)
+      return this.jwksLoad.then(
+        () => true,
+        () => false,
+      );
     const interval = this.options.jwksRefetchIntervalMs ?? 10_000;
     // Only refetches for unknown kids are rate-limited (an attacker can send any kid).
     if (!force) {

@@ -1,10 +1,5 @@
 import { applyRevocationEvent, noteApplyFailure, pruneExpired } from "@warden/auth";
-import {
-  MAINTENANCE_QUEUE,
-  REVOCATION_QUEUE,
-  revocationEvent,
-  type RevocationEvent,
-} from "@warden/contracts";
+import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, revocationEvent, type RevocationEvent } from "@warden/contracts";
 import { createDb } from "@warden/db";
 import { publishNotBefore, publishRevocations, pruneRevocations } from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
@@ -57,7 +52,9 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     // A malformed event never becomes valid: fail it now, visibly, and move on to the next job.
     if (!parsed.success || parsed.data.eventId !== job.id) {
       throw new UnrecoverableError(
-        parsed.success ? "job id does not match the event id" : `malformed revocation event: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+        parsed.success
+          ? "job id does not match the event id"
+          : `malformed revocation event: ${parsed.error.issues[0]?.message ?? "invalid"}`,
       );
     }
     const result = await applyRevocationEvent(database.db, parsed.data, {
@@ -66,7 +63,12 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       publishNotBefore: (userId, notBefore, until) => publishNotBefore(feed, userId, notBefore, until, options.prefix),
     });
     logger.info(
-      { eventId: parsed.data.eventId, type: parsed.data.type, sessions: result.sessionIds.length, alreadyApplied: result.alreadyApplied },
+      {
+        eventId: parsed.data.eventId,
+        type: parsed.data.type,
+        sessions: result.sessionIds.length,
+        alreadyApplied: result.alreadyApplied,
+      },
       "revocation applied",
     );
     return { alreadyApplied: result.alreadyApplied, sessionsRevoked: result.sessionIds.length };
@@ -84,10 +86,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   });
   revocations.on("error", (err) => logger.error({ err: err.message }, "revocation worker error"));
   revocations.on("failed", (job, err) => {
-    logger.error(
-      { jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err: err.message },
-      "revocation job failed",
-    );
+    logger.error({ jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err: err.message }, "revocation job failed");
     if (job?.id) void noteApplyFailure(database.db, job.id, err.message).catch(() => {});
   });
 

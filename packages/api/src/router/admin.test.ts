@@ -44,7 +44,9 @@ describe("admin authorization", () => {
   it("a non-admin gets FORBIDDEN on every admin procedure, whatever the input, and nothing is revoked", async () => {
     const caller = await newUser();
     const victim = await newUser();
-    for (const [name, call] of Object.entries(everyAdminCall(caller.accessToken, { userId: victim.user.id, sessionId: victim.sessionId }))) {
+    for (const [name, call] of Object.entries(
+      everyAdminCall(caller.accessToken, { userId: victim.user.id, sessionId: victim.sessionId }),
+    )) {
       expect(`${name}: ${await reasonOf(call())}`).toBe(`${name}: FORBIDDEN`);
     }
     await callerFor(t.auth, victim.accessToken).auth.me();
@@ -52,7 +54,9 @@ describe("admin authorization", () => {
 
   it("without a token every admin procedure answers TOKEN_MISSING", async () => {
     const victim = await newUser();
-    for (const [name, call] of Object.entries(everyAdminCall(undefined, { userId: victim.user.id, sessionId: victim.sessionId }))) {
+    for (const [name, call] of Object.entries(
+      everyAdminCall(undefined, { userId: victim.user.id, sessionId: victim.sessionId }),
+    )) {
       expect(`${name}: ${await reasonOf(call())}`).toBe(`${name}: TOKEN_MISSING`);
     }
   });
@@ -91,7 +95,9 @@ describe("admin.revokeUser", () => {
     const u = await newUser();
     await callerFor(t.auth, adminToken).admin.revokeUser({ userId: u.user.id, reason: "fraud", lock: true });
     expect(await reasonOf(callerFor(t.auth).auth.login({ email: u.email, password }))).toBe("ACCOUNT_LOCKED");
-    expect(await reasonOf(callerFor(t.auth).auth.login({ email: u.email, password: "wrong password!" }))).toBe("INVALID_CREDENTIALS");
+    expect(await reasonOf(callerFor(t.auth).auth.login({ email: u.email, password: "wrong password!" }))).toBe(
+      "INVALID_CREDENTIALS",
+    );
     expect((await callerFor(t.auth, adminToken).admin.users.find({ userId: u.user.id })).user.locked).toBe(true);
   });
 

@@ -47,7 +47,10 @@ describe("access tokens", () => {
     const publicPem = createPublicKey(t.auth.keys.current.signingKey).export({ format: "pem", type: "spki" }).toString();
     const confused = forgeHs256(claims, publicPem, header);
     const { exp: _exp, ...noExp } = claims;
-    const withoutExp = jwt.sign(noExp, t.auth.keys.current.signingKey, { algorithm: "ES256", header: { ...header, alg: "ES256" } });
+    const withoutExp = jwt.sign(noExp, t.auth.keys.current.signingKey, {
+      algorithm: "ES256",
+      header: { ...header, alg: "ES256" },
+    });
 
     for (const token of [none, otherSigned, confused, withoutExp]) {
       expect(await reasonOf(callerFor(t.auth, token).auth.me())).toBe("TOKEN_INVALID");
@@ -218,7 +221,9 @@ describe("sessions", () => {
   it("a user cannot revoke another user's session: NOT_FOUND", async () => {
     const mine = await signup();
     const theirs = await signup();
-    expect(await reasonOf(callerFor(t.auth, mine.accessToken).sessions.revoke({ sessionId: theirs.sessionId }))).toBe("NOT_FOUND");
+    expect(await reasonOf(callerFor(t.auth, mine.accessToken).sessions.revoke({ sessionId: theirs.sessionId }))).toBe(
+      "NOT_FOUND",
+    );
     expect(await reasonOf(callerFor(t.auth, mine.accessToken).sessions.revoke({ sessionId: randomUUID() }))).toBe("NOT_FOUND");
     await callerFor(t.auth).auth.refresh({ refreshToken: theirs.refreshToken });
   });

@@ -1,12 +1,5 @@
 import type { TRPCRouterRecord } from "@trpc/server";
-import {
-  getCurrentSessionCached,
-  login,
-  revokeSession,
-  revokeUserSessions,
-  rotateRefreshToken,
-  signup,
-} from "@warden/auth";
+import { getCurrentSessionCached, login, revokeSession, revokeUserSessions, rotateRefreshToken, signup } from "@warden/auth";
 import { emptyInput, loginInput, refreshInput, signupInput, type TokenPair } from "@warden/contracts";
 import type { Context } from "../context.js";
 import { fail } from "../errors.js";

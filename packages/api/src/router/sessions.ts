@@ -4,9 +4,7 @@ import { sessionIdInput } from "@warden/contracts";
 import { protectedProcedure } from "../trpc.js";
 
 export const sessionsRouter = {
-  list: protectedProcedure.query(({ ctx }) =>
-    listSessions(ctx.auth, ctx.principal.userId, ctx.principal.sessionId),
-  ),
+  list: protectedProcedure.query(({ ctx }) => listSessions(ctx.auth, ctx.principal.userId, ctx.principal.sessionId)),
 
   /** Own sessions only: someone else's session id is NOT_FOUND, as if it did not exist. */
   revoke: protectedProcedure.input(sessionIdInput).mutation(async ({ ctx, input }) => {

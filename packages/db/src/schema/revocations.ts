@@ -18,7 +18,9 @@ export const outboxEvents = pgTable(
     lastError: text(),
   },
   (t) => [
-    index("outbox_events_unpublished_idx").on(t.createdAt).where(sql`${t.publishedAt} is null`),
+    index("outbox_events_unpublished_idx")
+      .on(t.createdAt)
+      .where(sql`${t.publishedAt} is null`),
   ],
 );
 

@@ -5,7 +5,9 @@ export const users = pgTable("users", {
   /** Canonical form (trimmed, NFC, lower-case): uniqueness is on this column. */
   email: text().notNull().unique(),
   passwordHash: text().notNull(),
-  role: text({ enum: ["user", "admin"] }).notNull().default("user"),
+  role: text({ enum: ["user", "admin"] })
+    .notNull()
+    .default("user"),
   /** Set by an admin revocation with `lock`: the account cannot sign in while set. */
   lockedAt: timestamp({ withTimezone: true }),
   /**
