@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { callerFor, reasonOf } from "@warden/api/testing";
 import { revokeSession, revokeUserSessions } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
@@ -6,17 +5,16 @@ import { auditLog, outboxEvents, sessions } from "@warden/db";
 import { freePort } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { eq, inArray } from "drizzle-orm";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AdminWorker } from "@warden/worker";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { AUTH_SERVER_MAIN, spawnNode, waitForHealthy, type Child } from "./processes.js";
+import { ownRedis, type OwnRedis } from "@warden/testing";
 import { startInstance, startWorker, testPrefix, waitFor, type Instance } from "./support.js";
 
 /** A Redis of this test's own, stopped and started again while revocations happen. */
-let port: number;
+let redis: OwnRedis;
 let redisUrl: string;
-let server: ChildProcess | undefined;
 const prefix = testPrefix();
 let database: TestDatabase;
 let a: Instance;
@@ -26,40 +24,9 @@ let worker: AdminWorker;
 let serverProcess: Child;
 let serverUrl: string;
 
-async function startRedis(): Promise<void> {
-  server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: "ignore",
-  });
-  await waitFor(
-    async () => {
-      const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on("error", () => {});
-      try {
-        await probe.connect();
-        return (await probe.ping()) === "PONG";
-      } catch {
-        return false;
-      } finally {
-        probe.disconnect();
-      }
-    },
-    10_000,
-    "redis-server up",
-  );
-}
-
-async function stopRedis(): Promise<void> {
-  const s = server;
-  if (!s || s.exitCode !== null) return;
-  const exited = new Promise((r) => s.once("exit", r));
-  s.kill("SIGKILL");
-  await exited;
-}
-
 beforeAll(async () => {
-  port = await freePort();
-  redisUrl = `redis://127.0.0.1:${port}`;
-  await startRedis();
+  redis = await ownRedis();
+  redisUrl = redis.url;
   database = await createTestDatabase();
   const keys = createTestKeyRing();
   a = await startInstance(database, { redisUrl, prefix, keys });
@@ -97,7 +64,7 @@ afterAll(async () => {
   await worker?.close();
   await a?.close();
   await b?.close();
-  await stopRedis();
+  await redis.stop();
   await database?.drop();
 });
 
@@ -107,7 +74,7 @@ it("revocations made while Redis is down are recorded, nothing is lost, and they
     [1, 2, 3, 4].map((i) => callerFor(a.auth).auth.signup({ email: `outage${i}@example.com`, password })),
   );
   const overHttp = (await post("auth.signup", { email: "outage-http@example.com", password })).body.result.data;
-  await stopRedis();
+  await redis.stop();
 
   // Through a real server: the revoking call answers as usual, health says redis is down.
   const revokedOverHttp = await post("sessions.revoke", { sessionId: overHttp.sessionId }, overHttp.accessToken);
@@ -158,7 +125,7 @@ it("revocations made while Redis is down are recorded, nothing is lost, and they
   expect(recorded.every((r) => r.publishedAt === null && r.appliedAt === null)).toBe(true);
 
   // Redis comes back empty (no persistence): the relay publishes from the outbox again.
-  await startRedis();
+  await redis.start();
   await waitFor(
     async () => {
       const rows = await database.db

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { createAuth, startOutboxRelay, type Auth, type OutboxRelay } from "@warden/auth";
 import { type createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import type { TestDatabase } from "@warden/db/testing";
@@ -11,10 +10,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const ACCESS_TOKEN_TTL_MS = 15 * 60_000;
 export const quietLogger = pino({ level: "silent" });
 
-/** A Redis key and queue prefix of this test file's own (hash-tagged, like production's). */
-export function testPrefix(): string {
-  return `{warden-t-${randomUUID().slice(0, 8)}}`;
-}
+// A key and queue prefix of a test file's own (hash-tagged, like production's), and polling.
+export { testPrefix, waitFor } from "@warden/testing";
 
 export async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
@@ -26,20 +23,6 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
     // That Redis is gone already: nothing left to clean.
   } finally {
     redis.disconnect();
-  }
-}
-
-export async function waitFor<T>(
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-  what = "condition",
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

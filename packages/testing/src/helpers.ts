@@ -48,7 +48,11 @@ export async function ownRedis(): Promise<OwnRedis> {
       proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
         stdio: "ignore",
       });
-      for (let i = 0; i < 100 && !(await ping()); i++) await new Promise((r) => setTimeout(r, 50));
+      const deadline = Date.now() + 10_000;
+      while (!(await ping())) {
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within 10 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async stop() {
       if (!proc || proc.exitCode !== null) return;
