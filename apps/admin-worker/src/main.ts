@@ -1,6 +1,7 @@
 import { pathToFileURL } from "node:url";
 import pino from "pino";
 import { startAdminWorker, workerOptionsFromEnv } from "@warden/worker";
+import { describeRedisTarget, redisTargetOf } from "@warden/contracts";
 import { loadEnv } from "./env.js";
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
@@ -8,7 +9,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const logger = pino({ level: env.LOG_LEVEL, base: { app: "admin-worker" } });
   startAdminWorker(workerOptionsFromEnv(env, logger)).then(
     (worker) => {
-      logger.info("admin worker running");
+      logger.info({ redis: describeRedisTarget(redisTargetOf(env)) }, "admin worker running");
       const stop = (signal: string) => {
         logger.info({ signal }, "admin worker shutting down");
         worker.close().then(

@@ -30,7 +30,7 @@ afterAll(async () => {
 async function startWorker(): Promise<AdminWorker> {
   const worker = await startAdminWorker({
     databaseUrl: database.url,
-    redisUrl: REDIS_URL,
+    redis: REDIS_URL,
     prefix,
     accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
     refreshTokenTtlMs: 7 * 86_400_000,

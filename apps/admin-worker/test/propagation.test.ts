@@ -90,7 +90,7 @@ it(`a session revoked through instance A is refused by instance B (${REVOCATIONS
   // A verifier in this (third) process: when each revocation reaches it, without HTTP polling.
   const heardAt = new Map<string, number>();
   const feed = startRevocationFeed({
-    redisUrl: REDIS_URL,
+    redis: REDIS_URL,
     prefix,
     sink: { add: (ids) => ids.forEach((id) => heardAt.has(id) || heardAt.set(id, performance.now())), addNotBefore: () => {} },
   });

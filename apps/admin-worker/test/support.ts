@@ -44,7 +44,7 @@ export async function startInstance(
 ): Promise<Instance> {
   const relay = startOutboxRelay({
     db: database.db,
-    redisUrl: opts.redisUrl,
+    redis: opts.redisUrl,
     prefix: opts.prefix,
     logger: quietLogger,
     pollIntervalMs: 200,
@@ -62,7 +62,7 @@ export async function startInstance(
     revocations,
     afterRevocation: () => relay.wake(),
   });
-  const feed = startRevocationFeed({ redisUrl: opts.redisUrl, prefix: opts.prefix, sink: revocations });
+  const feed = startRevocationFeed({ redis: opts.redisUrl, prefix: opts.prefix, sink: revocations });
   return {
     auth,
     relay,
@@ -81,7 +81,7 @@ export function startWorker(
 ): Promise<AdminWorker> {
   return startAdminWorker({
     databaseUrl: database.url,
-    redisUrl: opts.redisUrl,
+    redis: opts.redisUrl,
     prefix: opts.prefix,
     accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
     refreshTokenTtlMs: 7 * 86_400_000,

@@ -52,7 +52,7 @@ beforeAll(async () => {
     jwksUrl: `${a.url}/.well-known/jwks.json`,
     issuer: ISSUER,
     audience: AUDIENCE,
-    redisUrl: REDIS_URL,
+    redis: REDIS_URL,
     queuePrefix: prefix,
   });
   await verifier.ready();

@@ -49,7 +49,7 @@ it("several relays drain one outbox at once: every event becomes exactly one job
     eventIds.push(other!);
   }
   for (let i = 0; i < 3; i++) {
-    relays.push(startOutboxRelay({ db: t.database.db, redisUrl, prefix, logger: quiet, pollIntervalMs: 50 }));
+    relays.push(startOutboxRelay({ db: t.database.db, redis: redisUrl, prefix, logger: quiet, pollIntervalMs: 50 }));
   }
   await new Promise((r) => setTimeout(r, 300));
   await Promise.all(relays.map((r) => r.drain()));

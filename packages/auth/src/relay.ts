@@ -1,13 +1,14 @@
-import { REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, type RevocationEvent } from "@warden/contracts";
+import { REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, type RedisTarget, type RevocationEvent } from "@warden/contracts";
 import type { Database } from "@warden/db";
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
+import { connectRedis } from "@warden/revocations";
 import { notePublishFailure, publishPendingEvents } from "./outbox.js";
 import type { StepLogger } from "./recanonicalize.js";
 
 export interface OutboxRelayOptions {
   db: Database;
-  redisUrl: string;
+  /** Where Redis is: a URL, or a Redis Cluster. */
+  redis: RedisTarget;
   /** BullMQ prefix, a Redis Cluster hash tag such as `{warden}`. */
   prefix: string;
   logger: StepLogger;
@@ -43,7 +44,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  */
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { db, logger } = options;
-  const connection = new Redis(options.redisUrl, {
+  const connection = connectRedis(options.redis, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(times * 100, 1_000),

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { dataKeyListSetting, dataKeySetting } from "./data-key.js";
 import { durationSetting } from "./durations.js";
+import { redisClusterNodesSetting } from "./redis-target.js";
 
 /**
  * Settings every Warden process reads with one meaning. Each process's schema extends this one,
@@ -10,6 +11,8 @@ import { durationSetting } from "./durations.js";
 export const sharedEnvSchema = z.object({
   DATABASE_URL: z.url({ message: "DATABASE_URL must be a postgres:// URL" }).optional(),
   REDIS_URL: z.url({ message: "REDIS_URL must be a redis:// URL" }).default("redis://127.0.0.1:6379"),
+  /** A Redis Cluster's seed nodes (host:port,host:port); when set, it is used instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: redisClusterNodesSetting,
   QUEUE_PREFIX: z
     .string()
     .regex(/^\{[\w.-]+\}$/, { message: "QUEUE_PREFIX must be a Redis hash tag such as {warden}" })

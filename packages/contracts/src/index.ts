@@ -5,3 +5,4 @@ export * from "./events.js";
 export * from "./durations.js";
 export * from "./data-key.js";
 export * from "./headers.js";
+export * from "./redis-target.js";

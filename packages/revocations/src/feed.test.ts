@@ -33,7 +33,7 @@ describe("revocation feed", () => {
     const set = new RevocationSet({ sweep: false });
     const heardAt = new Map<string, number>();
     const feed = startRevocationFeed({
-      redisUrl,
+      redis: redisUrl,
       prefix,
       sink: {
         add(ids, until) {
@@ -72,7 +72,7 @@ describe("revocation feed", () => {
     await publishRevocations(redis, [live], Date.now() + 60_000, prefix);
     await publishRevocations(redis, [expired], Date.now() - 1, prefix);
     const set = new RevocationSet({ sweep: false });
-    const feed = startRevocationFeed({ redisUrl, prefix, sink: set });
+    const feed = startRevocationFeed({ redis: redisUrl, prefix, sink: set });
     await feed.ready();
     expect(set.has(live)).toBe(true);
     expect(set.has(expired)).toBe(false);
@@ -85,14 +85,14 @@ describe("revocation feed", () => {
     const notBefore = Date.now();
     await publishNotBefore(redis, expired, notBefore, Date.now() - 1, prefix);
     const set = new RevocationSet({ sweep: false });
-    const feed = startRevocationFeed({ redisUrl, prefix, sink: set });
+    const feed = startRevocationFeed({ redis: redisUrl, prefix, sink: set });
     await feed.ready();
     await publishNotBefore(redis, live, notBefore, Date.now() + 60_000, prefix);
     await until(() => set.issuedBeforeNotBefore(live, Math.floor(notBefore / 1000)));
     await feed.close();
 
     const later = new RevocationSet({ sweep: false });
-    const reloaded = startRevocationFeed({ redisUrl, prefix, sink: later });
+    const reloaded = startRevocationFeed({ redis: redisUrl, prefix, sink: later });
     await reloaded.ready();
     expect(later.issuedBeforeNotBefore(live, Math.floor(notBefore / 1000))).toBe(true);
     expect(later.firstAcceptedIat(expired)).toBeUndefined();
@@ -108,7 +108,7 @@ describe("revocation feed", () => {
     await publishNotBefore(redis, user, notBefore, Date.now() + 60_000, prefix);
     const errors: string[] = [];
     const set = new RevocationSet({ sweep: false });
-    const feed = startRevocationFeed({ redisUrl, prefix, sink: set, onError: (e) => errors.push(e.message) });
+    const feed = startRevocationFeed({ redis: redisUrl, prefix, sink: set, onError: (e) => errors.push(e.message) });
     await feed.ready();
     expect(set.issuedBeforeNotBefore(user, Math.floor(notBefore / 1000))).toBe(true);
     expect(errors.length).toBeGreaterThanOrEqual(2);

@@ -1,5 +1,11 @@
-import { DEFAULT_QUEUE_PREFIX, revocationFeedKeys, revocationFeedMessage, userNotBefore } from "@warden/contracts";
-import { Redis } from "ioredis";
+import {
+  DEFAULT_QUEUE_PREFIX,
+  revocationFeedKeys,
+  revocationFeedMessage,
+  userNotBefore,
+  type RedisTarget,
+} from "@warden/contracts";
+import { connectRedis, type RedisClient } from "./redis.js";
 
 /** Where revoked session ids and per-user not-befores go: the in-memory set every protected call consults. */
 export interface RevocationSink {
@@ -8,7 +14,8 @@ export interface RevocationSink {
 }
 
 export interface RevocationFeedOptions {
-  redisUrl: string;
+  /** Where Redis is: a URL, or a Redis Cluster. */
+  redis: RedisTarget;
   /** Key prefix shared with the auth servers and the worker (default `{warden}`). */
   prefix?: string;
   sink: RevocationSink;
@@ -25,8 +32,8 @@ const CHUNK = 5_000;
  * connection was down is missed. Subscribing before loading leaves no gap between the two.
  */
 export class RevocationFeed {
-  private readonly subscriber: Redis;
-  private readonly reader: Redis;
+  private readonly subscriber: RedisClient;
+  private readonly reader: RedisClient;
   private readonly keys: ReturnType<typeof revocationFeedKeys>;
   private readonly now: () => number;
   private firstLoad: Promise<void>;
@@ -38,8 +45,8 @@ export class RevocationFeed {
     this.now = options.now ?? Date.now;
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
     const redisOptions = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
-    this.subscriber = new Redis(options.redisUrl, redisOptions);
-    this.reader = new Redis(options.redisUrl, redisOptions);
+    this.subscriber = connectRedis(options.redis, redisOptions);
+    this.reader = connectRedis(options.redis, redisOptions);
     for (const client of [this.subscriber, this.reader]) client.on("error", (e: Error) => this.options.onError?.(e));
     this.subscriber.on("message", (_channel: string, text: string) => this.receive(text));
     this.subscriber.on("ready", () => void this.resync());
@@ -107,7 +114,7 @@ export function startRevocationFeed(options: RevocationFeedOptions): RevocationF
  * start or reconnect later) and announced on the channel. Idempotent: publishing twice is harmless.
  */
 export async function publishRevocations(
-  redis: Redis,
+  redis: RedisClient,
   sessionIds: readonly string[],
   until: number,
   prefix: string = DEFAULT_QUEUE_PREFIX,
@@ -141,7 +148,7 @@ function parseNotBeforeMember(member: string): { userId: string; notBefore: numb
  * that start or reconnect later) and announced on the channel. Idempotent.
  */
 export async function publishNotBefore(
-  redis: Redis,
+  redis: RedisClient,
   userId: string,
   notBefore: number,
   until: number,
@@ -156,7 +163,7 @@ export async function publishNotBefore(
 }
 
 /** Drops entries whose access tokens have all expired (maintenance). */
-export async function pruneRevocations(redis: Redis, now: number, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<number> {
+export async function pruneRevocations(redis: RedisClient, now: number, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<number> {
   const keys = revocationFeedKeys(prefix);
   const [sessions, notBefores] = await Promise.all([
     redis.zremrangebyscore(keys.sessions, "-inf", now),

@@ -8,3 +8,4 @@ export {
   type RevocationFeedOptions,
   type RevocationSink,
 } from "./feed.js";
+export { connectRedis, type RedisClient } from "./redis.js";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import type { RateLimiter, RateLimitSubject } from "@warden/api";
 import { AuthError } from "@warden/auth";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@warden/revocations";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 
 export type RateLimitBucket = Parameters<RateLimiter["consume"]>[0];
@@ -88,7 +88,7 @@ export function rateLimitSource(ip: string | undefined, prefixLength = DEFAULT_I
 }
 
 export interface RateLimiterOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** Redis key prefix, e.g. the deployment's `{warden}` hash tag. */
   prefix: string;
   limits?: Partial<Record<RateLimitBucket, RateLimitPolicy>>;

@@ -1,8 +1,7 @@
 import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, startOutboxRelay, type Auth } from "@warden/auth";
-import { notBeforeOf, type RevocationEvent } from "@warden/contracts";
+import { describeRedisTarget, notBeforeOf, redisTargetOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
-import { publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
-import { Redis } from "ioredis";
+import { connectRedis, publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
 import type { DestinationStream, Logger } from "pino";
 import type { ServerEnv } from "./config.js";
 import { loadKeyRing, loadServerDataKeys } from "./keys.js";
@@ -31,7 +30,8 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
   await migrateDb(env.DATABASE_URL);
   const database = createDb(env.DATABASE_URL, { max: 20 });
-  const redis = new Redis(env.REDIS_URL, {
+  const redisTarget = redisTargetOf(env);
+  const redis = connectRedis(redisTarget, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -42,7 +42,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
 
   const relay = startOutboxRelay({
     db: database.db,
-    redisUrl: env.REDIS_URL,
+    redis: redisTarget,
     prefix: env.QUEUE_PREFIX,
     logger,
     pollIntervalMs: env.RELAY_POLL_INTERVAL,
@@ -86,7 +86,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   // Before anything reads or writes users: emails stored by older versions get today's canonical form.
   await recanonicalizeEmails(auth, logger);
   const feed = startRevocationFeed({
-    redisUrl: env.REDIS_URL,
+    redis: redisTarget,
     prefix: env.QUEUE_PREFIX,
     sink: auth.revocations,
     onError: (err) => logger.debug({ err: err.message }, "revocation feed error"),
@@ -126,7 +126,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     },
   });
   const address = await app.listen({ port: env.PORT, host: env.HOST });
-  logger.info({ address }, "warden auth server listening");
+  logger.info({ address, redis: describeRedisTarget(redisTarget) }, "warden auth server listening");
 
   let closing: Promise<void> | undefined;
   const close = () =>

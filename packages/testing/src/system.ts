@@ -53,7 +53,7 @@ export async function startWardenSystem(
   const startWorker = async () => {
     worker = await startAdminWorker({
       databaseUrl: database.url,
-      redisUrl: REDIS_URL,
+      redis: REDIS_URL,
       prefix,
       accessTokenTtlMs: 15 * 60_000,
       refreshTokenTtlMs: 7 * 86_400_000,

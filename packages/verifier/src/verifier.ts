@@ -8,7 +8,7 @@ import {
   type Principal,
   type VerificationKey,
 } from "@warden/access-token";
-import { DEFAULT_QUEUE_PREFIX } from "@warden/contracts";
+import { DEFAULT_QUEUE_PREFIX, type RedisTarget } from "@warden/contracts";
 import { VerifierError } from "./errors.js";
 import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
 import { algorithmOf, keysFromJwks, toKeyObject, type KeyInput, type VerifierAlgorithm } from "./keys.js";
@@ -25,6 +25,8 @@ export interface VerifierOptions {
    * user's role change or lock) are refused within milliseconds.
    */
   redisUrl?: string;
+  /** Or a Redis Cluster (its seed nodes), instead of redisUrl. */
+  redis?: RedisTarget;
   /** Key prefix of the feed, shared with the auth servers and the worker (default `{warden}`). */
   queuePrefix?: string;
   /** Seconds a token is still accepted past exp, for clocks that disagree a little (default 5). */
@@ -93,9 +95,10 @@ export class Verifier {
       this.jwksTimer = setInterval(() => void this.refetchJwks(true), maxAge);
       this.jwksTimer.unref();
     }
-    if (options.redisUrl) {
+    const redis = options.redis ?? options.redisUrl;
+    if (redis) {
       this.feed = startRevocationFeed({
-        redisUrl: options.redisUrl,
+        redis,
         prefix: options.queuePrefix ?? DEFAULT_QUEUE_PREFIX,
         sink: this.revocations,
         ...(options.onError ? { onError: options.onError } : {}),

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { AdminWorkerOptions } from "./worker.js";
-import { durationSetting } from "@warden/contracts";
+import { durationSetting, redisTargetOf } from "@warden/contracts";
 import { sharedEnvSchema } from "@warden/contracts/env";
 import { z } from "zod";
 
@@ -31,7 +31,7 @@ export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 export function workerOptionsFromEnv(env: WorkerEnv, logger: Logger): AdminWorkerOptions {
   return {
     databaseUrl: env.DATABASE_URL,
-    redisUrl: env.REDIS_URL,
+    redis: redisTargetOf(env),
     prefix: env.QUEUE_PREFIX,
     accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
     refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,

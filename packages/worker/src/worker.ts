@@ -1,14 +1,14 @@
 import { applyRevocationEvent, noteApplyFailure, pruneExpired } from "@warden/auth";
-import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, revocationEvent, type RevocationEvent } from "@warden/contracts";
+import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, revocationEvent, type RedisTarget, type RevocationEvent } from "@warden/contracts";
 import { createDb } from "@warden/db";
-import { publishNotBefore, publishRevocations, pruneRevocations } from "@warden/revocations";
+import { connectRedis, publishNotBefore, publishRevocations, pruneRevocations } from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
-import { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
 
 export interface AdminWorkerOptions {
   databaseUrl: string;
-  redisUrl: string;
+  /** Where Redis is: a URL, or a Redis Cluster. */
+  redis: RedisTarget;
   prefix: string;
   accessTokenTtlMs: number;
   refreshTokenTtlMs: number;
@@ -42,9 +42,9 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   const logger = options.logger ?? pino({ level: "info" });
   const database = createDb(options.databaseUrl, { max: (options.concurrency ?? 4) + 2 });
   // Workers block on Redis: commands must wait for a reconnect instead of failing.
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const connection = connectRedis(options.redis, { maxRetriesPerRequest: null });
   connection.on("error", () => {});
-  const feed = connection.duplicate({ maxRetriesPerRequest: 3 });
+  const feed = connectRedis(options.redis, { maxRetriesPerRequest: 3 });
   feed.on("error", () => {});
 
   const processRevocation = async (job: Job<RevocationEvent, RevocationResult>): Promise<RevocationResult> => {
