@@ -1,5 +1,12 @@
 import { performance } from "node:perf_hooks";
-import { generateDataKey, generateEs256PrivateKeyPem, revokeUserSessions, setUserRole } from "@warden/auth";
+import {
+  generateDataKey,
+  generateEs256PrivateKeyPem,
+  revokeUserSessions,
+  setUserRole,
+  startFeedKeeper,
+  type FeedKeeper,
+} from "@warden/auth";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { createVerifier, isVerifierError, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
@@ -27,6 +34,8 @@ let database: TestDatabase;
 let a: RunningServer;
 let b: RunningServer;
 let verifier: Verifier;
+let keeper: FeedKeeper;
+let keeperRedis: Redis;
 
 function serverEnv() {
   return serverEnvSchema.parse({
@@ -48,6 +57,15 @@ beforeAll(async () => {
   database = await createTestDatabase();
   a = await startAuthServer(serverEnv());
   b = await startAuthServer(serverEnv());
+  // What the admin worker runs: marks the feed complete (rebuilt from PostgreSQL).
+  keeperRedis = new Redis(REDIS_URL);
+  keeper = startFeedKeeper({
+    db: a.auth.db,
+    redis: keeperRedis,
+    prefix,
+    accessTokenTtlMs: a.auth.settings.accessTokenTtlMs,
+    logger: { info() {}, warn() {} },
+  });
   verifier = createVerifier({
     jwksUrl: `${a.url}/.well-known/jwks.json`,
     issuer: ISSUER,
@@ -60,6 +78,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await verifier?.close();
+  await keeper?.close();
+  keeperRedis?.disconnect();
   await a?.close();
   await b?.close();
   const redis = new Redis(REDIS_URL);

@@ -12,6 +12,11 @@ export interface ApplyOptions {
   publish: (sessionIds: string[], until: number) => Promise<void>;
   /** Sends a user's not-before to every verifier (idempotent: `publishNotBefore`). */
   publishNotBefore: (userId: string, notBefore: number, until: number) => Promise<void>;
+  /**
+   * Raises the feed's high-water mark to the event's outbox `seq` once it is published
+   * (`advanceFeedHighWaterMark`), before `applied_at` is set: the feed keeper compares the two.
+   */
+  advanceFeed?: (seq: number) => Promise<void>;
   /** Access-token lifetime: feed entries must outlive the last token of a revoked session. */
   accessTokenTtlMs: number;
   now?: () => number;
@@ -57,9 +62,17 @@ async function publishEventNotBefore(event: QueuedEvent, options: ApplyOptions):
   await options.publishNotBefore(user.userId, user.notBefore, user.notBefore + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
 }
 
-async function isApplied(db: Database, eventId: string): Promise<boolean> {
-  const [outbox] = await db.select({ appliedAt: outboxEvents.appliedAt }).from(outboxEvents).where(eq(outboxEvents.id, eventId));
-  return Boolean(outbox?.appliedAt);
+/** The event's outbox row: whether it is applied, and its `seq` (undefined when the row is gone). */
+async function outboxState(db: Database, eventId: string): Promise<{ applied: boolean; seq: number | undefined }> {
+  const [outbox] = await db
+    .select({ appliedAt: outboxEvents.appliedAt, seq: outboxEvents.seq })
+    .from(outboxEvents)
+    .where(eq(outboxEvents.id, eventId));
+  return { applied: Boolean(outbox?.appliedAt), seq: outbox?.seq };
+}
+
+async function advanceFeed(seq: number | undefined, options: ApplyOptions): Promise<void> {
+  if (seq !== undefined) await options.advanceFeed?.(seq);
 }
 
 /** The audit row (once per event) and `appliedAt`, in one transaction, last. */
@@ -99,8 +112,10 @@ async function markApplied(
  */
 async function applyRoleChange(db: Database, event: UserRoleChangedEvent, options: ApplyOptions): Promise<ApplyResult> {
   const now = options.now ?? Date.now;
-  if (await isApplied(db, event.eventId)) return { alreadyApplied: true, sessionIds: [] };
+  const state = await outboxState(db, event.eventId);
+  if (state.applied) return { alreadyApplied: true, sessionIds: [] };
   await publishEventNotBefore(event, options);
+  await advanceFeed(state.seq, options);
   await markApplied(db, event, 0, null, new Date(now()));
   return { alreadyApplied: false, sessionIds: [] };
 }
@@ -114,7 +129,8 @@ async function applyRoleChange(db: Database, event: UserRoleChangedEvent, option
 export async function applyRevocationEvent(db: Database, event: QueuedEvent, options: ApplyOptions): Promise<ApplyResult> {
   if (event.type === "user.role_changed") return applyRoleChange(db, event, options);
   const now = options.now ?? Date.now;
-  if (await isApplied(db, event.eventId)) return { alreadyApplied: true, sessionIds: [] };
+  const state = await outboxState(db, event.eventId);
+  if (state.applied) return { alreadyApplied: true, sessionIds: [] };
 
   const sessionIds = await db.transaction(async (tx) => {
     const ids = await coveredSessions(tx, event);
@@ -123,6 +139,7 @@ export async function applyRevocationEvent(db: Database, event: QueuedEvent, opt
   });
   await options.publish(sessionIds, event.at + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
   await publishEventNotBefore(event, options);
+  await advanceFeed(state.seq, options);
 
   await markApplied(db, event, sessionIds.length, event.type === "user.revoked" ? null : event.sessionId, new Date(now()));
   return { alreadyApplied: false, sessionIds };

@@ -19,3 +19,4 @@ export * from "./apply.js";
 export * from "./maintenance.js";
 export * from "./recanonicalize.js";
 export * from "./roles.js";
+export * from "./feed-keeper.js";

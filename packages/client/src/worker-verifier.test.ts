@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { revocationUntil } from "@warden/auth";
+import { revocationUntil, startFeedKeeper, type FeedKeeper } from "@warden/auth";
 import { TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import { createVerifier, isVerifierError, publishRevocations, verifyRequest, type Verifier } from "@warden/verifier";
 import { Redis } from "ioredis";
@@ -14,12 +14,21 @@ const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
 const redis = new Redis(redisUrl);
 let s: CountingServer;
 let verifier: Verifier;
+let keeper: FeedKeeper;
 
 beforeAll(async () => {
   s = await startCountingServer();
   // Until the outbox worker exists, the revoking process publishes to the feed itself.
   s.t.auth.afterRevocation = (event, sessionIds) =>
     void publishRevocations(redis, sessionIds, revocationUntil(s.t.auth, event.at), prefix);
+  // What the admin worker runs: marks the feed complete (rebuilt from PostgreSQL).
+  keeper = startFeedKeeper({
+    db: s.t.auth.db,
+    redis,
+    prefix,
+    accessTokenTtlMs: s.t.auth.settings.accessTokenTtlMs,
+    logger: { info() {}, warn() {} },
+  });
   verifier = createVerifier({
     jwksUrl: `${s.url}/.well-known/jwks.json`,
     issuer: TEST_ISSUER,
@@ -31,6 +40,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await verifier?.close();
+  await keeper?.close();
   await s?.close();
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length) await redis.del(...keys);

@@ -1,14 +1,25 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revocationFeedKeys } from "@warden/contracts";
-import { publishNotBefore, publishRevocations, startRevocationFeed } from "./feed.js";
+import {
+  advanceFeedHighWaterMark,
+  feedHighWaterMark,
+  publishNotBefore,
+  publishRevocations,
+  pruneRevocations,
+  startRevocationFeed,
+  writeFeedSnapshot,
+} from "./feed.js";
 import { RevocationSet } from "./revocation-set.js";
 
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `{warden-test-${randomUUID().slice(0, 8)}}`;
 const redis = new Redis(redisUrl);
+
+// Stands in for the admin worker, which marks a fresh feed complete (rebuilt from PostgreSQL).
+beforeAll(() => writeFeedSnapshot(redis, { sessions: [], notBefores: [] }, 0, prefix));
 
 afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);
@@ -128,5 +139,65 @@ describe("revocation feed", () => {
     await until(() => set.has(sid));
     expect(errors.length).toBeGreaterThanOrEqual(7);
     await feed.close();
+  });
+});
+
+describe("revocation feed: completeness marker and high-water mark", () => {
+  const own = () => `{warden-test-${randomUUID().slice(0, 8)}}`;
+  const cleanup: string[] = [];
+  afterAll(async () => {
+    for (const p of cleanup) await redis.del(...Object.values(revocationFeedKeys(p)));
+  });
+
+  it("a feed without its marker is loaded but not ready; a rebuild makes it ready, and pruning keeps the marker", async () => {
+    const p = own();
+    cleanup.push(p);
+    const survivor = randomUUID();
+    await publishRevocations(redis, [survivor], Date.now() + 60_000, p);
+    // The worker raises the mark only where one exists: a lost feed stays incomplete.
+    await advanceFeedHighWaterMark(redis, 5, p);
+    expect(await feedHighWaterMark(redis, p)).toBeUndefined();
+
+    let incomplete = 0;
+    const set = new RevocationSet({ sweep: false });
+    const feed = startRevocationFeed({
+      redis: redisUrl,
+      prefix: p,
+      sink: set,
+      incompletePollMs: 50,
+      onIncomplete: () => incomplete++,
+    });
+    await feed.loaded();
+    expect(set.has(survivor)).toBe(true);
+    expect(feed.complete).toBe(false);
+    expect(incomplete).toBe(1);
+    let ready = false;
+    void feed.ready().then(() => (ready = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ready).toBe(false);
+
+    const rebuilt = randomUUID();
+    await writeFeedSnapshot(redis, { sessions: [{ id: rebuilt, until: Date.now() + 60_000 }], notBefores: [] }, 9, p);
+    await feed.ready();
+    expect(feed.complete).toBe(true);
+    expect(set.has(rebuilt) && set.has(survivor)).toBe(true);
+    expect(await feedHighWaterMark(redis, p)).toBe(9);
+
+    await advanceFeedHighWaterMark(redis, 12, p);
+    await advanceFeedHighWaterMark(redis, 11, p);
+    expect(await feedHighWaterMark(redis, p)).toBe(12);
+    await pruneRevocations(redis, Date.now() + 120_000, p);
+    expect(await feedHighWaterMark(redis, p)).toBe(12);
+    await feed.close();
+  });
+
+  it("a rebuild only adds: it never shortens an entry the worker wrote meanwhile", async () => {
+    const p = own();
+    cleanup.push(p);
+    const sid = randomUUID();
+    const later = Date.now() + 120_000;
+    await publishRevocations(redis, [sid], later, p);
+    await writeFeedSnapshot(redis, { sessions: [{ id: sid, until: Date.now() + 60_000 }], notBefores: [] }, 3, p);
+    expect(Number(await redis.zscore(revocationFeedKeys(p).sessions, sid))).toBe(later);
   });
 });

@@ -20,6 +20,13 @@ export interface RevocationFeedOptions {
   prefix?: string;
   sink: RevocationSink;
   onError?: (error: Error) => void;
+  /**
+   * Called when a (re)load finds the feed incomplete (Redis lost it: restarted empty, evicted,
+   * flushed): the sink keeps what it holds, and the feed loads again once a worker has rebuilt it.
+   */
+  onIncomplete?: () => void;
+  /** How often an incomplete feed looks for the rebuilt one (default 500 ms). */
+  incompletePollMs?: number;
   now?: () => number;
 }
 
@@ -27,23 +34,43 @@ export interface RevocationFeedOptions {
 const CHUNK = 5_000;
 
 /**
+ * The member of each feed sorted set that says the set is complete. It lives inside the set, so
+ * whatever drops the set (eviction, a restart without persistence, FLUSHALL) drops it too. Its
+ * score carries the high-water mark — the highest outbox `seq` whose event the feed holds — above
+ * every expiry score, so pruning never removes it.
+ */
+const MARKER = "#complete";
+const MARKER_BASE = 2 ** 52;
+
+type Pairs = string[];
+
+/**
  * Keeps a sink current with Warden's revocations: subscribes to the feed channel, then loads the
- * snapshot (sorted set) — at start and after every reconnect, so nothing published while the
+ * snapshot (sorted sets) — at start and after every reconnect, so nothing published while the
  * connection was down is missed. Subscribing before loading leaves no gap between the two.
+ *
+ * A snapshot without its completeness marker (Redis came back empty) is loaded all the same, but
+ * the feed is not `ready` until a worker has rebuilt it from PostgreSQL; the sink never drops
+ * what it already holds.
  */
 export class RevocationFeed {
   private readonly subscriber: RedisClient;
   private readonly reader: RedisClient;
   private readonly keys: ReturnType<typeof revocationFeedKeys>;
   private readonly now: () => number;
-  private firstLoad: Promise<void>;
+  private readonly firstLoad: Promise<void>;
   private resolveFirstLoad!: () => void;
+  private readonly firstComplete: Promise<void>;
+  private resolveFirstComplete!: () => void;
+  private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private isComplete = false;
 
   constructor(private readonly options: RevocationFeedOptions) {
     this.keys = revocationFeedKeys(options.prefix ?? DEFAULT_QUEUE_PREFIX);
     this.now = options.now ?? Date.now;
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
+    this.firstComplete = new Promise((resolve) => (this.resolveFirstComplete = resolve));
     const redisOptions = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
     this.subscriber = connectRedis(options.redis, redisOptions);
     this.reader = connectRedis(options.redis, redisOptions);
@@ -52,9 +79,19 @@ export class RevocationFeed {
     this.subscriber.on("ready", () => void this.resync());
   }
 
-  /** Resolves once the first snapshot is loaded (the sink is current). */
+  /** Resolves once the feed is complete and loaded: the sink holds every revocation still in force. */
   ready(): Promise<void> {
+    return this.firstComplete;
+  }
+
+  /** Resolves once a first snapshot is loaded, complete or not. */
+  loaded(): Promise<void> {
     return this.firstLoad;
+  }
+
+  /** False while the last snapshot loaded lacked its completeness marker. */
+  get complete(): boolean {
+    return this.isComplete;
   }
 
   /** A message that does not parse is reported and skipped: the feed goes on with the next one. */
@@ -68,41 +105,153 @@ export class RevocationFeed {
     }
   }
 
-  /** Not-befores of the snapshot; a member that does not parse is reported and skipped. */
-  private async loadNotBefores(): Promise<void> {
-    const entries = await this.reader.zrange(this.keys.notBefore, this.now(), "+inf", "BYSCORE", "WITHSCORES");
+  /** Session ids by expiry; true when the completeness marker was there. */
+  private loadSessions(entries: Pairs): boolean {
+    let marked = false;
+    const byUntil = new Map<number, string[]>();
     for (let i = 0; i < entries.length; i += 2) {
-      const entry = parseNotBeforeMember(entries[i]!);
+      const member = entries[i]!;
+      if (member === MARKER) {
+        marked = true;
+        continue;
+      }
+      const until = Number(entries[i + 1]);
+      const list = byUntil.get(until) ?? [];
+      list.push(member);
+      byUntil.set(until, list);
+    }
+    for (const [until, ids] of byUntil) this.options.sink.add(ids, until);
+    return marked;
+  }
+
+  /** Not-befores of the snapshot; a member that does not parse is reported and skipped. */
+  private loadNotBefores(entries: Pairs): boolean {
+    let marked = false;
+    for (let i = 0; i < entries.length; i += 2) {
+      const member = entries[i]!;
+      if (member === MARKER) {
+        marked = true;
+        continue;
+      }
+      const entry = parseNotBeforeMember(member);
       if (entry) this.options.sink.addNotBefore(entry.userId, entry.notBefore, Number(entries[i + 1]));
       else this.options.onError?.(new Error("malformed not-before entry in the revocation feed snapshot"));
     }
+    return marked;
   }
 
   private async resync(): Promise<void> {
     try {
       await this.subscriber.subscribe(this.keys.channel);
-      const entries = await this.reader.zrange(this.keys.sessions, this.now(), "+inf", "BYSCORE", "WITHSCORES");
-      const byUntil = new Map<number, string[]>();
-      for (let i = 0; i < entries.length; i += 2) {
-        const until = Number(entries[i + 1]);
-        const list = byUntil.get(until) ?? [];
-        list.push(entries[i]!);
-        byUntil.set(until, list);
-      }
-      for (const [until, ids] of byUntil) this.options.sink.add(ids, until);
-      await this.loadNotBefores();
+      const now = this.now();
+      const [sessions, notBefores] = await Promise.all([
+        this.reader.zrange(this.keys.sessions, now, "+inf", "BYSCORE", "WITHSCORES"),
+        this.reader.zrange(this.keys.notBefore, now, "+inf", "BYSCORE", "WITHSCORES"),
+      ]);
+      const complete = this.loadSessions(sessions) && this.loadNotBefores(notBefores);
+      this.isComplete = complete;
       this.resolveFirstLoad();
+      if (complete) {
+        this.resolveFirstComplete();
+        return;
+      }
+      this.options.onIncomplete?.();
+      this.pollForRebuild();
     } catch (error) {
       if (!this.closed) this.options.onError?.(error as Error);
     }
   }
 
+  /** While incomplete: loads again as soon as both markers are back (a worker rebuilt the feed). */
+  private pollForRebuild(): void {
+    if (this.closed || this.pollTimer) return;
+    this.pollTimer = setTimeout(async () => {
+      this.pollTimer = undefined;
+      if (this.closed) return;
+      const mark = await readFeedHighWaterMark(this.reader, this.keys).catch(() => undefined);
+      if (mark === undefined) this.pollForRebuild();
+      else await this.resync();
+    }, this.options.incompletePollMs ?? 500);
+    this.pollTimer.unref();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
     this.resolveFirstLoad();
+    this.resolveFirstComplete();
     this.subscriber.disconnect();
     this.reader.disconnect();
   }
+}
+
+/**
+ * The feed's high-water mark: the highest outbox `seq` both sorted sets are known to hold, or
+ * undefined when either set lacks its marker (lost, evicted, flushed: it must be rebuilt).
+ */
+async function readFeedHighWaterMark(
+  redis: RedisClient,
+  keys: ReturnType<typeof revocationFeedKeys>,
+): Promise<number | undefined> {
+  const [sessions, notBefore] = await Promise.all([redis.zscore(keys.sessions, MARKER), redis.zscore(keys.notBefore, MARKER)]);
+  if (sessions === null || notBefore === null) return undefined;
+  return Math.min(Number(sessions), Number(notBefore)) - MARKER_BASE;
+}
+
+export function feedHighWaterMark(redis: RedisClient, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<number | undefined> {
+  return readFeedHighWaterMark(redis, revocationFeedKeys(prefix));
+}
+
+/**
+ * Records that the feed holds the event with this outbox `seq` (after publishing it). Only raises
+ * an existing mark: a feed that lost its marker stays incomplete until it is rebuilt.
+ */
+export async function advanceFeedHighWaterMark(
+  redis: RedisClient,
+  seq: number,
+  prefix: string = DEFAULT_QUEUE_PREFIX,
+): Promise<void> {
+  const keys = revocationFeedKeys(prefix);
+  await redis
+    .multi()
+    .zadd(keys.sessions, "XX", "GT", MARKER_BASE + seq, MARKER)
+    .zadd(keys.notBefore, "XX", "GT", MARKER_BASE + seq, MARKER)
+    .exec();
+}
+
+export interface FeedSnapshot {
+  sessions: { id: string; until: number }[];
+  notBefores: { userId: string; notBefore: number; until: number }[];
+}
+
+/**
+ * Writes a snapshot rebuilt from PostgreSQL into the feed, then marks it complete up to
+ * `highWaterMark`. Only adds (ZADD GT keeps a later expiry): entries written meanwhile by the
+ * worker stay, so a rebuild racing new revocations loses none.
+ */
+export async function writeFeedSnapshot(
+  redis: RedisClient,
+  snapshot: FeedSnapshot,
+  highWaterMark: number,
+  prefix: string = DEFAULT_QUEUE_PREFIX,
+): Promise<void> {
+  const keys = revocationFeedKeys(prefix);
+  for (let i = 0; i < snapshot.sessions.length; i += CHUNK) {
+    const args: (string | number)[] = [];
+    for (const entry of snapshot.sessions.slice(i, i + CHUNK)) args.push(entry.until, entry.id);
+    await redis.zadd(keys.sessions, "GT", ...args);
+  }
+  for (let i = 0; i < snapshot.notBefores.length; i += CHUNK) {
+    const args: (string | number)[] = [];
+    for (const entry of snapshot.notBefores.slice(i, i + CHUNK))
+      args.push(entry.until, notBeforeMember(entry.userId, entry.notBefore));
+    await redis.zadd(keys.notBefore, "GT", ...args);
+  }
+  await redis
+    .multi()
+    .zadd(keys.sessions, "GT", MARKER_BASE + highWaterMark, MARKER)
+    .zadd(keys.notBefore, "GT", MARKER_BASE + highWaterMark, MARKER)
+    .exec();
 }
 
 export function startRevocationFeed(options: RevocationFeedOptions): RevocationFeed {

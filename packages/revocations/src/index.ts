@@ -5,6 +5,10 @@ export {
   publishRevocations,
   publishNotBefore,
   pruneRevocations,
+  feedHighWaterMark,
+  advanceFeedHighWaterMark,
+  writeFeedSnapshot,
+  type FeedSnapshot,
   type RevocationFeedOptions,
   type RevocationSink,
 } from "./feed.js";

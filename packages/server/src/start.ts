@@ -1,4 +1,12 @@
-import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, startOutboxRelay, type Auth } from "@warden/auth";
+import {
+  createAdmin,
+  createAuth,
+  loadRevocationsFromDatabase,
+  recanonicalizeEmails,
+  revocationUntil,
+  startOutboxRelay,
+  type Auth,
+} from "@warden/auth";
 import { describeRedisTarget, notBeforeOf, redisTargetOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
 import { connectRedis, publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
@@ -85,17 +93,34 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   authRef = auth;
   // Before anything reads or writes users: emails stored by older versions get today's canonical form.
   await recanonicalizeEmails(auth, logger);
+  // PostgreSQL is the record of every revocation: they are loaded from it at start, after the feed
+  // has subscribed (nothing falls between the two), and again whenever the feed finds Redis lost
+  // them — so revoked sessions are refused before any worker has rebuilt the feed.
+  const loadFromDatabase = async (why: string) => {
+    const loaded = await loadRevocationsFromDatabase(database.db, auth.revocations, {
+      now: Date.now(),
+      accessTokenTtlMs: env.ACCESS_TOKEN_TTL,
+    });
+    logger.info({ ...loaded, why }, "revocations loaded from PostgreSQL");
+  };
   const feed = startRevocationFeed({
     redis: redisTarget,
     prefix: env.QUEUE_PREFIX,
     sink: auth.revocations,
     onError: (err) => logger.debug({ err: err.message }, "revocation feed error"),
+    onIncomplete: () => {
+      logger.warn("revocation feed incomplete in Redis (lost or not rebuilt yet); refusing from PostgreSQL's record meanwhile");
+      loadFromDatabase("feed incomplete").catch((err: Error) =>
+        logger.error({ err: err.message }, "could not load revocations from PostgreSQL"),
+      );
+    },
   });
-  const feedReady = await Promise.race([
-    feed.ready().then(() => true),
+  const feedLoaded = await Promise.race([
+    feed.loaded().then(() => true),
     new Promise<boolean>((r) => setTimeout(() => r(false), env.FEED_READY_TIMEOUT).unref()),
   ]);
-  if (!feedReady) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
+  if (!feedLoaded) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
+  await loadFromDatabase("start");
 
   if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD)
     await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);

@@ -6,7 +6,8 @@ import Fastify from "fastify";
 import { P256_ORDER } from "@warden/access-token";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishNotBefore, publishRevocations } from "@warden/revocations";
+import { publishNotBefore, publishRevocations, writeFeedSnapshot } from "@warden/revocations";
+import { revocationFeedKeys } from "@warden/contracts";
 import {
   bearerToken,
   createVerifier,
@@ -325,10 +326,31 @@ describe("verifier: revocation feed", () => {
   const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const redis = new Redis(redisUrl);
+  // Stands in for the admin worker, which marks a fresh feed complete (rebuilt from PostgreSQL).
+  beforeAll(() => writeFeedSnapshot(redis, { sessions: [], notBefores: [] }, 0, prefix));
   afterAll(async () => {
     const stale = await redis.keys(`${prefix}*`);
     if (stale.length) await redis.del(...stale);
     redis.disconnect();
+  });
+
+  it("ready() waits for a complete feed: a feed Redis lost is loaded, but ready only once rebuilt", async () => {
+    const lostPrefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
+    const sid = randomUUID();
+    // What survives in a feed that lost its marker (a partial failover) is still refused at once.
+    await publishRevocations(redis, [sid], Date.now() + 60_000, lostPrefix);
+    const v = createVerifier({ publicKey: key.publicKey, issuer: ISSUER, audience: AUDIENCE, redisUrl, queuePrefix: lostPrefix });
+    verifiers.push(v);
+    await expect(v.ready(300)).rejects.toThrow(/revocation feed .* incomplete .* worker/);
+    now = Date.now();
+    expect(reasonOf(() => v.verifySync(sign(key, { sid })))).toBe("SESSION_REVOKED");
+
+    const rebuilt = randomUUID();
+    await writeFeedSnapshot(redis, { sessions: [{ id: rebuilt, until: Date.now() + 60_000 }], notBefores: [] }, 7, lostPrefix);
+    await v.ready(5_000);
+    expect(reasonOf(() => v.verifySync(sign(key, { sid: rebuilt })))).toBe("SESSION_REVOKED");
+    expect(reasonOf(() => v.verifySync(sign(key, { sid })))).toBe("SESSION_REVOKED");
+    await redis.del(...Object.values(revocationFeedKeys(lostPrefix)));
   });
 
   it("refuses a revoked session's token once the revocation is published", async () => {

@@ -116,7 +116,10 @@ export class Verifier {
   async ready(timeoutMs = 15_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("verifier not ready: JWKS or revocation feed unreachable")), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`verifier not ready after ${timeoutMs} ms: ${this.notReadyBecause()}`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([Promise.all([this.jwksLoad, this.feed?.ready()]), timeout]);
@@ -124,6 +127,17 @@ export class Verifier {
       clearTimeout(timer);
     }
     if (this.options.jwksUrl && this.keys.size === 0 && !this.staticKey) throw new Error("no usable key in the JWKS");
+  }
+
+  private notReadyBecause(): string {
+    const why: string[] = [];
+    if (this.options.jwksUrl && this.keys.size === 0) why.push(`no keys from ${this.options.jwksUrl} yet`);
+    if (this.feed && !this.feed.complete) {
+      why.push(
+        "the revocation feed in Redis is unreachable or incomplete (Redis lost it and no Warden admin worker has rebuilt it from PostgreSQL yet: is a worker running against this Redis and queue prefix?)",
+      );
+    }
+    return why.join("; ") || "still loading";
   }
 
   /**

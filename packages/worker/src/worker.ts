@@ -1,7 +1,13 @@
-import { applyRevocationEvent, noteApplyFailure, pruneExpired } from "@warden/auth";
+import { applyRevocationEvent, noteApplyFailure, pruneExpired, startFeedKeeper } from "@warden/auth";
 import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, revocationEvent, type RedisTarget, type RevocationEvent } from "@warden/contracts";
 import { createDb } from "@warden/db";
-import { connectRedis, publishNotBefore, publishRevocations, pruneRevocations } from "@warden/revocations";
+import {
+  advanceFeedHighWaterMark,
+  connectRedis,
+  publishNotBefore,
+  publishRevocations,
+  pruneRevocations,
+} from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import pino, { type Logger } from "pino";
 
@@ -16,6 +22,8 @@ export interface AdminWorkerOptions {
   lockDurationMs?: number;
   maintenanceEveryMs?: number;
   retentionMs?: number;
+  /** How often the revocation feed is compared with PostgreSQL, and rebuilt when Redis lost it (default 2 s). */
+  feedCheckEveryMs?: number;
   logger?: Logger;
 }
 
@@ -61,6 +69,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       accessTokenTtlMs: options.accessTokenTtlMs,
       publish: (ids, until) => publishRevocations(feed, ids, until, options.prefix),
       publishNotBefore: (userId, notBefore, until) => publishNotBefore(feed, userId, notBefore, until, options.prefix),
+      advanceFeed: (seq) => advanceFeedHighWaterMark(feed, seq, options.prefix),
     });
     logger.info(
       {
@@ -117,6 +126,17 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     { name: "prune", opts: { removeOnComplete: 100, removeOnFail: 100 } },
   );
 
+  // Redis may come back empty (restart without persistence, eviction, failover): the feed is
+  // compared with PostgreSQL every few seconds and rebuilt from it.
+  const keeper = startFeedKeeper({
+    db: database.db,
+    redis: feed,
+    prefix: options.prefix,
+    accessTokenTtlMs: options.accessTokenTtlMs,
+    logger,
+    ...(options.feedCheckEveryMs ? { intervalMs: options.feedCheckEveryMs } : {}),
+  });
+
   let closing: Promise<void> | undefined;
   return {
     revocations,
@@ -124,7 +144,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     close: () =>
       (closing ??= (async () => {
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.
-        await Promise.all([revocations.close(), maintenance.close()]);
+        await Promise.all([revocations.close(), maintenance.close(), keeper.close()]);
         await scheduler.close();
         connection.disconnect();
         feed.disconnect();

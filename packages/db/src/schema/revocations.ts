@@ -16,11 +16,19 @@ export const outboxEvents = pgTable(
     appliedAt: timestamp({ withTimezone: true }),
     attempts: integer().notNull().default(0),
     lastError: text(),
+    /**
+     * Order of creation. The revocation feed carries the highest applied `seq` as its high-water
+     * mark: a feed behind PostgreSQL lost writes and is rebuilt.
+     */
+    seq: bigserial({ mode: "number" }).notNull(),
   },
   (t) => [
     index("outbox_events_unpublished_idx")
       .on(t.createdAt)
       .where(sql`${t.publishedAt} is null`),
+    index("outbox_events_applied_seq_idx")
+      .on(t.seq)
+      .where(sql`${t.appliedAt} is not null`),
   ],
 );
 

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { users } from "./users.js";
 
@@ -20,7 +21,14 @@ export const sessions = pgTable(
     /** The outbox event that revoked it: lets the worker find every session an event covers. */
     revokedEventId: uuid(),
   },
-  (t) => [index().on(t.userId), index().on(t.revokedEventId)],
+  (t) => [
+    index().on(t.userId),
+    index().on(t.revokedEventId),
+    // The revocation feed is rebuilt from the sessions revoked within one access-token lifetime.
+    index("sessions_revoked_at_idx")
+      .on(t.revokedAt)
+      .where(sql`${t.revokedAt} is not null`),
+  ],
 );
 
 export const refreshTokens = pgTable(
