@@ -16,12 +16,22 @@ export interface CreateDbOptions {
   max?: number;
 }
 
+/**
+ * postgres.js waits before reconnecting, longer after each failed attempt (3^n / 100 s, counted
+ * across the whole pool, up to 20 s): after a database restart of a few seconds, the pool would
+ * sit 10 to 20 s more with PostgreSQL already back and every caller waiting on it. The same curve,
+ * capped at one second, so the pool is back within a second of the database.
+ */
+const MAX_RECONNECT_DELAY_S = 1;
+const reconnectDelay = (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, MAX_RECONNECT_DELAY_S);
+
 export function createDb(url: string, options: CreateDbOptions = {}): DbHandle {
   const sql = postgres(url, {
     max: options.max ?? 10,
     onnotice: () => {},
     // Fail fast when the database is unreachable instead of queueing callers for long.
     connect_timeout: 5,
+    backoff: reconnectDelay,
     idle_timeout: 60,
   });
   const db = drizzle({ client: sql, schema, casing: "snake_case" });
