@@ -23,6 +23,8 @@ export const workerEnvSchema = sharedEnvSchema.extend({
   MAINTENANCE_EVERY: duration("1h"),
   /** How long applied events and revoked or expired sessions are kept for the admin views. */
   RETENTION: duration("30d"),
+  /** How often the revocation feed in Redis is compared with PostgreSQL (and rebuilt when Redis lost it). */
+  FEED_CHECK_EVERY: duration("2s"),
 });
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
@@ -39,6 +41,7 @@ export function workerOptionsFromEnv(env: WorkerEnv, logger: Logger): AdminWorke
     lockDurationMs: env.WORKER_LOCK_DURATION,
     maintenanceEveryMs: env.MAINTENANCE_EVERY,
     retentionMs: env.RETENTION,
+    feedCheckEveryMs: env.FEED_CHECK_EVERY,
     logger,
   };
 }
