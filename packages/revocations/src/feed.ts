@@ -5,7 +5,8 @@ import {
   userNotBefore,
   type RedisTarget,
 } from "@warden/contracts";
-import { connectRedis, type RedisClient } from "./redis.js";
+import { clusterNodesOf, connectRedis, type RedisClient } from "./redis.js";
+import { connectSubscriber, type Subscriber } from "./subscriber.js";
 
 /** Where revoked session ids and per-user not-befores go: the in-memory set every protected call consults. */
 export interface RevocationSink {
@@ -25,28 +26,32 @@ export interface RevocationFeedOptions {
 
 /** Ids per ZADD/PUBLISH: keeps single Redis commands and messages small during mass revocations. */
 const CHUNK = 5_000;
+/** Longest wait between two attempts to load the snapshot after a (re)connect. */
+const RESYNC_RETRY_MAX_MS = 1_000;
 
 /**
  * Keeps a sink current with Warden's revocations: subscribes to the feed channel, then loads the
- * snapshot (sorted set) — at start and after every reconnect, so nothing published while the
- * connection was down is missed. Subscribing before loading leaves no gap between the two.
+ * snapshot (sorted set) — at start and after every reconnect (on a cluster, every move of the
+ * subscription to another node), so nothing published while the connection was down is missed.
+ * Subscribing before loading leaves no gap between the two.
  */
 export class RevocationFeed {
-  private readonly subscriber: RedisClient;
+  private readonly subscriber: Subscriber;
   private readonly reader: RedisClient;
   private readonly keys: ReturnType<typeof revocationFeedKeys>;
   private readonly now: () => number;
   private firstLoad: Promise<void>;
   private resolveFirstLoad!: () => void;
   private closed = false;
+  private resyncs = 0;
 
   constructor(private readonly options: RevocationFeedOptions) {
     this.keys = revocationFeedKeys(options.prefix ?? DEFAULT_QUEUE_PREFIX);
     this.now = options.now ?? Date.now;
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
     const redisOptions = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
-    this.subscriber = connectRedis(options.redis, redisOptions);
     this.reader = connectRedis(options.redis, redisOptions);
+    this.subscriber = connectSubscriber(options.redis, redisOptions, () => clusterNodesOf(this.reader));
     for (const client of [this.subscriber, this.reader]) client.on("error", (e: Error) => this.options.onError?.(e));
     this.subscriber.on("message", (_channel: string, text: string) => this.receive(text));
     this.subscriber.on("ready", () => void this.resync());
@@ -78,22 +83,38 @@ export class RevocationFeed {
     }
   }
 
+  /** Revoked sessions of the snapshot. */
+  private async loadSessions(): Promise<void> {
+    const entries = await this.reader.zrange(this.keys.sessions, this.now(), "+inf", "BYSCORE", "WITHSCORES");
+    const byUntil = new Map<number, string[]>();
+    for (let i = 0; i < entries.length; i += 2) {
+      const until = Number(entries[i + 1]);
+      const list = byUntil.get(until) ?? [];
+      list.push(entries[i]!);
+      byUntil.set(until, list);
+    }
+    for (const [until, ids] of byUntil) this.options.sink.add(ids, until);
+  }
+
+  /**
+   * Subscribes, then loads the snapshot. Retried until it succeeds or the resync of a newer
+   * connection takes over: a subscription may be back before the snapshot can be read (a cluster
+   * whose master is being replaced), and the snapshot must still be loaded once it can.
+   */
   private async resync(): Promise<void> {
-    try {
-      await this.subscriber.subscribe(this.keys.channel);
-      const entries = await this.reader.zrange(this.keys.sessions, this.now(), "+inf", "BYSCORE", "WITHSCORES");
-      const byUntil = new Map<number, string[]>();
-      for (let i = 0; i < entries.length; i += 2) {
-        const until = Number(entries[i + 1]);
-        const list = byUntil.get(until) ?? [];
-        list.push(entries[i]!);
-        byUntil.set(until, list);
+    const run = ++this.resyncs;
+    for (let attempt = 1; !this.closed && run === this.resyncs; attempt++) {
+      try {
+        await this.subscriber.subscribe(this.keys.channel);
+        await this.loadSessions();
+        await this.loadNotBefores();
+        this.resolveFirstLoad();
+        return;
+      } catch (error) {
+        if (this.closed) return;
+        this.options.onError?.(error as Error);
+        await new Promise((r) => setTimeout(r, Math.min(100 * attempt, RESYNC_RETRY_MAX_MS)));
       }
-      for (const [until, ids] of byUntil) this.options.sink.add(ids, until);
-      await this.loadNotBefores();
-      this.resolveFirstLoad();
-    } catch (error) {
-      if (!this.closed) this.options.onError?.(error as Error);
     }
   }
 

@@ -1,4 +1,4 @@
-import type { RedisTarget } from "@warden/contracts";
+import type { RedisClusterNode, RedisTarget } from "@warden/contracts";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 
 /** A connection to one Redis node or to a Redis Cluster: Warden's keys all share one hash tag, so both work alike. */
@@ -23,4 +23,10 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
       ...(target.tls ? { tls: {} } : {}),
     },
   });
+}
+
+/** The nodes a cluster client has discovered so far (none for one node). */
+export function clusterNodesOf(client: RedisClient): RedisClusterNode[] {
+  if (!(client instanceof Cluster)) return [];
+  return client.nodes("all").map((node) => ({ host: node.options.host ?? "127.0.0.1", port: node.options.port ?? 6379 }));
 }
