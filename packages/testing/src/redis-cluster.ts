@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -119,7 +120,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const processes: ChildProcess[] = [];
   const nodes: RedisClusterProcess[] = [];
 
+  // A test process that ends without stop() (a crash, an uncaught error) takes its nodes along.
+  const killOnExit = () => {
+    processes.forEach((child) => child.kill("SIGKILL"));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", killOnExit);
   const stop = async () => {
+    process.off("exit", killOnExit);
     await Promise.all(nodes.map((node) => node.kill()));
     await rm(dir, { recursive: true, force: true });
   };
