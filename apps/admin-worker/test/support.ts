@@ -2,6 +2,7 @@ import { createAuth, startOutboxRelay, type Auth, type OutboxRelay } from "@ward
 import { type createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import type { TestDatabase } from "@warden/db/testing";
 import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
+import { deleteKeys } from "@warden/testing";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { startAdminWorker, type AdminWorker } from "@warden/worker";
@@ -17,8 +18,7 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   try {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
+    await deleteKeys(redis, prefix);
   } catch {
     // That Redis is gone already: nothing left to clean.
   } finally {

@@ -5,7 +5,8 @@ import {
   userNotBefore,
   type RedisTarget,
 } from "@warden/contracts";
-import { connectRedis, type RedisClient } from "./redis.js";
+import { clusterNodesOf, connectRedis, type RedisClient } from "./redis.js";
+import { connectSubscriber, type Subscriber } from "./subscriber.js";
 
 /** Where revoked session ids and per-user not-befores go: the in-memory set every protected call consults. */
 export interface RevocationSink {
@@ -32,6 +33,8 @@ export interface RevocationFeedOptions {
 
 /** Ids per ZADD/PUBLISH: keeps single Redis commands and messages small during mass revocations. */
 const CHUNK = 5_000;
+/** Longest wait between two attempts to load the snapshot after a (re)connect. */
+const RESYNC_RETRY_MAX_MS = 1_000;
 
 /**
  * The member of each feed sorted set that says the set is complete. It lives inside the set, so
@@ -46,15 +49,16 @@ type Pairs = string[];
 
 /**
  * Keeps a sink current with Warden's revocations: subscribes to the feed channel, then loads the
- * snapshot (sorted sets) — at start and after every reconnect, so nothing published while the
- * connection was down is missed. Subscribing before loading leaves no gap between the two.
+ * snapshot (sorted sets) — at start and after every reconnect (on a cluster, every move of the
+ * subscription to another node), so nothing published while the connection was down is missed.
+ * Subscribing before loading leaves no gap between the two.
  *
  * A snapshot without its completeness marker (Redis came back empty) is loaded all the same, but
  * the feed is not `ready` until a worker has rebuilt it from PostgreSQL; the sink never drops
  * what it already holds.
  */
 export class RevocationFeed {
-  private readonly subscriber: RedisClient;
+  private readonly subscriber: Subscriber;
   private readonly reader: RedisClient;
   private readonly keys: ReturnType<typeof revocationFeedKeys>;
   private readonly now: () => number;
@@ -65,6 +69,7 @@ export class RevocationFeed {
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private isComplete = false;
+  private resyncs = 0;
 
   constructor(private readonly options: RevocationFeedOptions) {
     this.keys = revocationFeedKeys(options.prefix ?? DEFAULT_QUEUE_PREFIX);
@@ -72,8 +77,8 @@ export class RevocationFeed {
     this.firstLoad = new Promise((resolve) => (this.resolveFirstLoad = resolve));
     this.firstComplete = new Promise((resolve) => (this.resolveFirstComplete = resolve));
     const redisOptions = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
-    this.subscriber = connectRedis(options.redis, redisOptions);
     this.reader = connectRedis(options.redis, redisOptions);
+    this.subscriber = connectSubscriber(options.redis, redisOptions, () => clusterNodesOf(this.reader));
     for (const client of [this.subscriber, this.reader]) client.on("error", (e: Error) => this.options.onError?.(e));
     this.subscriber.on("message", (_channel: string, text: string) => this.receive(text));
     this.subscriber.on("ready", () => void this.resync());
@@ -140,25 +145,36 @@ export class RevocationFeed {
     return marked;
   }
 
+  /**
+   * Subscribes, then loads the snapshot. Retried until it succeeds or the resync of a newer
+   * connection takes over: a subscription may be back before the snapshot can be read (a cluster
+   * whose master is being replaced), and the snapshot must still be loaded once it can.
+   */
   private async resync(): Promise<void> {
-    try {
-      await this.subscriber.subscribe(this.keys.channel);
-      const now = this.now();
-      const [sessions, notBefores] = await Promise.all([
-        this.reader.zrange(this.keys.sessions, now, "+inf", "BYSCORE", "WITHSCORES"),
-        this.reader.zrange(this.keys.notBefore, now, "+inf", "BYSCORE", "WITHSCORES"),
-      ]);
-      const complete = this.loadSessions(sessions) && this.loadNotBefores(notBefores);
-      this.isComplete = complete;
-      this.resolveFirstLoad();
-      if (complete) {
-        this.resolveFirstComplete();
+    const run = ++this.resyncs;
+    for (let attempt = 1; !this.closed && run === this.resyncs; attempt++) {
+      try {
+        await this.subscriber.subscribe(this.keys.channel);
+        const now = this.now();
+        const [sessions, notBefores] = await Promise.all([
+          this.reader.zrange(this.keys.sessions, now, "+inf", "BYSCORE", "WITHSCORES"),
+          this.reader.zrange(this.keys.notBefore, now, "+inf", "BYSCORE", "WITHSCORES"),
+        ]);
+        const complete = this.loadSessions(sessions) && this.loadNotBefores(notBefores);
+        this.isComplete = complete;
+        this.resolveFirstLoad();
+        if (complete) {
+          this.resolveFirstComplete();
+          return;
+        }
+        this.options.onIncomplete?.();
+        this.pollForRebuild();
         return;
+      } catch (error) {
+        if (this.closed) return;
+        this.options.onError?.(error as Error);
+        await new Promise((r) => setTimeout(r, Math.min(100 * attempt, RESYNC_RETRY_MAX_MS)));
       }
-      this.options.onIncomplete?.();
-      this.pollForRebuild();
-    } catch (error) {
-      if (!this.closed) this.options.onError?.(error as Error);
     }
   }
 

@@ -12,4 +12,4 @@ export {
   type RevocationFeedOptions,
   type RevocationSink,
 } from "./feed.js";
-export { connectRedis, type RedisClient } from "./redis.js";
+export { connectRedis, redisAnswers, type RedisClient } from "./redis.js";

@@ -9,7 +9,7 @@ import {
 } from "@warden/auth";
 import { describeRedisTarget, notBeforeOf, redisTargetOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
-import { connectRedis, publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
+import { connectRedis, publishNotBefore, publishRevocations, redisAnswers, startRevocationFeed } from "@warden/revocations";
 import type { DestinationStream, Logger } from "pino";
 import type { ServerEnv } from "./config.js";
 import { loadKeyRing, loadServerDataKeys } from "./keys.js";
@@ -147,7 +147,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     },
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
-      redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",
+      redis: async () => redis.status === "ready" && (await redisAnswers(redis, env.QUEUE_PREFIX)),
     },
   });
   const address = await app.listen({ port: env.PORT, host: env.HOST });

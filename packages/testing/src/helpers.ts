@@ -2,20 +2,26 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { freePort } from "@warden/db";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 
 export const PASSWORD = "correct horse battery";
 export const email = (tag = "u") => `${tag}-${randomUUID()}@example.com`;
 /** Every test file keeps its Redis keys under a prefix of its own. */
 export const testPrefix = () => `{warden-t-${randomBytes(6).toString("hex")}}`;
 
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== "0");
+/**
+ * Deletes every key under a prefix. SCAN walks one node's keys: on a cluster, every master is
+ * scanned (a prefix's keys share its hash tag, so they all sit on one of them).
+ */
+export async function deleteKeys(redis: Redis | Cluster, prefix: string): Promise<void> {
+  for (const node of redis instanceof Cluster ? redis.nodes("master") : [redis]) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length) await node.del(...keys);
+    } while (cursor !== "0");
+  }
 }
 
 /** A redis-server of our own on a free loopback port, which a test may stop and start again. */

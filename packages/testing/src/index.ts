@@ -4,3 +4,10 @@ export { startCountingServer, type CountingServer } from "./counting-server.js";
 export { REDIS_URL, startWardenSystem, type WardenSystem } from "./system.js";
 export { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
 export { baseEnv, connectionRefused, ROOT, spawnNode, TSX_CLI, waitFor, waitForHealthy, type Child } from "./processes.js";
+export {
+  redisClusterToolsAvailable,
+  startRedisCluster,
+  type RedisClusterOptions,
+  type RedisClusterProcess,
+  type TestRedisCluster,
+} from "./redis-cluster.js";
