@@ -9,3 +9,10 @@ export {
   type RevocationSink,
 } from "./feed.js";
 export { connectRedis, type RedisClient } from "./redis.js";
+export {
+  checkRedisRequirements,
+  watchRedisRequirements,
+  type RedisRequirementProblem,
+  type RedisRequirementsWatch,
+  type RequirementsLogger,
+} from "./requirements.js";

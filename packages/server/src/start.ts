@@ -1,7 +1,13 @@
 import { createAdmin, createAuth, recanonicalizeEmails, revocationUntil, startOutboxRelay, type Auth } from "@warden/auth";
 import { describeRedisTarget, notBeforeOf, redisTargetOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
-import { connectRedis, publishNotBefore, publishRevocations, startRevocationFeed } from "@warden/revocations";
+import {
+  connectRedis,
+  publishNotBefore,
+  publishRevocations,
+  startRevocationFeed,
+  watchRedisRequirements,
+} from "@warden/revocations";
 import type { DestinationStream, Logger } from "pino";
 import type { ServerEnv } from "./config.js";
 import { loadKeyRing, loadServerDataKeys } from "./keys.js";
@@ -38,7 +44,10 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
   redis.on("error", () => {});
+  // BullMQ and the feed need keys never to be evicted: checked at each (re)connect, shown by health.
+  const redisRequirements = watchRedisRequirements(redis, logger);
   await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, "redis not reachable yet; retrying"));
+  await redisRequirements.check();
 
   const relay = startOutboxRelay({
     db: database.db,
@@ -123,6 +132,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
       redis: async () => redis.status === "ready" && (await redis.ping()) === "PONG",
+      warnings: () => redisRequirements.warnings(),
     },
   });
   const address = await app.listen({ port: env.PORT, host: env.HOST });
@@ -136,6 +146,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
       await feed.close();
       auth.revocations.close();
       await database.close();
+      redisRequirements.close();
       redis.disconnect();
     })());
   return { url: address, auth, close };

@@ -1,7 +1,13 @@
 import { applyRevocationEvent, noteApplyFailure, pruneExpired } from "@warden/auth";
 import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, revocationEvent, type RedisTarget, type RevocationEvent } from "@warden/contracts";
 import { createDb } from "@warden/db";
-import { connectRedis, publishNotBefore, publishRevocations, pruneRevocations } from "@warden/revocations";
+import {
+  connectRedis,
+  publishNotBefore,
+  publishRevocations,
+  pruneRevocations,
+  watchRedisRequirements,
+} from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import pino, { type Logger } from "pino";
 
@@ -44,6 +50,8 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   // Workers block on Redis: commands must wait for a reconnect instead of failing.
   const connection = connectRedis(options.redis, { maxRetriesPerRequest: null });
   connection.on("error", () => {});
+  // BullMQ and the feed need keys never to be evicted: checked at each (re)connect, logged loudly.
+  const redisRequirements = watchRedisRequirements(connection, logger);
   const feed = connectRedis(options.redis, { maxRetriesPerRequest: 3 });
   feed.on("error", () => {});
 
@@ -116,6 +124,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     { every: options.maintenanceEveryMs ?? HOUR_MS },
     { name: "prune", opts: { removeOnComplete: 100, removeOnFail: 100 } },
   );
+  await redisRequirements.check();
 
   let closing: Promise<void> | undefined;
   return {
@@ -123,6 +132,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     maintenance,
     close: () =>
       (closing ??= (async () => {
+        redisRequirements.close();
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.
         await Promise.all([revocations.close(), maintenance.close()]);
         await scheduler.close();
