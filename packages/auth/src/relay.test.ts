@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { REVOCATION_QUEUE } from "@warden/contracts";
-import { Queue } from "bullmq";
+import { Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { MAX_PUBLISHES } from "./outbox.js";
 import { startOutboxRelay, type OutboxRelay } from "./relay.js";
 import { revokeSession } from "./revoke.js";
 import { createTestAuth, type TestAuth } from "./testing.js";
@@ -66,3 +67,79 @@ it("several relays drain one outbox at once: every event becomes exactly one job
     expect(JSON.stringify(job.data)).not.toMatch(/refresh|token|password/i);
   }
 });
+
+it("a job the queue lost is published again; one kept in the failed set is left alone; at most MAX_PUBLISHES in all", async () => {
+  // This test's relay alone, on a queue of its own: the first test's relays and events are done with.
+  await Promise.all(relays.splice(0).map((r) => r.close()));
+  await t.database.sql`update outbox_events set applied_at = now() where applied_at is null`;
+  const ownPrefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
+  const ownQueue = new Queue(REVOCATION_QUEUE, { connection: redis, prefix: ownPrefix });
+  const relay = startOutboxRelay({
+    db: t.database.db,
+    redis: redisUrl,
+    prefix: ownPrefix,
+    logger: quiet,
+    pollIntervalMs: 50,
+    lostJobCheckMs: 200,
+  });
+  relays.push(relay);
+  // A worker that can never apply this event: each delivery fails for good, and BullMQ keeps the job.
+  const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const failing = new Worker(
+    REVOCATION_QUEUE,
+    async () => {
+      throw new UnrecoverableError("cannot apply");
+    },
+    { connection: workerConnection, prefix: ownPrefix, autorun: false },
+  );
+  try {
+    const user = await signup(t.auth, { email: "lost-job@example.com", password: "correct horse battery" }, {});
+    const { eventId } = await revokeSession(t.auth, {
+      sessionId: user.sessionId,
+      reason: "r",
+      actor: { type: "system", id: null },
+    });
+    const row = async () => {
+      const [r] = await t.database.sql<{ attempts: number; last_error: string | null; applied_at: Date | null }[]>`
+        select attempts, last_error, applied_at from outbox_events where id = ${eventId!}`;
+      return r!;
+    };
+    const state = () => ownQueue.getJobState(eventId!);
+    await waitFor(async () => (await state()) === "waiting", "published");
+    expect(await row()).toMatchObject({ attempts: 1, last_error: null });
+
+    // Waiting, then failed and kept: it exists, so the checks (every 200 ms, 1 s grace) leave it.
+    await new Promise((r) => setTimeout(r, 1_500));
+    void failing.run();
+    await waitFor(async () => (await state()) === "failed", "failed");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await row()).toMatchObject({ attempts: 1, last_error: null });
+
+    // Removed (removeOnFail's age, or Redis lost it): published again, each time, up to the bound.
+    for (let publishes = 2; publishes <= MAX_PUBLISHES; publishes++) {
+      await (await ownQueue.getJob(eventId!))!.remove();
+      await waitFor(async () => (await state()) === "failed" && (await row()).attempts === publishes, `publish ${publishes}`);
+      expect((await row()).last_error).toMatch(/the queue had lost its job/);
+    }
+    expect((await row()).last_error).toMatch(/for the last time \(5 publishes\)/);
+    await (await ownQueue.getJob(eventId!))!.remove();
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await state()).toBe("unknown");
+    expect(await row()).toMatchObject({ attempts: MAX_PUBLISHES, applied_at: null });
+    expect((await row()).last_error).toMatch(/for the last time/);
+  } finally {
+    await failing.close();
+    workerConnection.disconnect();
+    await ownQueue.close();
+    const keys = await redis.keys(`${ownPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+  }
+});
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
