@@ -86,7 +86,7 @@ it("with nothing at REDIS_URL, `pnpm start` runs redis-server there, and stops i
     }),
   );
   const health = await waitForHealthy(`http://127.0.0.1:${port}`, child, 90_000);
-  expect(health).toEqual({ ok: true, db: "up", redis: "up" });
+  expect(health).toEqual({ ok: true, db: "up", redis: "up", warnings: [] });
   expect(child.stderr()).toContain(`starting redis-server on port ${redisPort}`);
   const pid = await redisPid(redisUrl);
   expect(alive(pid)).toBe(true);

@@ -57,7 +57,7 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   const health = await waitFor(`http://127.0.0.1:${port}/trpc/health`, 60_000).catch((error) => {
     throw new Error(`server did not come up: ${error}\n${output}`);
   });
-  expect(await health.json()).toEqual({ result: { data: { ok: true, db: "up", redis: "up" } } });
+  expect(await health.json()).toEqual({ result: { data: { ok: true, db: "up", redis: "up", warnings: [] } } });
   expect(output).toContain("embedded PostgreSQL");
 
   const signup = await fetch(`http://127.0.0.1:${port}/trpc/auth.signup`, {

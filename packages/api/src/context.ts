@@ -18,6 +18,8 @@ export interface RequestInfo {
 export interface HealthProbe {
   db(): Promise<boolean>;
   redis(): Promise<boolean>;
+  /** What the last checks found wrong while the dependencies answer (read from memory, no round trip). */
+  warnings?(): string[];
 }
 
 /** Who is attempting: the client address, and the account for the per-account budget. */

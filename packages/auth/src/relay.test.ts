@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { REVOCATION_QUEUE } from "@warden/contracts";
-import { Queue } from "bullmq";
+import { Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { MAX_PUBLISHES } from "./outbox.js";
 import { startOutboxRelay, type OutboxRelay } from "./relay.js";
 import { revokeSession } from "./revoke.js";
 import { createTestAuth, type TestAuth } from "./testing.js";
@@ -66,3 +67,100 @@ it("several relays drain one outbox at once: every event becomes exactly one job
     expect(JSON.stringify(job.data)).not.toMatch(/refresh|token|password/i);
   }
 });
+
+it("a job the queue lost is published again; a valid event whose job failed for good is retried; a malformed one stays failed; at most MAX_PUBLISHES in all", async () => {
+  // This test's relay alone, on a queue of its own: the first test's relays and events are done with.
+  await Promise.all(relays.splice(0).map((r) => r.close()));
+  await t.database.sql`update outbox_events set applied_at = now() where applied_at is null`;
+  const ownPrefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
+  const ownQueue = new Queue(REVOCATION_QUEUE, { connection: redis, prefix: ownPrefix });
+  const relay = startOutboxRelay({
+    db: t.database.db,
+    redis: redisUrl,
+    prefix: ownPrefix,
+    logger: quiet,
+    pollIntervalMs: 50,
+    lostJobCheckMs: 200,
+  });
+  relays.push(relay);
+  // A worker that can never apply: each delivery fails for good (as every attempt does while
+  // PostgreSQL is down for minutes), and BullMQ keeps the job in its failed set.
+  const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const failing = new Worker(
+    REVOCATION_QUEUE,
+    async () => {
+      throw new UnrecoverableError("cannot apply");
+    },
+    { connection: workerConnection, prefix: ownPrefix },
+  );
+  const row = async (id: string) => {
+    const [r] = await t.database.sql<{ attempts: number; last_error: string | null; applied_at: Date | null }[]>`
+      select attempts, last_error, applied_at from outbox_events where id = ${id}`;
+    return r!;
+  };
+  const state = (id: string) => ownQueue.getJobState(id);
+  const revokeOne = async (tag: string) => {
+    const user = await signup(t.auth, { email: `${tag}@example.com`, password: "correct horse battery" }, {});
+    const { eventId } = await revokeSession(t.auth, {
+      sessionId: user.sessionId,
+      reason: "r",
+      actor: { type: "system", id: null },
+    });
+    return eventId!;
+  };
+  try {
+    // A malformed row goes out too (the worker fails it visibly); failing never makes it valid.
+    const malformed = randomUUID();
+    await t.database.sql`insert into outbox_events (id, type, payload, created_at)
+      values (${malformed}, 'session.revoked', '{"nonsense": true}'::jsonb, now())`;
+    const valid = await revokeOne("failed-job");
+
+    // The valid one is retried each time it fails for good, up to the bound; the malformed one stays failed.
+    await waitFor(
+      async () => (await row(valid)).attempts === MAX_PUBLISHES && (await state(valid)) === "failed",
+      "retried up to the bound",
+      30_000,
+    );
+    expect((await row(valid)).last_error).toMatch(/used up its attempts.*for the last time \(5 publishes\)/);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await state(valid)).toBe("failed");
+    expect(await row(valid)).toMatchObject({ attempts: MAX_PUBLISHES, applied_at: null });
+    expect(await state(malformed)).toBe("failed");
+    expect(await row(malformed)).toMatchObject({ attempts: 1, applied_at: null });
+
+    // Lost (Redis emptied, or removeOnFail's age): published again, each time, up to the bound.
+    await failing.close();
+    const lost = await revokeOne("lost-job");
+    await waitFor(async () => (await state(lost)) === "waiting", "published");
+    expect(await row(lost)).toMatchObject({ attempts: 1, last_error: null });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await row(lost)).toMatchObject({ attempts: 1, last_error: null });
+    for (let publishes = 2; publishes <= MAX_PUBLISHES; publishes++) {
+      await (await ownQueue.getJob(lost))!.remove();
+      await waitFor(
+        async () => (await state(lost)) === "waiting" && (await row(lost)).attempts === publishes,
+        `publish ${publishes}`,
+      );
+      expect((await row(lost)).last_error).toMatch(/the queue had lost its job/);
+    }
+    expect((await row(lost)).last_error).toMatch(/for the last time \(5 publishes\)/);
+    await (await ownQueue.getJob(lost))!.remove();
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await state(lost)).toBe("unknown");
+    expect(await row(lost)).toMatchObject({ attempts: MAX_PUBLISHES, applied_at: null });
+  } finally {
+    await failing.close();
+    workerConnection.disconnect();
+    await ownQueue.close();
+    const keys = await redis.keys(`${ownPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+  }
+}, 60_000);
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

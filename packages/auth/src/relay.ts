@@ -1,8 +1,8 @@
 import { REVOCATION_JOB_OPTIONS, REVOCATION_QUEUE, type RedisTarget, type RevocationEvent } from "@warden/contracts";
 import type { Database } from "@warden/db";
-import { Queue } from "bullmq";
+import { Job, Queue } from "bullmq";
 import { connectRedis } from "@warden/revocations";
-import { notePublishFailure, publishPendingEvents } from "./outbox.js";
+import { notePublishFailure, publishPendingEvents, republishLostEvents, type JobState } from "./outbox.js";
 import type { StepLogger } from "./recanonicalize.js";
 
 export interface OutboxRelayOptions {
@@ -14,6 +14,8 @@ export interface OutboxRelayOptions {
   logger: StepLogger;
   /** Catch-up poll: picks up what a failed round, another instance or a Redis outage left behind. */
   pollIntervalMs?: number;
+  /** How often published, unapplied events are checked for a job the queue lost (Redis emptied, evicting, failed over). */
+  lostJobCheckMs?: number;
 }
 
 export interface OutboxRelay {
@@ -25,6 +27,9 @@ export interface OutboxRelay {
 }
 
 const DEFAULT_POLL_INTERVAL_MS = 1_000;
+const DEFAULT_LOST_JOB_CHECK_MS = 5_000;
+/** Events published this recently are not checked: the worker is about to apply them. */
+const LOST_JOB_GRACE_MS = 1_000;
 /** A round never waits longer than this on Redis: the rows stay in the outbox for the next one. */
 const PUBLISH_TIMEOUT_MS = 2_000;
 
@@ -40,6 +45,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * Publishes outbox events to the revocation queue (jobId = eventId, so a second publish of the
  * same event is a no-op in BullMQ). The producer connection fails fast: with Redis down a round
  * fails at once, the events stay in the outbox and the poll publishes them once Redis is back.
+ * Published events whose job Redis lost before the worker applied them (restart without
+ * persistence, FLUSHALL, eviction, a failover) are published again: see `republishLostEvents`.
  * Nothing here runs inside a request.
  */
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
@@ -58,21 +65,53 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     queue = undefined;
     void old?.close().catch(() => {});
   };
-
-  const publish = async (events: RevocationEvent[]) => {
+  const readyQueue = (): Queue<RevocationEvent> => {
     if (connection.status !== "ready") throw new Error(`redis is ${connection.status}`);
     if (!queue) {
       queue = new Queue<RevocationEvent>(REVOCATION_QUEUE, { connection, prefix: options.prefix, skipWaitingForReady: true });
       queue.on("error", () => {});
     }
+    return queue;
+  };
+
+  const publish = async (events: RevocationEvent[]) => {
+    const target = readyQueue();
     try {
       await withTimeout(
-        queue.addBulk(events.map((e) => ({ name: e.type, data: e, opts: { ...REVOCATION_JOB_OPTIONS, jobId: e.eventId } }))),
+        target.addBulk(
+          // A malformed row has no usable type: a name is still required, or the whole batch fails.
+          events.map((e) => ({
+            name: typeof e.type === "string" ? e.type : "malformed",
+            data: e,
+            opts: { ...REVOCATION_JOB_OPTIONS, jobId: e.eventId },
+          })),
+        ),
         PUBLISH_TIMEOUT_MS,
       );
     } catch (error) {
       dropQueue();
       throw error;
+    }
+  };
+  // A job, in whatever state BullMQ keeps it, is the hash at its key: one EXISTS per event, and
+  // its state only for the few that exist.
+  const jobStates = async (eventIds: string[]): Promise<JobState[]> => {
+    const target = readyQueue();
+    return withTimeout(
+      Promise.all(
+        eventIds.map(async (id): Promise<JobState> => {
+          if ((await connection.exists(target.toKey(id))) === 0) return "missing";
+          return (await target.getJobState(id)) === "failed" ? "failed" : "queued";
+        }),
+      ),
+      PUBLISH_TIMEOUT_MS,
+    );
+  };
+  const retry = async (eventIds: string[]) => {
+    const target = readyQueue();
+    for (const id of eventIds) {
+      const job = await Job.fromId(target, id);
+      await job?.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
     }
   };
 
@@ -121,8 +160,44 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return running;
   };
 
+  const lostJobCheckMs = options.lostJobCheckMs ?? DEFAULT_LOST_JOB_CHECK_MS;
+  let checking: Promise<void> | undefined;
+  let after: string | undefined;
+  let checkFailing = false;
+  const republishLost = (): Promise<void> =>
+    (checking ??= (async () => {
+      if (closed || connection.status !== "ready") return;
+      try {
+        const result = await republishLostEvents(db, { jobStates, publish, retry, publishedBeforeMs: LOST_JOB_GRACE_MS, after });
+        after = result.next;
+        checkFailing = false;
+        if (result.republished.length > 0) {
+          logger.warn(
+            { events: result.republished.length, eventIds: result.republished.slice(0, 20) },
+            "outbox relay: the queue had lost the jobs of published, unapplied events (Redis emptied, evicting or failed over?); published them again",
+          );
+        }
+        if (result.retried.length > 0) {
+          logger.warn(
+            { events: result.retried.length, eventIds: result.retried.slice(0, 20) },
+            "outbox relay: valid events whose jobs had used up their attempts (a dependency down for minutes?) are retried",
+          );
+        }
+      } catch (error) {
+        if (!checkFailing && !closed)
+          logger.warn({ err: (error as Error).message }, "outbox relay could not check for lost jobs");
+        checkFailing = true;
+      }
+    })().finally(() => {
+      checking = undefined;
+    }));
+
+  // Redis back after a restart may be empty: look at once rather than at the next tick.
+  connection.on("ready", () => void republishLost());
   const timer = setInterval(() => void drain(), options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
   timer.unref();
+  const lostJobTimer = setInterval(() => void republishLost(), lostJobCheckMs);
+  lostJobTimer.unref();
   void drain();
 
   return {
@@ -131,7 +206,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     async close() {
       closed = true;
       clearInterval(timer);
+      clearInterval(lostJobTimer);
       await running?.catch(() => {});
+      await checking?.catch(() => {});
       await queue?.close().catch(() => {});
       connection.disconnect();
     },

@@ -33,6 +33,17 @@ export const sessionSummaryOutput = z.object({
 });
 export type SessionSummary = z.infer<typeof sessionSummaryOutput>;
 
+/**
+ * `health`: whether the dependencies answer (`ok` is both up), and what an operator should fix even
+ * while they do (a Redis eviction policy that loses jobs); `warnings` is empty when all is well.
+ */
+export interface HealthStatus {
+  ok: boolean;
+  db: "up" | "down";
+  redis: "up" | "down";
+  warnings: string[];
+}
+
 /** Claims of a Warden access token (`typ: at+jwt`). */
 export interface AccessTokenClaims {
   iss: string;

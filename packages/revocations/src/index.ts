@@ -13,3 +13,10 @@ export {
   type RevocationSink,
 } from "./feed.js";
 export { connectRedis, redisAnswers, type RedisClient } from "./redis.js";
+export {
+  checkRedisRequirements,
+  watchRedisRequirements,
+  type RedisRequirementProblem,
+  type RedisRequirementsWatch,
+  type RequirementsLogger,
+} from "./requirements.js";

@@ -169,7 +169,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.get("/healthz", async (_req, reply) => {
     const [db, redis] = await Promise.all([options.health.db().catch(() => false), options.health.redis().catch(() => false)]);
     void reply.status(db && redis ? 200 : 503);
-    return { ok: db && redis, db: db ? "up" : "down", redis: redis ? "up" : "down" };
+    const warnings = options.health.warnings?.() ?? [];
+    return { ok: db && redis, db: db ? "up" : "down", redis: redis ? "up" : "down", warnings };
   });
 
   await options.extend?.(app);

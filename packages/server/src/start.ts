@@ -9,7 +9,14 @@ import {
 } from "@warden/auth";
 import { describeRedisTarget, notBeforeOf, redisTargetOf, type RevocationEvent } from "@warden/contracts";
 import { createDb, migrateDb } from "@warden/db";
-import { connectRedis, publishNotBefore, publishRevocations, redisAnswers, startRevocationFeed } from "@warden/revocations";
+import {
+  connectRedis,
+  publishNotBefore,
+  publishRevocations,
+  redisAnswers,
+  startRevocationFeed,
+  watchRedisRequirements,
+} from "@warden/revocations";
 import type { DestinationStream, Logger } from "pino";
 import type { ServerEnv } from "./config.js";
 import { loadKeyRing, loadServerDataKeys } from "./keys.js";
@@ -46,7 +53,10 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
   redis.on("error", () => {});
+  // BullMQ and the feed need keys never to be evicted: checked at each (re)connect, shown by health.
+  const redisRequirements = watchRedisRequirements(redis, logger);
   await redis.connect().catch((err: Error) => logger.warn({ err: err.message }, "redis not reachable yet; retrying"));
+  await redisRequirements.check();
 
   const relay = startOutboxRelay({
     db: database.db,
@@ -148,6 +158,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
       redis: async () => redis.status === "ready" && (await redisAnswers(redis, env.QUEUE_PREFIX)),
+      warnings: () => redisRequirements.warnings(),
     },
   });
   const address = await app.listen({ port: env.PORT, host: env.HOST });
@@ -161,6 +172,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
       await feed.close();
       auth.revocations.close();
       await database.close();
+      redisRequirements.close();
       redis.disconnect();
     })());
   return { url: address, auth, close };

@@ -28,11 +28,13 @@ export async function deleteKeys(redis: Redis | Cluster, prefix: string): Promis
 export interface OwnRedis {
   url: string;
   port: number;
-  start(): Promise<void>;
+  /** Starts it again: with `args` (e.g. `["--maxmemory-policy", "allkeys-lru"]`), else those it was made with. */
+  start(args?: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function ownRedis(): Promise<OwnRedis> {
+/** `args`: extra redis-server options, e.g. `["--maxmemory-policy", "allkeys-lru"]`. */
+export async function ownRedis(options: { args?: string[] } = {}): Promise<OwnRedis> {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const ping = async () => {
@@ -50,8 +52,8 @@ export async function ownRedis(): Promise<OwnRedis> {
   const self: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
-    async start() {
-      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    async start(args = options.args ?? []) {
+      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args], {
         stdio: "ignore",
       });
       const deadline = Date.now() + 10_000;

@@ -7,6 +7,7 @@ import {
   publishNotBefore,
   publishRevocations,
   pruneRevocations,
+  watchRedisRequirements,
 } from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import pino, { type Logger } from "pino";
@@ -40,6 +41,8 @@ export interface RevocationResult {
 
 export const MAINTENANCE_SCHEDULER_ID = "warden-prune";
 const HOUR_MS = 3_600_000;
+/** A Redis emptied under a running worker (FLUSHALL, eviction) gets its maintenance schedule back this late. */
+const SCHEDULE_CHECK_EVERY_MS = 5_000;
 
 /**
  * Consumes revocation events and runs maintenance. Several workers may run against the same
@@ -52,6 +55,8 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   // Workers block on Redis: commands must wait for a reconnect instead of failing.
   const connection = connectRedis(options.redis, { maxRetriesPerRequest: null });
   connection.on("error", () => {});
+  // BullMQ and the feed need keys never to be evicted: checked at each (re)connect, logged loudly.
+  const redisRequirements = watchRedisRequirements(connection, logger);
   const feed = connectRedis(options.redis, { maxRetriesPerRequest: 3 });
   feed.on("error", () => {});
 
@@ -120,11 +125,17 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   // One scheduler however many workers run: upserting with a fixed id is idempotent.
   const scheduler = new Queue(MAINTENANCE_QUEUE, { connection, prefix: options.prefix });
   scheduler.on("error", (err) => logger.warn({ err: err.message }, "maintenance scheduler error"));
-  await scheduler.upsertJobScheduler(
-    MAINTENANCE_SCHEDULER_ID,
-    { every: options.maintenanceEveryMs ?? HOUR_MS },
-    { name: "prune", opts: { removeOnComplete: 100, removeOnFail: 100 } },
-  );
+  const upsertSchedule = () =>
+    scheduler.upsertJobScheduler(
+      MAINTENANCE_SCHEDULER_ID,
+      { every: options.maintenanceEveryMs ?? HOUR_MS },
+      { name: "prune", opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
+  // At start the schedule is upserted (a changed MAINTENANCE_EVERY takes effect); later only when
+  // Redis lost it (restarted empty, flushed, failed over), which no reconnect need announce.
+  await upsertSchedule();
+  await redisRequirements.check();
+  let checkingSchedule = false;
 
   // Redis may come back empty (restart without persistence, eviction, failover): the feed is
   // compared with PostgreSQL every few seconds and rebuilt from it.
@@ -138,11 +149,35 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   });
 
   let closing: Promise<void> | undefined;
+  const ensureSchedule = async () => {
+    if (checkingSchedule || closing || connection.status !== "ready") return;
+    checkingSchedule = true;
+    try {
+      if (await scheduler.getJobScheduler(MAINTENANCE_SCHEDULER_ID)) return;
+      await upsertSchedule();
+      logger.warn(
+        { schedulerId: MAINTENANCE_SCHEDULER_ID },
+        "maintenance schedule was missing from Redis (emptied?); re-created",
+      );
+    } catch (error) {
+      if (!closing) logger.warn({ err: (error as Error).message }, "could not check the maintenance schedule; trying again");
+    } finally {
+      checkingSchedule = false;
+    }
+  };
+  const onReady = () => void ensureSchedule();
+  connection.on("ready", onReady);
+  const scheduleTimer = setInterval(onReady, SCHEDULE_CHECK_EVERY_MS);
+  scheduleTimer.unref();
+
   return {
     revocations,
     maintenance,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(scheduleTimer);
+        connection.off("ready", onReady);
+        redisRequirements.close();
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.
         await Promise.all([revocations.close(), maintenance.close(), keeper.close()]);
         await scheduler.close();

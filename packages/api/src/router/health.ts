@@ -1,3 +1,4 @@
+import type { HealthStatus } from "@warden/contracts";
 import { publicProcedure } from "../trpc.js";
 
 async function probe(check: (() => Promise<boolean>) | undefined): Promise<"up" | "down"> {
@@ -9,7 +10,8 @@ async function probe(check: (() => Promise<boolean>) | undefined): Promise<"up" 
   }
 }
 
-export const healthProcedure = publicProcedure.query(async ({ ctx }) => {
+export const healthProcedure = publicProcedure.query(async ({ ctx }): Promise<HealthStatus> => {
   const [db, redis] = await Promise.all([probe(ctx.health?.db), probe(ctx.health?.redis)]);
-  return { ok: db === "up" && redis === "up", db, redis };
+  // Warnings do not make the instance unready: it serves, and the operator is told what to fix.
+  return { ok: db === "up" && redis === "up", db, redis, warnings: ctx.health?.warnings?.() ?? [] };
 });

@@ -14,6 +14,7 @@ export const outboxEvents = pgTable(
     createdAt: timestamp({ withTimezone: true }).notNull(),
     publishedAt: timestamp({ withTimezone: true }),
     appliedAt: timestamp({ withTimezone: true }),
+    /** Times handed to the queue: the publish, and again when the queue had lost the job (at most MAX_PUBLISHES). */
     attempts: integer().notNull().default(0),
     lastError: text(),
     /**
@@ -29,6 +30,10 @@ export const outboxEvents = pgTable(
     index("outbox_events_applied_seq_idx")
       .on(t.seq)
       .where(sql`${t.appliedAt} is not null`),
+    // The relay's sweep for published events whose job the queue lost: only the unapplied few.
+    index("outbox_events_unapplied_idx")
+      .on(t.id)
+      .where(sql`${t.appliedAt} is null and ${t.publishedAt} is not null`),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_events_unapplied_idx" ON "outbox_events" USING btree ("id") WHERE "outbox_events"."applied_at" is null and "outbox_events"."published_at" is not null;
