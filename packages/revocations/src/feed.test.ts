@@ -200,4 +200,24 @@ describe("revocation feed: completeness marker and high-water mark", () => {
     await writeFeedSnapshot(redis, { sessions: [{ id: sid, until: Date.now() + 60_000 }], notBefores: [] }, 3, p);
     expect(Number(await redis.zscore(revocationFeedKeys(p).sessions, sid))).toBe(later);
   });
+
+  it("a foreign key where the feed expects its sorted set is reported, never crashes, and the feed recovers once it is gone", async () => {
+    const p = own();
+    cleanup.push(p);
+    const keys = revocationFeedKeys(p);
+    await redis.set(keys.sessions, "not a sorted set");
+    const errors: string[] = [];
+    const set = new RevocationSet({ sweep: false });
+    const feed = startRevocationFeed({ redis: redisUrl, prefix: p, sink: set, onError: (e) => errors.push(e.message) });
+    await until(() => errors.some((m) => /WRONGTYPE/.test(m)), 5_000);
+    expect(feed.complete).toBe(false);
+    await expect(feedHighWaterMark(redis, p)).rejects.toThrow(/WRONGTYPE/);
+
+    await redis.del(keys.sessions);
+    const sid = randomUUID();
+    await writeFeedSnapshot(redis, { sessions: [{ id: sid, until: Date.now() + 60_000 }], notBefores: [] }, 1, p);
+    await feed.ready();
+    expect(set.has(sid)).toBe(true);
+    await feed.close();
+  });
 });
