@@ -1,5 +1,5 @@
 /** One series of a Prometheus text exposition: `name{label="value",...} number`. */
-export interface MetricSeries {
+interface MetricSeries {
   name: string;
   labels: Record<string, string>;
   value: number;

@@ -11,7 +11,7 @@ const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 /** From an event applied within milliseconds to one that waited out a Redis or worker outage. */
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
-export interface WorkerStateSources {
+interface WorkerStateSources {
   /** Job counts of a queue by state (BullMQ's `getJobCounts`). */
   queues: { name: string; getJobCounts(...states: string[]): Promise<Record<string, number>> }[];
   /** The feed's size and high-water mark in Redis. */
@@ -21,7 +21,7 @@ export interface WorkerStateSources {
 }
 
 /** The admin worker's metrics, on a registry of its own (see README, "Metrics"). */
-export interface WorkerMetrics {
+interface WorkerMetrics {
   registry: Registry;
   /** An event went through the worker: applied now (its lag observed), or applied before. */
   applied(event: RevocationEvent, alreadyApplied: boolean, appliedAt: number): void;
@@ -35,7 +35,7 @@ export interface WorkerMetrics {
 const typeLabel = (name: string | undefined): string =>
   (REVOCATION_EVENT_TYPES as readonly (string | undefined)[]).includes(name) ? name! : "unknown";
 
-export function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
+function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
   const registry = createMetricsRegistry();
   const registers = [registry];
 
