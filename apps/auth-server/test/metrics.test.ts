@@ -113,6 +113,10 @@ describe("/metrics on the auth server", () => {
     expect(after.labelValues(calls, "outcome").filter((o) => o !== "ok" && !(ERROR_REASON_LIST as string[]).includes(o))).toEqual(
       [],
     );
+    // Nothing a client sent reaches a label: no email, token or made-up path.
+    const secrets = [signupA.user.email, signupA.refreshToken, login.accessToken, "not.a.procedure", "no-such-route"];
+    const labelValues = after.series.flatMap((series) => Object.values(series.labels));
+    expect(labelValues.filter((value) => secrets.some((secret) => value.includes(secret)))).toEqual([]);
     const refreshes = (outcome: string) => delta("warden_refreshes_total", { outcome });
     console.log("auth server, moved by the traffic:", {
       "auth.me ok": delta(calls, { procedure: "auth.me", outcome: "ok" }),
