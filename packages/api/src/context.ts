@@ -1,3 +1,4 @@
+import type { TRPCError } from "@trpc/server";
 import type { Auth } from "@warden/auth";
 
 /** What the HTTP host knows about the request, in a form that is easy to fake in tests. */
@@ -36,10 +37,17 @@ export interface RateLimiter {
   reward?(bucket: "loginAccount", subject: RateLimitSubject): Promise<void>;
 }
 
+/** Told of every procedure call once it has ended (metrics). Synchronous and cheap: it runs on every call. */
+export interface ProcedureObserver {
+  /** `error` is undefined when the call succeeded. */
+  called(path: string, error: TRPCError | undefined, seconds: number): void;
+}
+
 export interface InnerContextOptions {
   auth: Auth;
   health?: HealthProbe;
   rateLimiter?: RateLimiter;
+  observer?: ProcedureObserver;
   req?: RequestInfo;
 }
 
@@ -49,6 +57,7 @@ export function createContextInner(opts: InnerContextOptions) {
     auth: opts.auth,
     health: opts.health,
     rateLimiter: opts.rateLimiter,
+    observer: opts.observer,
     req: opts.req ?? {},
   };
 }

@@ -3,6 +3,7 @@ export {
   createContextInner,
   type Context,
   type HealthProbe,
+  type ProcedureObserver,
   type RateLimiter,
   type RateLimitSubject,
   type RequestInfo,

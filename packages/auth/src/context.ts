@@ -38,6 +38,13 @@ export interface AuthHooks {
   beforeSessionInsert?: () => Promise<void>;
 }
 
+/**
+ * How a refresh ended: rotated, a grace retry answered with the same successor, or refused
+ * (a reused token, whose session is then revoked; expired; revoked; unknown).
+ */
+export const REFRESH_OUTCOMES = ["rotated", "grace", "reused", "expired", "revoked", "invalid"] as const;
+export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
+
 /** Everything the domain functions need. Built once per process (`createAuth`). */
 export interface Auth {
   db: Database;
@@ -57,6 +64,8 @@ export interface Auth {
   refreshKeys: [current: Buffer, ...previous: Buffer[]];
   /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
+  /** Told how each refresh ended (metrics); synchronous and cheap, it runs inside the call. */
+  onRefresh: (outcome: RefreshOutcome) => void;
   /** Test-only pause points (see AuthHooks). */
   hooks?: AuthHooks;
 }
@@ -70,6 +79,7 @@ export interface CreateAuthOptions {
   /** Every instance must share them; absent, a random key for this process only (tests, tools). */
   dataKeys?: DataKeys;
   afterRevocation?: Auth["afterRevocation"];
+  onRefresh?: Auth["onRefresh"];
   hooks?: AuthHooks;
 }
 
@@ -86,6 +96,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
     sessionCache: new SessionCache(revocations),
     refreshKeys: deriveDataKeys(options.dataKeys ?? randomDataKeys(), "refresh-successor"),
     afterRevocation: options.afterRevocation ?? (() => {}),
+    onRefresh: options.onRefresh ?? (() => {}),
     hooks: options.hooks,
   };
 }

@@ -79,6 +79,8 @@ export interface FeedKeeperOptions {
   /** How often the feed is compared with PostgreSQL (default 2 s). */
   intervalMs?: number;
   now?: () => number;
+  /** Told the outcome of each periodic comparison (metrics count the rebuilds). */
+  onCheck?: (check: FeedCheck) => void;
 }
 
 export interface FeedKeeper {
@@ -144,7 +146,8 @@ export function startFeedKeeper(options: FeedKeeperOptions): FeedKeeper {
   const tick = () => {
     if (running) return;
     running = check()
-      .then(() => {
+      .then((outcome) => {
+        options.onCheck?.(outcome);
         if (failing) logger.info({}, "revocation feed check working again");
         failing = false;
       })

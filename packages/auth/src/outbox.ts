@@ -154,3 +154,36 @@ export async function republishLostEvents(db: Database, options: LostJobsOptions
     return { republished: lost.map((r) => r.id), retried: failed.map((r) => r.id), next };
   });
 }
+
+export interface OutboxBacklog {
+  /** Events not handed to the queue yet (Redis down, relays behind), and when the oldest was written (epoch ms). */
+  unpublished: number;
+  oldestUnpublishedAt: number | undefined;
+  /** Events handed to the queue that no worker has applied yet, and when the oldest was written. */
+  unapplied: number;
+  oldestUnappliedAt: number | undefined;
+}
+
+/**
+ * What waits in the outbox (metrics, read at scrape time). Each subquery matches a partial index's
+ * predicate, so the cost follows the backlog, not the table.
+ */
+export async function outboxBacklog(db: Database): Promise<OutboxBacklog> {
+  const [row] = await db.execute<{
+    unpublished: number;
+    oldest_unpublished_ms: number | null;
+    unapplied: number;
+    oldest_unapplied_ms: number | null;
+  }>(sql`
+    select p.count as unpublished, p.oldest_ms as oldest_unpublished_ms, a.count as unapplied, a.oldest_ms as oldest_unapplied_ms
+    from (select count(*)::int as count, (extract(epoch from min(created_at)) * 1000)::float8 as oldest_ms
+          from outbox_events where published_at is null) p,
+         (select count(*)::int as count, (extract(epoch from min(created_at)) * 1000)::float8 as oldest_ms
+          from outbox_events where applied_at is null and published_at is not null) a`);
+  return {
+    unpublished: row?.unpublished ?? 0,
+    oldestUnpublishedAt: row?.oldest_unpublished_ms ?? undefined,
+    unapplied: row?.unapplied ?? 0,
+    oldestUnappliedAt: row?.oldest_unapplied_ms ?? undefined,
+  };
+}

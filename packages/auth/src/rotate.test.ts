@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import { refreshTokens, users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RefreshOutcome } from "./context.js";
+import { revokeSession } from "./revoke.js";
 import { rotateInOneStatement, rotateRefreshToken } from "./rotate.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
 import { deriveSuccessorToken, generateSuccessorSalt, hashToken } from "./tokens.js";
@@ -162,6 +164,33 @@ describe("refresh: one rotation, one round trip", () => {
     } finally {
       revoker.release();
       restorer.release();
+    }
+  });
+});
+
+describe("refresh outcomes", () => {
+  it("auth.onRefresh is told how each refresh ended: rotated, grace, reused, invalid, revoked, expired", async () => {
+    const outcomes: RefreshOutcome[] = [];
+    t.auth.onRefresh = (outcome) => outcomes.push(outcome);
+    const refresh = (token: string) => rotateRefreshToken(t.auth, token).catch(() => undefined);
+    try {
+      const stolen = await newUser();
+      await refresh(stolen.refreshToken);
+      await refresh(stolen.refreshToken);
+      clock.advance(t.auth.settings.refreshReuseGraceMs + 1);
+      await refresh(stolen.refreshToken);
+      expect(outcomes.splice(0)).toEqual(["rotated", "grace", "reused"]);
+
+      await refresh("not-a-token");
+      const revoked = await newUser();
+      await revokeSession(t.auth, { sessionId: revoked.sessionId, reason: "r", actor: { type: "system", id: null } });
+      await refresh(revoked.refreshToken);
+      const idle = await newUser();
+      clock.advance(t.auth.settings.refreshTokenTtlMs);
+      await refresh(idle.refreshToken);
+      expect(outcomes).toEqual(["invalid", "revoked", "expired"]);
+    } finally {
+      t.auth.onRefresh = () => {};
     }
   });
 });

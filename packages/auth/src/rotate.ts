@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import type { Role, TokenPair } from "@warden/contracts";
+import type { ErrorReason, Role, TokenPair } from "@warden/contracts";
 import { sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
-import type { Auth } from "./context.js";
+import type { Auth, RefreshOutcome } from "./context.js";
 import { AuthError } from "./errors.js";
 import { classifyRefreshFailure } from "./refresh-failure.js";
 import { deriveSuccessorToken, generateSuccessorSalt, hashToken } from "./tokens.js";
@@ -21,12 +21,31 @@ export interface Rotation {
  */
 const MAX_ROTATION_ATTEMPTS = 3;
 
+/** The refusals that end a refresh, as the outcomes `auth.onRefresh` is told. */
+const REFUSALS: Partial<Record<ErrorReason, RefreshOutcome>> = {
+  REFRESH_TOKEN_REUSED: "reused",
+  REFRESH_TOKEN_EXPIRED: "expired",
+  REFRESH_TOKEN_REVOKED: "revoked",
+  REFRESH_TOKEN_INVALID: "invalid",
+};
+
+function refused(auth: Auth, error: unknown): never {
+  const outcome = error instanceof AuthError ? REFUSALS[error.reason] : undefined;
+  if (outcome) auth.onRefresh(outcome);
+  throw error;
+}
+
+function refreshed(auth: Auth, outcome: RefreshOutcome, pair: TokenPair): TokenPair {
+  auth.onRefresh(outcome);
+  return pair;
+}
+
 /**
  * Exchanges a refresh token for a new pair. The one statement below is the only rotation: of
  * concurrent refreshes of one token exactly one wins its compare-and-swap, so there is never a
  * second live successor. Every other refresh learns why it missed from classifyRefreshFailure:
  * a grace retry gets the same successor, theft revokes the session, a live token the statement
- * missed is tried again.
+ * missed is tried again. `auth.onRefresh` is told how it ended.
  */
 export async function rotateRefreshToken(auth: Auth, presented: string): Promise<TokenPair> {
   const now = auth.clock();
@@ -35,9 +54,9 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
     const salt = generateSuccessorSalt();
     const successor = deriveSuccessorToken(auth.refreshKeys[0], salt, presented);
     const rotation = await rotateInOneStatement(auth, presented, { token: successor, salt }, now);
-    if (rotation) return issuePair(auth, { successor, ...rotation }, now);
-    const failure = await classifyRefreshFailure(auth, presented, now);
-    if (failure.kind === "replayed") return issuePair(auth, failure, now);
+    if (rotation) return refreshed(auth, "rotated", issuePair(auth, { successor, ...rotation }, now));
+    const failure = await classifyRefreshFailure(auth, presented, now).catch((error: unknown) => refused(auth, error));
+    if (failure.kind === "replayed") return refreshed(auth, "grace", issuePair(auth, failure, now));
   }
   throw new AuthError("UNAVAILABLE", "the refresh token changed during every rotation attempt; try again");
 }

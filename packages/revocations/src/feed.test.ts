@@ -6,6 +6,7 @@ import { revocationFeedKeys } from "@warden/contracts";
 import {
   advanceFeedHighWaterMark,
   feedHighWaterMark,
+  feedStats,
   publishNotBefore,
   publishRevocations,
   pruneRevocations,
@@ -157,6 +158,7 @@ describe("revocation feed: completeness marker and high-water mark", () => {
     // The worker raises the mark only where one exists: a lost feed stays incomplete.
     await advanceFeedHighWaterMark(redis, 5, p);
     expect(await feedHighWaterMark(redis, p)).toBeUndefined();
+    expect(await feedStats(redis, p)).toEqual({ sessions: 1, notBefores: 0, highWaterMark: undefined });
 
     let incomplete = 0;
     const set = new RevocationSet({ sweep: false });
@@ -182,6 +184,8 @@ describe("revocation feed: completeness marker and high-water mark", () => {
     expect(feed.complete).toBe(true);
     expect(set.has(rebuilt) && set.has(survivor)).toBe(true);
     expect(await feedHighWaterMark(redis, p)).toBe(9);
+    // The markers are no entries.
+    expect(await feedStats(redis, p)).toEqual({ sessions: 2, notBefores: 0, highWaterMark: 9 });
 
     await advanceFeedHighWaterMark(redis, 12, p);
     await advanceFeedHighWaterMark(redis, 11, p);

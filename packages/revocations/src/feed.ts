@@ -218,6 +218,40 @@ export function feedHighWaterMark(redis: RedisClient, prefix: string = DEFAULT_Q
   return readFeedHighWaterMark(redis, revocationFeedKeys(prefix));
 }
 
+export interface FeedStats {
+  /** Members of each sorted set, markers left out (expired entries count until maintenance prunes them). */
+  sessions: number;
+  notBefores: number;
+  /** The high-water mark, or undefined when either set lacks its marker (the feed is to be rebuilt). */
+  highWaterMark: number | undefined;
+}
+
+/** The feed's size and high-water mark, in one round trip (metrics, read at scrape time). */
+export async function feedStats(redis: RedisClient, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<FeedStats> {
+  const keys = revocationFeedKeys(prefix);
+  const replies = await redis
+    .multi()
+    .zcard(keys.sessions)
+    .zcard(keys.notBefore)
+    .zscore(keys.sessions, MARKER)
+    .zscore(keys.notBefore, MARKER)
+    .exec();
+  const failed = replies?.find(([error]) => error)?.[0];
+  if (!replies || failed) throw failed ?? new Error("feed statistics: transaction aborted");
+  const [sessions, notBefores, sessionsMark, notBeforeMark] = replies.map(([, value]) => value) as [
+    number,
+    number,
+    string | null,
+    string | null,
+  ];
+  const marked = sessionsMark !== null && notBeforeMark !== null;
+  return {
+    sessions: sessions - (sessionsMark === null ? 0 : 1),
+    notBefores: notBefores - (notBeforeMark === null ? 0 : 1),
+    highWaterMark: marked ? Math.min(Number(sessionsMark), Number(notBeforeMark)) - MARKER_BASE : undefined,
+  };
+}
+
 /**
  * Records that the feed holds the event with this outbox `seq` (after publishing it). Only raises
  * an existing mark: a feed that lost its marker stays incomplete until it is rebuilt.

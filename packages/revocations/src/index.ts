@@ -6,9 +6,11 @@ export {
   publishNotBefore,
   pruneRevocations,
   feedHighWaterMark,
+  feedStats,
   advanceFeedHighWaterMark,
   writeFeedSnapshot,
   type FeedSnapshot,
+  type FeedStats,
   type RevocationFeedOptions,
   type RevocationSink,
 } from "./feed.js";

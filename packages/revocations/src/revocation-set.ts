@@ -49,8 +49,14 @@ export class RevocationSet {
     return false;
   }
 
+  /** Sessions held (expired ones until the next sweep). */
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Users' not-befores held (expired ones until the next sweep). */
+  get notBeforeSize(): number {
+    return this.notBefores.size;
   }
 
   /**

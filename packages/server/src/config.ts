@@ -1,5 +1,6 @@
 import { durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
 import { sharedEnvSchema } from "@warden/contracts/env";
+import { metricsTokenSetting } from "@warden/metrics";
 import { isIP } from "node:net";
 import { z } from "zod";
 
@@ -116,6 +117,8 @@ export const serverEnvSchema = sharedEnvSchema.extend({
   RATE_LIMIT_REFRESH: budget,
   /** IPv6 clients are counted per prefix of this length (a host routinely holds a whole /64). */
   RATE_LIMIT_IPV6_PREFIX: ipv6PrefixLength,
+  /** When set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open (firewall it). */
+  METRICS_TOKEN: metricsTokenSetting,
   /** The admin console's static build, served at /console (`pnpm start` sets it when the console is built). */
   CONSOLE_DIR: z.string().optional(),
 });

@@ -13,3 +13,4 @@ export {
   type RateLimitBucket,
 } from "./rate-limit.js";
 export { fastQueryHook, type FastQueryOptions } from "./fast-queries.js";
+export { createServerMetrics, type ServerMetrics, type ServerStateSources } from "./metrics.js";

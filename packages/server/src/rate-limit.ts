@@ -94,6 +94,8 @@ export interface RateLimiterOptions {
   limits?: Partial<Record<RateLimitBucket, RateLimitPolicy>>;
   /** IPv6 clients are counted per prefix of this many bits (RATE_LIMIT_IPV6_PREFIX). */
   ipv6PrefixLength?: number;
+  /** Told of every refusal (metrics). */
+  onRefusal?: (bucket: RateLimitBucket) => void;
 }
 
 /** Keys may hold emails: store a digest, so Redis holds no address and no caller-shaped key. */
@@ -146,6 +148,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         await limiterFor(bucket).consume(subjectKey(subject, ipv6PrefixLength));
       } catch (error) {
         if (error instanceof RateLimiterRes) {
+          options.onRefusal?.(bucket);
           throw new AuthError("RATE_LIMITED", "too many attempts, try again later", {
             retryAfterMs: Math.max(1, Math.ceil(error.msBeforeNext)),
           });

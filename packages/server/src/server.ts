@@ -5,9 +5,11 @@ import { appRouter, createContextInner, type AppRouter, type HealthProbe, type R
 import type { TRPCError } from "@trpc/server";
 import { AuthError, type Auth } from "@warden/auth";
 import { COOKIE_HEADER } from "@warden/contracts";
+import { metricsAnswer } from "@warden/metrics";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { fastQueryHook } from "./fast-queries.js";
+import type { ServerMetrics } from "./metrics.js";
 
 export interface ServerOptions {
   auth: Auth;
@@ -19,7 +21,11 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Proxies in front: a hop count, or their addresses/CIDRs (TRUST_PROXY). Default: none. */
   trustProxy?: number | string[];
-  /** Extra routes (metrics, static console) registered by the host. */
+  /** Counted calls and answers, and `/metrics` (see metrics.ts). Absent: neither. */
+  metrics?: ServerMetrics | undefined;
+  /** METRICS_TOKEN: when set, `/metrics` needs `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
+  /** Extra routes (static console) registered by the host. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
 
@@ -95,6 +101,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return payload;
   });
 
+  const metrics = options.metrics;
+  if (metrics) {
+    app.addHook("onResponse", (req, reply, done) => {
+      metrics.answered(req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
+
   await app.register(cors, {
     origin: options.corsOrigins ?? [],
     credentials: true,
@@ -110,6 +124,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       auth: options.auth,
       health: options.health,
       rateLimiter: options.rateLimiter,
+      observer: options.metrics?.procedures,
       req: {
         ip: req.ip,
         userAgent: req.headers["user-agent"],
@@ -132,6 +147,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   };
   const onError = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
+    // Calls that reached a procedure were counted by the observer; this counts the others.
+    options.metrics?.callFailed(path, error);
     // Domain refusals (bad password, revoked session) are answers, not failures.
     if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) {
       app.log.error({ err: error.cause ?? error, path }, "procedure failed");
@@ -172,6 +189,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const warnings = options.health.warnings?.() ?? [];
     return { ok: db && redis, db: db ? "up" : "down", redis: redis ? "up" : "down", warnings };
   });
+
+  // Unauthenticated unless METRICS_TOKEN is set: keep the port firewalled from the internet.
+  if (metrics) {
+    app.get("/metrics", async (req, reply) => {
+      const answer = await metricsAnswer(metrics.registry, req.headers.authorization, options.metricsToken);
+      void reply.status(answer.status).header("content-type", answer.contentType).headers(answer.headers);
+      return answer.body;
+    });
+  }
 
   await options.extend?.(app);
   return app;

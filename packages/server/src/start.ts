@@ -2,6 +2,7 @@ import {
   createAdmin,
   createAuth,
   loadRevocationsFromDatabase,
+  outboxBacklog,
   recanonicalizeEmails,
   revocationUntil,
   startOutboxRelay,
@@ -21,6 +22,7 @@ import type { DestinationStream, Logger } from "pino";
 import type { ServerEnv } from "./config.js";
 import { loadKeyRing, loadServerDataKeys } from "./keys.js";
 import { createLogger } from "./logger.js";
+import { createServerMetrics } from "./metrics.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { buildServer } from "./server.js";
 import { consoleDirFor, registerConsole } from "./console.js";
@@ -45,6 +47,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
   await migrateDb(env.DATABASE_URL);
   const database = createDb(env.DATABASE_URL, { max: 20 });
+  const metrics = createServerMetrics();
   const redisTarget = redisTargetOf(env);
   const redis = connectRedis(redisTarget, {
     lazyConnect: true,
@@ -73,6 +76,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   const fastPathFailed = (err: Error) =>
     logger.warn({ err: err.message }, "revocation fast path failed; the worker will publish it");
   const afterRevocation = (event: RevocationEvent, sessionIds: string[]) => {
+    metrics.revoked(event, sessionIds);
     if (authRef && redis.status === "ready") {
       if (sessionIds.length > 0) {
         publishRevocations(redis, sessionIds, revocationUntil(authRef, event.at), env.QUEUE_PREFIX).catch(fastPathFailed);
@@ -88,6 +92,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
 
   const auth = createAuth({
     afterRevocation,
+    onRefresh: metrics.refreshed,
     db: database.db,
     keys: loadKeyRing(env),
     dataKeys,
@@ -131,6 +136,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   ]);
   if (!feedLoaded) logger.warn("revocation feed not loaded yet (redis down?); serving, it loads when redis answers");
   await loadFromDatabase("start");
+  metrics.watch({ outboxBacklog: () => outboxBacklog(database.db), revocations: auth.revocations, feed });
 
   if (env.WARDEN_ADMIN_EMAIL && env.WARDEN_ADMIN_PASSWORD)
     await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
@@ -142,6 +148,8 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     cookieSecure: env.COOKIE_SECURE,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
+    metrics,
+    metricsToken: env.METRICS_TOKEN,
     // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
     rateLimiter: env.RATE_LIMITS
       ? createRateLimiter({
@@ -149,6 +157,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
           prefix: env.QUEUE_PREFIX,
           limits: rateLimitsFromEnv(env),
           ipv6PrefixLength: env.RATE_LIMIT_IPV6_PREFIX,
+          onRefusal: metrics.rateLimited,
         })
       : undefined,
     extend: async (server) => {

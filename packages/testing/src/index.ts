@@ -1,6 +1,7 @@
 // Test harnesses every package and app may use as a dev dependency. Never imported by shipped code.
 export { LogCapture, startTestServer, type TestServer } from "./server.js";
 export { startCountingServer, type CountingServer } from "./counting-server.js";
+export { scrapeMetrics, type MetricsScrape } from "./metrics.js";
 export { REDIS_URL, startWardenSystem, type WardenSystem } from "./system.js";
 export { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
 export { baseEnv, connectionRefused, ROOT, spawnNode, TSX_CLI, waitFor, waitForHealthy, type Child } from "./processes.js";

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { AdminWorkerOptions } from "./worker.js";
 import { durationSetting, redisTargetOf } from "@warden/contracts";
 import { sharedEnvSchema } from "@warden/contracts/env";
+import { metricsTokenSetting } from "@warden/metrics";
 import { z } from "zod";
 
 const duration = durationSetting;
@@ -25,6 +26,11 @@ export const workerEnvSchema = sharedEnvSchema.extend({
   RETENTION: duration("30d"),
   /** How often the revocation feed in Redis is compared with PostgreSQL (and rebuilt when Redis lost it). */
   FEED_CHECK_EVERY: duration("2s"),
+  /** Serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics; unset, none are served. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  /** When set, scrapes need `Authorization: Bearer <METRICS_TOKEN>`; unset, the port is open (firewall it). */
+  METRICS_TOKEN: metricsTokenSetting,
 });
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
@@ -42,6 +48,8 @@ export function workerOptionsFromEnv(env: WorkerEnv, logger: Logger): AdminWorke
     maintenanceEveryMs: env.MAINTENANCE_EVERY,
     retentionMs: env.RETENTION,
     feedCheckEveryMs: env.FEED_CHECK_EVERY,
+    metrics:
+      env.METRICS_PORT === undefined ? undefined : { port: env.METRICS_PORT, host: env.METRICS_HOST, token: env.METRICS_TOKEN },
     logger,
   };
 }

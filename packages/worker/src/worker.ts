@@ -11,6 +11,7 @@ import {
 } from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import pino, { type Logger } from "pino";
+import { serveWorkerMetrics, type ServedWorkerMetrics, type WorkerMetricsOptions } from "./metrics.js";
 
 export interface AdminWorkerOptions {
   databaseUrl: string;
@@ -25,12 +26,16 @@ export interface AdminWorkerOptions {
   retentionMs?: number;
   /** How often the revocation feed is compared with PostgreSQL, and rebuilt when Redis lost it (default 2 s). */
   feedCheckEveryMs?: number;
+  /** Serve Prometheus metrics on this port (METRICS_PORT); absent, no metrics. */
+  metrics?: WorkerMetricsOptions | undefined;
   logger?: Logger;
 }
 
 export interface AdminWorker {
   revocations: Worker<RevocationEvent, RevocationResult>;
   maintenance: Worker;
+  /** Where the metrics are served, when `metrics` was given. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,19 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   const redisRequirements = watchRedisRequirements(connection, logger);
   const feed = connectRedis(options.redis, { maxRetriesPerRequest: 3 });
   feed.on("error", () => {});
+  let served: ServedWorkerMetrics | undefined;
+  try {
+    if (options.metrics) {
+      served = await serveWorkerMetrics(options.metrics, { connection, feed, db: database.db, prefix: options.prefix });
+    }
+  } catch (error) {
+    redisRequirements.close();
+    connection.disconnect();
+    feed.disconnect();
+    await database.close();
+    throw error;
+  }
+  const metrics = served?.metrics;
 
   const processRevocation = async (job: Job<RevocationEvent, RevocationResult>): Promise<RevocationResult> => {
     const parsed = revocationEvent.safeParse(job.data);
@@ -70,16 +88,18 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
           : `malformed revocation event: ${parsed.error.issues[0]?.message ?? "invalid"}`,
       );
     }
-    const result = await applyRevocationEvent(database.db, parsed.data, {
+    const event = parsed.data;
+    const result = await applyRevocationEvent(database.db, event, {
       accessTokenTtlMs: options.accessTokenTtlMs,
       publish: (ids, until) => publishRevocations(feed, ids, until, options.prefix),
       publishNotBefore: (userId, notBefore, until) => publishNotBefore(feed, userId, notBefore, until, options.prefix),
       advanceFeed: (seq) => advanceFeedHighWaterMark(feed, seq, options.prefix),
     });
+    metrics?.applied(event, result.alreadyApplied, Date.now());
     logger.info(
       {
-        eventId: parsed.data.eventId,
-        type: parsed.data.type,
+        eventId: event.eventId,
+        type: event.type,
         sessions: result.sessionIds.length,
         alreadyApplied: result.alreadyApplied,
       },
@@ -101,6 +121,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   revocations.on("error", (err) => logger.error({ err: err.message }, "revocation worker error"));
   revocations.on("failed", (job, err) => {
     logger.error({ jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err: err.message }, "revocation job failed");
+    metrics?.failed(job?.name);
     if (job?.id) void noteApplyFailure(database.db, job.id, err.message).catch(() => {});
   });
 
@@ -146,6 +167,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     accessTokenTtlMs: options.accessTokenTtlMs,
     logger,
     ...(options.feedCheckEveryMs ? { intervalMs: options.feedCheckEveryMs } : {}),
+    ...(metrics ? { onCheck: metrics.feedChecked } : {}),
   });
 
   let closing: Promise<void> | undefined;
@@ -173,6 +195,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   return {
     revocations,
     maintenance,
+    metricsUrl: served?.url,
     close: () =>
       (closing ??= (async () => {
         clearInterval(scheduleTimer);
@@ -181,6 +204,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.
         await Promise.all([revocations.close(), maintenance.close(), keeper.close()]);
         await scheduler.close();
+        await served?.close();
         connection.disconnect();
         feed.disconnect();
         await database.close();
