@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { configurationProblem, loadEnv } from "@warden/contracts/env";
-import { serverEnvSchema, type ServerEnv } from "@warden/server";
+import { DEFAULT_RATE_LIMITS, formatBudget, RATE_LIMIT_SETTINGS, serverEnvSchema, type ServerEnv } from "@warden/server";
 import { workerEnvSchema } from "@warden/worker";
 import { z } from "zod";
 
@@ -58,9 +58,27 @@ function consoleBuild(): string | undefined {
 }
 
 /**
+ * Development rate limits: production's budgets times this. Still on, so a 429 can be seen and
+ * tried, but signing up test accounts from localhost no longer locks a developer out for an hour
+ * (the counters live in Redis, so that lasted across restarts).
+ */
+export const DEV_RATE_LIMIT_FACTOR = 100;
+
+/** RATE_LIMIT_* at the development budgets, for each one the environment does not set. */
+function devRateLimits(variables: Readonly<NodeJS.ProcessEnv>): NodeJS.ProcessEnv {
+  const limits: NodeJS.ProcessEnv = {};
+  for (const [bucket, setting] of Object.entries(RATE_LIMIT_SETTINGS) as [keyof typeof RATE_LIMIT_SETTINGS, string][]) {
+    const policy = DEFAULT_RATE_LIMITS[bucket];
+    if (variables[setting] === undefined)
+      limits[setting] = formatBudget({ ...policy, points: policy.points * DEV_RATE_LIMIT_FACTOR });
+  }
+  return limits;
+}
+
+/**
  * What the auth server and the worker are started with: the given environment plus what start
- * provides (the database, Redis, the dev keys under WARDEN_HOME when none is configured, the
- * console's build). This process's own environment is never written.
+ * provides (the database, Redis, the dev keys under WARDEN_HOME when none is configured,
+ * development rate limits, the console's build). This process's own environment is never written.
  */
 export function appliedEnv({ settings, variables, home }: DevEnv, databaseUrl: string): NodeJS.ProcessEnv {
   const files = devFiles(home);
@@ -74,6 +92,7 @@ export function appliedEnv({ settings, variables, home }: DevEnv, databaseUrl: s
     REDIS_URL: settings.REDIS_URL,
     // Plain-HTTP localhost: a Secure cookie would never come back.
     COOKIE_SECURE: variables.COOKIE_SECURE ?? "false",
+    ...devRateLimits(variables),
     ...(hasSigningKey ? {} : { JWT_PRIVATE_KEY_FILE: files.signingKey }),
     ...(hasDataKey ? {} : { WARDEN_DATA_KEY_FILE: files.dataKey }),
     ...(consoleDir ? { CONSOLE_DIR: consoleDir } : {}),

@@ -14,7 +14,7 @@ import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { freePort, startEmbeddedPostgres } from "@warden/db";
 import { startAuthServer } from "@warden/server";
 import { Redis } from "ioredis";
-import { appliedEnv, devFiles, loadDevEnv, serverSettings } from "./env.js";
+import { appliedEnv, DEV_RATE_LIMIT_FACTOR, devFiles, loadDevEnv, serverSettings } from "./env.js";
 
 // Every setting (start's, the auth server's, the worker's) is checked here, before anything is
 // started or written: a bad value exits at once with one line.
@@ -145,6 +145,11 @@ async function main() {
   const server = await track(startAuthServer(serverSettings(env)), (running) => running.close());
   if (interrupted()) return;
   say(`auth server at ${server.url}`);
+  if (settings.RATE_LIMITS) {
+    say(
+      `development rate limits (${DEV_RATE_LIMIT_FACTOR}x production's unless RATE_LIMIT_* is set; RATE_LIMITS=false turns them off)`,
+    );
+  }
   // The worker stops first: it is tracked last.
   await track(Promise.resolve(startAdminWorker(env)), stopChild);
 }

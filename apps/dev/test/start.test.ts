@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
+import { DEFAULT_RATE_LIMITS } from "@warden/server";
 import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 
@@ -59,6 +60,17 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   });
   expect(await health.json()).toEqual({ result: { data: { ok: true, db: "up", redis: "up", warnings: [] } } });
   expect(output).toContain("embedded PostgreSQL");
+
+  // Development rate limits: more sign-ups from localhost than production allows an address in
+  // an hour all go through (production's 11th would be refused for an hour, across restarts).
+  for (let i = 0; i <= DEFAULT_RATE_LIMITS.signup.points; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/trpc/auth.signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: `dev-${i}@example.com`, password: "correct horse battery" }),
+    });
+    expect(res.status, await res.text()).toBe(200);
+  }
 
   const signup = await fetch(`http://127.0.0.1:${port}/trpc/auth.signup`, {
     method: "POST",

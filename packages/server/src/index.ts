@@ -9,6 +9,8 @@ export {
   rateLimitsFromEnv,
   rateLimitSource,
   DEFAULT_RATE_LIMITS,
+  RATE_LIMIT_SETTINGS,
+  formatBudget,
   type RateLimitPolicy,
   type RateLimitBucket,
 } from "./rate-limit.js";
