@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { loadEnv, UsageError, type CliEnv } from "./env.js";
 import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 import { ago, createOutput, formatTime, table, type Output } from "./output.js";
+import { findDevServer } from "./dev-server.js";
 import { clientFor, deviceName, resolveUrl, saveUrl, signedInClient } from "./session.js";
 
 interface GlobalOptions {
@@ -77,6 +78,27 @@ async function waitApplied(client: WardenClient, out: Output, eventId: string, s
   }
 }
 
+/**
+ * The database of the development server `pnpm start` runs here, when neither --database-url nor
+ * DATABASE_URL is given; else a usage error that says how to name one.
+ */
+function developmentDatabase(env: CliEnv, out: Output): string {
+  const dev = findDevServer(env);
+  if (dev.state === "running") {
+    out.warn(`using the database of the development server recorded in ${dev.file}`);
+    return dev.record.databaseUrl;
+  }
+  const howTo = "set DATABASE_URL=postgres://user:password@host:port/database (or --database-url)";
+  if (dev.state === "stopped") {
+    throw new UsageError(
+      `admin create needs the database: the development server recorded in ${dev.file} is not running (pid ${dev.pid}); start it with \`pnpm start\`, or ${howTo}`,
+    );
+  }
+  throw new UsageError(
+    `admin create needs the database: ${howTo}, or run \`pnpm start\` in this checkout first (it records its database in .warden/dev-server.json)`,
+  );
+}
+
 export function buildProgram(): Command {
   const program = new Command("warden")
     .description("Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log.")
@@ -84,13 +106,13 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         "--url <url>",
-        "Warden server URL (default: WARDEN_URL, then the last login's server, then http://127.0.0.1:3000)",
+        "Warden server URL (default: WARDEN_URL, then the last login's server, then the one `pnpm start` runs here, then http://127.0.0.1:3000)",
       ),
     )
     .showHelpAfterError("(run `warden --help` for usage)")
     .addHelpText(
       "after",
-      `\nEnvironment:\n  WARDEN_URL         server URL\n  WARDEN_CONFIG_DIR  where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD    password for \`login\` and \`admin create\` instead of a prompt\n  DATABASE_URL       PostgreSQL URL for \`admin create\`\n  NO_COLOR           no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
+      `\nEnvironment:\n  WARDEN_URL         server URL\n  WARDEN_CONFIG_DIR  where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD    password for \`login\` and \`admin create\` instead of a prompt\n  DATABASE_URL       PostgreSQL URL for \`admin create\`\n  WARDEN_HOME        where \`pnpm start\` records its server and database (default: the nearest .warden/)\n  NO_COLOR           no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
     )
     .exitOverride();
 
@@ -267,7 +289,10 @@ export function buildProgram(): Command {
     .command("create")
     .description("create an admin account; an email that already has an account is refused unless --promote-existing")
     .argument("<email>", "the admin's email", parseWith(emailSchema, "email"))
-    .option("--database-url <url>", "PostgreSQL URL (default: DATABASE_URL)")
+    .option(
+      "--database-url <url>",
+      "PostgreSQL URL (default: DATABASE_URL, then the database of the server `pnpm start` runs here)",
+    )
     .option(
       "--promote-existing",
       "if the email has an account: revoke all of its sessions, set this password and make it admin (its lock state is kept)",
@@ -275,8 +300,7 @@ export function buildProgram(): Command {
     .action(async (email: string, opts: { databaseUrl?: string; promoteExisting?: boolean }) => {
       const env = loadEnv();
       const out = createOutput({ json: false });
-      const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
-      if (!databaseUrl) throw new UsageError("admin create needs DATABASE_URL (or --database-url)");
+      const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL ?? developmentDatabase(env, out);
       const password = checkedPassword(
         env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)),
       );

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEV_SERVER_FILE } from "@warden/contracts";
 import { configurationProblem, loadEnv } from "@warden/contracts/env";
 import { DEFAULT_RATE_LIMITS, formatBudget, RATE_LIMIT_SETTINGS, serverEnvSchema, type ServerEnv } from "@warden/server";
 import { workerEnvSchema } from "@warden/worker";
@@ -31,6 +32,8 @@ export function devFiles(home: string) {
     dataKey: path.join(home, "data-key"),
     /** The embedded PostgreSQL's data, when there is no DATABASE_URL. */
     database: path.join(home, "pg"),
+    /** Where the running server and its database are, for the warden CLI (removed at stop). */
+    devServer: path.join(home, DEV_SERVER_FILE),
   };
 }
 

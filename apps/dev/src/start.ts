@@ -8,9 +8,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
+import type { DevServerRecord } from "@warden/contracts";
 import { freePort, startEmbeddedPostgres } from "@warden/db";
 import { startAuthServer } from "@warden/server";
 import { Redis } from "ioredis";
@@ -144,14 +146,56 @@ async function main() {
 
   const server = await track(startAuthServer(serverSettings(env)), (running) => running.close());
   if (interrupted()) return;
-  say(`auth server at ${server.url}`);
   if (settings.RATE_LIMITS) {
     say(
       `development rate limits (${DEV_RATE_LIMIT_FACTOR}x production's unless RATE_LIMIT_* is set; RATE_LIMITS=false turns them off)`,
     );
   }
-  // The worker stops first: it is tracked last.
   await track(Promise.resolve(startAdminWorker(env)), stopChild);
+  const record: DevServerRecord = { pid: process.pid, url: server.url, databaseUrl, startedAt: Date.now() };
+  await track(Promise.resolve(recordDevServer(record)), forgetDevServer);
+  printReady(record, env, settings.DATABASE_URL === undefined);
+}
+
+/** The record the warden CLI reads (see DEV_SERVER_FILE), readable by this user only: it holds the database URL. */
+function recordDevServer(record: DevServerRecord): DevServerRecord {
+  writeFileSync(files.devServer, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(files.devServer, 0o600);
+  return record;
+}
+
+/** Removed at stop: the embedded database's port changes at the next start. */
+async function forgetDevServer(record: DevServerRecord): Promise<void> {
+  try {
+    if (JSON.parse(readFileSync(files.devServer, "utf8")).pid === record.pid) rmSync(files.devServer);
+  } catch {
+    // Gone already.
+  }
+}
+
+/** A password a user gave in DATABASE_URL stays off the terminal; the embedded database's is a fixed dev one. */
+function shownDatabaseUrl(url: string, embedded: boolean): string {
+  if (embedded) return url;
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return parsed.toString();
+}
+
+/** Where everything is, once everything runs. */
+function printReady(record: DevServerRecord, env: NodeJS.ProcessEnv, embedded: boolean): void {
+  const relative = path.relative(process.cwd(), files.devServer);
+  const recordPath = relative.startsWith("..") ? files.devServer : relative;
+  const rows = [
+    ["API", `${record.url}/trpc`],
+    ["console", env.CONSOLE_DIR ? `${record.url}/console/` : "not built: pnpm --filter @warden/console build, then restart"],
+    ["JWKS", `${record.url}/.well-known/jwks.json`],
+    ["health", `${record.url}/healthz`],
+    ["database", `DATABASE_URL=${shownDatabaseUrl(record.databaseUrl, embedded)}`],
+  ];
+  const lines = rows.map(([name, value]) => `  ${name!.padEnd(9)} ${value}`);
+  process.stderr.write(
+    `warden: ready\n${lines.join("\n")}\n  recorded in ${recordPath}: \`pnpm warden login\` and \`pnpm warden admin create\` find this server and its database there\n`,
+  );
 }
 
 // `on`, not `once`: under tsx a signal with no listener left exits at once (code 143), which

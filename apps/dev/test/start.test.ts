@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +13,7 @@ const home = mkdtempSync(path.join(os.tmpdir(), "warden-start-"));
 let child: ChildProcess | undefined;
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
+  if (child && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((r) => child!.once("exit", r));
     child.kill("SIGTERM");
     await exited;
@@ -60,6 +60,46 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   });
   expect(await health.json()).toEqual({ result: { data: { ok: true, db: "up", redis: "up", warnings: [] } } });
   expect(output).toContain("embedded PostgreSQL");
+
+  // Where everything is: printed, and recorded for the warden CLI.
+  const api = `http://127.0.0.1:${port}`;
+  const record = JSON.parse(readFileSync(path.join(home, "dev-server.json"), "utf8")) as { url: string; databaseUrl: string };
+  expect(record).toMatchObject({
+    url: api,
+    databaseUrl: expect.stringMatching(/^postgres:\/\/warden:warden@127\.0\.0\.1:\d+\/warden$/),
+  });
+  expect(output).toContain(`  API       ${api}/trpc\n`);
+  expect(output).toContain(`  JWKS      ${api}/.well-known/jwks.json\n`);
+  expect(output).toContain(`  health    ${api}/healthz\n`);
+  expect(output).toContain(`  database  DATABASE_URL=${record.databaseUrl}\n`);
+  expect(output).toMatch(/ {2}console {3}(http:\/\/\S+\/console\/|not built: pnpm --filter @warden\/console build)/);
+  expect((await fetch(`${api}/.well-known/jwks.json`)).status).toBe(200);
+  expect((await fetch(`${api}/healthz`)).status).toBe(200);
+
+  // `pnpm warden admin create` finds the embedded database from the record, `pnpm warden login` the server.
+  const cli = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const configDir = path.join(home, "cli-config");
+      const run = spawn("pnpm", ["--silent", "run", "warden", ...args], {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          WARDEN_HOME: home,
+          WARDEN_CONFIG_DIR: configDir,
+          WARDEN_PASSWORD: "dev admin password",
+        },
+      });
+      let stdout = "";
+      let stderr = "";
+      run.stdout.on("data", (d) => (stdout += d));
+      run.stderr.on("data", (d) => (stderr += d));
+      run.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+  const created = await cli(["admin", "create", "dev-admin@example.com"]);
+  expect(created.code, created.stderr).toBe(0);
+  const cliLogin = await cli(["login", "--email", "dev-admin@example.com"]);
+  expect(cliLogin.stdout, cliLogin.stderr).toContain(`signed in to ${api} as dev-admin@example.com (admin)`);
 
   // Development rate limits: more sign-ups from localhost than production allows an address in
   // an hour all go through (production's 11th would be refused for an hour, across restarts).
@@ -112,4 +152,10 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     if (Date.now() > deadline) throw new Error(`the logout was never applied by a worker\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+
+  // Stopped: the record goes (the embedded database's port changes at the next start).
+  const exited = new Promise((r) => child!.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+  expect(existsSync(path.join(home, "dev-server.json"))).toBe(false);
 }, 120_000);
