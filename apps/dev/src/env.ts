@@ -96,6 +96,8 @@ export function appliedEnv({ settings, variables, home }: DevEnv, databaseUrl: s
     // Plain-HTTP localhost: a Secure cookie would never come back.
     COOKIE_SECURE: variables.COOKIE_SECURE ?? "false",
     ...devRateLimits(variables),
+    // A person at a terminal reads lines; anything else (a pipe, a file, a collector) gets JSON.
+    LOG_FORMAT: variables.LOG_FORMAT ?? (process.stdout.isTTY ? "pretty" : "json"),
     ...(hasSigningKey ? {} : { JWT_PRIVATE_KEY_FILE: files.signingKey }),
     ...(hasDataKey ? {} : { WARDEN_DATA_KEY_FILE: files.dataKey }),
     ...(consoleDir ? { CONSOLE_DIR: consoleDir } : {}),

@@ -43,7 +43,8 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     ...process.env,
     PORT: String(port),
     WARDEN_HOME: home,
-    LOG_LEVEL: "warn",
+    // Every request is logged: its output is not a terminal, so as JSON.
+    LOG_LEVEL: "info",
     // Its own queue prefix: other test files share this Redis.
     QUEUE_PREFIX: `{warden-t-start-${process.pid}}`,
     WARDEN_ADMIN_EMAIL: "admin@example.com",
@@ -52,7 +53,11 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   delete env.DATABASE_URL;
   child = spawn("pnpm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
+  let stdout = "";
+  child.stdout!.on("data", (d) => {
+    output += d;
+    stdout += d;
+  });
   child.stderr!.on("data", (d) => (output += d));
 
   const health = await waitFor(`http://127.0.0.1:${port}/trpc/health`, 60_000).catch((error) => {
@@ -152,6 +157,15 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     if (Date.now() > deadline) throw new Error(`the logout was never applied by a worker\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+
+  // Not a terminal: the auth server's and the worker's logs stay JSON, one object per line.
+  const records = stdout
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("> ") && !line.startsWith("$ "))
+    .map((line) => JSON.parse(line) as { msg: string; app?: string; req?: { path: string }; res?: { statusCode: number } });
+  expect(records.find((r) => r.msg === "incoming request" && r.req?.path === "/trpc/auth.signup")).toBeDefined();
+  expect(records.find((r) => r.msg === "request completed" && r.res?.statusCode === 200)).toBeDefined();
+  expect(records.find((r) => r.app === "admin-worker")).toBeDefined();
 
   // Stopped: the record goes (the embedded database's port changes at the next start).
   const exited = new Promise((r) => child!.once("exit", r));

@@ -3,7 +3,7 @@ export { COOKIE_HEADER } from "@warden/contracts";
 export { startAuthServer, closeOnSignals, type RunningServer, type StartOptions } from "./start.js";
 export { serverEnvSchema, type ServerEnv } from "./config.js";
 export { loadKeyRing, loadServerDataKeys } from "./keys.js";
-export { createLogger } from "./logger.js";
+export { createLogger, type LogFormat } from "./logger.js";
 export {
   createRateLimiter,
   rateLimitsFromEnv,

@@ -39,7 +39,7 @@ export interface StartOptions {
 
 /** Starts one auth-server instance from its configuration. */
 export async function startAuthServer(env: ServerEnv, options: StartOptions = {}): Promise<RunningServer> {
-  const logger = createLogger(env.LOG_LEVEL, options.logDestination);
+  const logger = createLogger(env.LOG_LEVEL, options.logDestination, env.LOG_FORMAT);
   // Before connecting anywhere: a missing or bad key is a configuration error, not an outage.
   const dataKeys = loadServerDataKeys(env);
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
@@ -142,6 +142,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     cookieSecure: env.COOKIE_SECURE,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
+    logFormat: env.LOG_FORMAT,
     // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
     rateLimiter: env.RATE_LIMITS
       ? createRateLimiter({
