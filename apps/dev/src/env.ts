@@ -54,10 +54,17 @@ export function loadDevEnv(source: NodeJS.ProcessEnv = process.env): DevEnv {
   return dev;
 }
 
-/** The admin console's build (`pnpm --filter @warden/console build`), found through its package, when it exists. */
-function consoleBuild(): string | undefined {
-  const dir = path.dirname(fileURLToPath(import.meta.resolve("@warden/console/dist/index.html")));
-  return existsSync(path.join(dir, "index.html")) ? dir : undefined;
+/**
+ * Where the admin console's build is (`pnpm --filter @warden/console build`), found through its
+ * package. Given to the server even before it is built: /console/ then says how to build it.
+ */
+function consoleBuild(): string {
+  return path.dirname(fileURLToPath(import.meta.resolve("@warden/console/dist/index.html")));
+}
+
+/** Whether CONSOLE_DIR holds a build the server serves. */
+export function consoleBuilt(dir: string | undefined): boolean {
+  return dir !== undefined && existsSync(path.join(dir, "index.html"));
 }
 
 /**
@@ -100,7 +107,7 @@ export function appliedEnv({ settings, variables, home }: DevEnv, databaseUrl: s
     LOG_FORMAT: variables.LOG_FORMAT ?? (process.stdout.isTTY ? "pretty" : "json"),
     ...(hasSigningKey ? {} : { JWT_PRIVATE_KEY_FILE: files.signingKey }),
     ...(hasDataKey ? {} : { WARDEN_DATA_KEY_FILE: files.dataKey }),
-    ...(consoleDir ? { CONSOLE_DIR: consoleDir } : {}),
+    CONSOLE_DIR: consoleDir,
   };
 }
 

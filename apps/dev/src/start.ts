@@ -2,9 +2,10 @@
  * `pnpm start`: the whole system on one machine. Uses DATABASE_URL when given, else an embedded
  * PostgreSQL under .warden/; REDIS_URL (default local), starting redis-server when nothing
  * answers and it is installed; a dev signing key and a dev data key kept under .warden/ when none
- * is configured; the admin console's build when there is one. The auth server runs in this
- * process (@warden/server), the admin worker as a child process (@warden/admin-worker), both
- * with the environment built here; this process's own environment is never written.
+ * is configured; the admin console at /console/ (its build, or a page saying how to build it).
+ * The auth server runs in this process (@warden/server), the admin worker as a child process
+ * (@warden/admin-worker), both with the environment built here; this process's own environment
+ * is never written.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -16,7 +17,7 @@ import type { DevServerRecord } from "@warden/contracts";
 import { freePort, startEmbeddedPostgres } from "@warden/db";
 import { startAuthServer } from "@warden/server";
 import { Redis } from "ioredis";
-import { appliedEnv, DEV_RATE_LIMIT_FACTOR, devFiles, loadDevEnv, serverSettings } from "./env.js";
+import { appliedEnv, consoleBuilt, DEV_RATE_LIMIT_FACTOR, devFiles, loadDevEnv, serverSettings } from "./env.js";
 
 // Every setting (start's, the auth server's, the worker's) is checked here, before anything is
 // started or written: a bad value exits at once with one line.
@@ -187,7 +188,12 @@ function printReady(record: DevServerRecord, env: NodeJS.ProcessEnv, embedded: b
   const recordPath = relative.startsWith("..") ? files.devServer : relative;
   const rows = [
     ["API", `${record.url}/trpc`],
-    ["console", env.CONSOLE_DIR ? `${record.url}/console/` : "not built: pnpm --filter @warden/console build, then restart"],
+    [
+      "console",
+      consoleBuilt(env.CONSOLE_DIR)
+        ? `${record.url}/console/`
+        : `${record.url}/console/ (not built yet: pnpm --filter @warden/console build, then restart)`,
+    ],
     ["JWKS", `${record.url}/.well-known/jwks.json`],
     ["health", `${record.url}/healthz`],
     ["database", `DATABASE_URL=${shownDatabaseUrl(record.databaseUrl, embedded)}`],

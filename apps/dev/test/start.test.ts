@@ -80,6 +80,10 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   expect(output).toMatch(/ {2}console {3}(http:\/\/\S+\/console\/|not built: pnpm --filter @warden\/console build)/);
   expect((await fetch(`${api}/.well-known/jwks.json`)).status).toBe(200);
   expect((await fetch(`${api}/healthz`)).status).toBe(200);
+  // The console: its build, or (not built in this checkout) a page saying how to build it.
+  const consolePage = await fetch(`${api}/console/`);
+  expect(consolePage.headers.get("content-type")).toMatch(/^text\/html/);
+  if (consolePage.status === 404) expect(await consolePage.text()).toContain("pnpm --filter @warden/console build");
 
   // `pnpm warden admin create` finds the embedded database from the record, `pnpm warden login` the server.
   const cli = (args: string[]) =>

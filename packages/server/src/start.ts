@@ -23,7 +23,7 @@ import { loadKeyRing, loadServerDataKeys } from "./keys.js";
 import { createLogger } from "./logger.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { buildServer } from "./server.js";
-import { consoleDirFor, registerConsole } from "./console.js";
+import { registerConsole } from "./console.js";
 
 export interface RunningServer {
   url: string;
@@ -153,8 +153,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
         })
       : undefined,
     extend: async (server) => {
-      const consoleDir = consoleDirFor(env.CONSOLE_DIR);
-      if (consoleDir) await registerConsole(server, consoleDir);
+      if (env.CONSOLE_DIR) await registerConsole(server, env.CONSOLE_DIR);
     },
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,
