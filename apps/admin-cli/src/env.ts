@@ -13,6 +13,8 @@ const envSchema = sharedEnvSchema.pick({ DATABASE_URL: true }).extend({
   WARDEN_PASSWORD: z.string().optional(),
   WARDEN_EMAIL: z.string().optional(),
   XDG_CONFIG_HOME: z.string().optional(),
+  /** Where `pnpm start` keeps its files (see dev-server.ts); default: the nearest enclosing `.warden/`. */
+  WARDEN_HOME: z.string().min(1).optional(),
 });
 
 export type CliEnv = z.infer<typeof envSchema> & { configDir: string };

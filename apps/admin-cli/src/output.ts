@@ -47,15 +47,23 @@ export function createOutput(options: { json: boolean; stdout?: NodeJS.WriteStre
   };
 }
 
+/** Column widths: the widest of each header, the rows' cells and `minimums` (for rows still to come). */
+export function columnWidths(headers: string[], rows: string[][], minimums: number[] = []): number[] {
+  return headers.map((h, i) => Math.max(h.length, minimums[i] ?? 0, ...rows.map((r) => (r[i] ?? "").length)));
+}
+
+/** One row, each cell but the last padded to its column's width, two spaces apart. */
+export function formatRow(cells: string[], widths: number[]): string {
+  return cells
+    .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+    .join("  ")
+    .trimEnd();
+}
+
 /** A plain aligned table (no borders, so it greps and cuts well). */
 export function table(headers: string[], rows: string[][], style: (s: string) => string = (s) => s): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const fmt = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [style(fmt(headers)), ...rows.map(fmt)].join("\n");
+  const widths = columnWidths(headers, rows);
+  return [style(formatRow(headers, widths)), ...rows.map((r) => formatRow(r, widths))].join("\n");
 }
 
 export function formatTime(ms: number | null | undefined): string {

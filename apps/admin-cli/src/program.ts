@@ -1,10 +1,11 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { emailSchema, idSchema, passwordSchema, reasonSchema } from "@warden/contracts";
+import { emailSchema, idSchema, passwordSchema, REVOCATION_EVENT_TYPES, reasonSchema } from "@warden/contracts";
 import type { WardenClient } from "@warden/client";
 import type { z } from "zod";
 import { loadEnv, UsageError, type CliEnv } from "./env.js";
 import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
-import { ago, createOutput, formatTime, table, type Output } from "./output.js";
+import { ago, columnWidths, createOutput, formatRow, formatTime, table, type Output } from "./output.js";
+import { findDevServer } from "./dev-server.js";
 import { clientFor, deviceName, resolveUrl, saveUrl, signedInClient } from "./session.js";
 
 interface GlobalOptions {
@@ -77,6 +78,94 @@ async function waitApplied(client: WardenClient, out: Output, eventId: string, s
   }
 }
 
+/**
+ * The database of the development server `pnpm start` runs here, when neither --database-url nor
+ * DATABASE_URL is given; else a usage error that says how to name one.
+ */
+function developmentDatabase(env: CliEnv, out: Output): string {
+  const dev = findDevServer(env);
+  if (dev.state === "running") {
+    out.warn(`using the database of the development server recorded in ${dev.file}`);
+    return dev.record.databaseUrl;
+  }
+  const howTo = "set DATABASE_URL=postgres://user:password@host:port/database (or --database-url)";
+  if (dev.state === "stopped") {
+    throw new UsageError(
+      `admin create needs the database: the development server recorded in ${dev.file} is not running (pid ${dev.pid}); start it with \`pnpm start\`, or ${howTo}`,
+    );
+  }
+  throw new UsageError(
+    `admin create needs the database: ${howTo}, or run \`pnpm start\` in this checkout first (it records its database in .warden/dev-server.json)`,
+  );
+}
+
+type AuditItem = Awaited<ReturnType<WardenClient["api"]["admin"]["audit"]["query"]>>["items"][number];
+
+/** Audit entries with an id above `floor`, newest first, across as many pages as that takes. */
+async function auditAfter(client: WardenClient, floor: bigint): Promise<AuditItem[]> {
+  const items: AuditItem[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await client.api.admin.audit.query({ limit: 100, ...(cursor ? { cursor } : {}) });
+    for (const item of page.items) {
+      if (BigInt(item.id) <= floor) return items;
+      items.push(item);
+    }
+    if (!page.nextCursor) return items;
+    cursor = page.nextCursor;
+  }
+}
+
+/**
+ * Widths the follow columns are laid out with before their rows are known: a time, the longest
+ * event type, ids (UUIDs), an actor `type:id`. A longer value only widens its own row.
+ */
+const FOLLOW_MINIMUM_WIDTHS = [
+  formatTime(0).length,
+  Math.max(...REVOCATION_EVENT_TYPES.map((t) => t.length)),
+  36,
+  36,
+  0,
+  "admin:".length + 36,
+];
+
+/**
+ * `audit --follow`: the latest entries as history (oldest first), then only entries newer than
+ * those, as they are applied, in the same aligned columns. Audit ids grow with each entry; an
+ * entry whose transaction commits a little after a higher id was read (the worker applies events
+ * concurrently) is still caught: each poll looks back to where the previous one started, and
+ * what was printed is not printed again.
+ */
+async function followAudit(
+  client: WardenClient,
+  out: Output,
+  history: AuditItem[],
+  headers: string[],
+  row: (item: AuditItem) => string[],
+  intervalMs: number,
+): Promise<never> {
+  const widths = columnWidths(headers, history.map(row), FOLLOW_MINIMUM_WIDTHS);
+  const print = (item: AuditItem) => out.line(out.json ? JSON.stringify(item) : formatRow(row(item), widths));
+  if (!out.json) out.line(out.colors.dim(formatRow(headers, widths)));
+  [...history].reverse().forEach(print);
+  const newestOf = (items: AuditItem[], fallback: bigint) =>
+    items.reduce((max, item) => (BigInt(item.id) > max ? BigInt(item.id) : max), fallback);
+  let floor = newestOf(history, 0n);
+  let previousNewest = floor;
+  const printed = new Set<string>();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    const fresh = (await auditAfter(client, floor)).reverse().filter((item) => !printed.has(item.id));
+    for (const item of fresh) {
+      printed.add(item.id);
+      print(item);
+    }
+    floor = previousNewest;
+    previousNewest = newestOf(fresh, previousNewest);
+    for (const id of printed) if (BigInt(id) <= floor) printed.delete(id);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command("warden")
     .description("Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log.")
@@ -84,13 +173,13 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         "--url <url>",
-        "Warden server URL (default: WARDEN_URL, then the last login's server, then http://127.0.0.1:3000)",
+        "Warden server URL (default: WARDEN_URL, then the last login's server, then the one `pnpm start` runs here, then http://127.0.0.1:3000)",
       ),
     )
     .showHelpAfterError("(run `warden --help` for usage)")
     .addHelpText(
       "after",
-      `\nEnvironment:\n  WARDEN_URL         server URL\n  WARDEN_CONFIG_DIR  where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD    password for \`login\` and \`admin create\` instead of a prompt\n  DATABASE_URL       PostgreSQL URL for \`admin create\`\n  NO_COLOR           no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
+      `\nEnvironment:\n  WARDEN_URL         server URL\n  WARDEN_CONFIG_DIR  where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD    password for \`login\` and \`admin create\` instead of a prompt\n  DATABASE_URL       PostgreSQL URL for \`admin create\`\n  WARDEN_HOME        where \`pnpm start\` records its server and database (default: the nearest .warden/)\n  NO_COLOR           no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
     )
     .exitOverride();
 
@@ -244,22 +333,7 @@ export function buildProgram(): Command {
         if (page.items.length === 0) return out.line("no audit entries yet");
         return out.line(table(headers, page.items.map(row), out.colors.dim));
       }
-      // Follow: print the latest page oldest first, then whatever appears after it.
-      const seen = new Set<string>();
-      const print = (items: Item[]) => {
-        for (const item of [...items].reverse()) {
-          if (seen.has(item.id)) continue;
-          seen.add(item.id);
-          if (out.json) out.line(JSON.stringify(item));
-          else out.line(row(item).join("  "));
-        }
-      };
-      if (!out.json) out.line(out.colors.dim(headers.join("  ")));
-      print(page.items);
-      for (;;) {
-        await new Promise((r) => setTimeout(r, opts.interval * 1000));
-        print((await client.api.admin.audit.query({ limit: 100 })).items);
-      }
+      await followAudit(client, out, page.items, headers, row, opts.interval * 1000);
     });
 
   const admin = program.command("admin").description("bootstrap tasks that talk to the database directly");
@@ -267,7 +341,10 @@ export function buildProgram(): Command {
     .command("create")
     .description("create an admin account; an email that already has an account is refused unless --promote-existing")
     .argument("<email>", "the admin's email", parseWith(emailSchema, "email"))
-    .option("--database-url <url>", "PostgreSQL URL (default: DATABASE_URL)")
+    .option(
+      "--database-url <url>",
+      "PostgreSQL URL (default: DATABASE_URL, then the database of the server `pnpm start` runs here)",
+    )
     .option(
       "--promote-existing",
       "if the email has an account: revoke all of its sessions, set this password and make it admin (its lock state is kept)",
@@ -275,8 +352,7 @@ export function buildProgram(): Command {
     .action(async (email: string, opts: { databaseUrl?: string; promoteExisting?: boolean }) => {
       const env = loadEnv();
       const out = createOutput({ json: false });
-      const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL;
-      if (!databaseUrl) throw new UsageError("admin create needs DATABASE_URL (or --database-url)");
+      const databaseUrl = opts.databaseUrl ?? env.DATABASE_URL ?? developmentDatabase(env, out);
       const password = checkedPassword(
         env.WARDEN_PASSWORD ?? (await (await import("./prompt.js")).askPassword("Password for the new admin", true)),
       );

@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createWardenClient, fileStore, type WardenClient } from "@warden/client";
+import { findDevServer } from "./dev-server.js";
 import type { CliEnv } from "./env.js";
 import { UsageError } from "./env.js";
 import { CliError, EXIT } from "./exit-codes.js";
@@ -38,9 +39,15 @@ function checkUrl(url: string): string {
   }
 }
 
-/** --url, else WARDEN_URL, else the server of the last `warden login`, else localhost:3000. */
+/**
+ * --url, else WARDEN_URL, else the server of the last `warden login`, else the development server
+ * `pnpm start` runs here (its `.warden/dev-server.json`), else localhost:3000.
+ */
 export async function resolveUrl(env: CliEnv, flag: string | undefined): Promise<string> {
-  return checkUrl(flag ?? env.WARDEN_URL ?? (await readConfig(env)).url ?? DEFAULT_URL);
+  const given = flag ?? env.WARDEN_URL ?? (await readConfig(env)).url;
+  if (given) return checkUrl(given);
+  const dev = findDevServer(env);
+  return checkUrl(dev.state === "running" ? dev.record.url : DEFAULT_URL);
 }
 
 export function clientFor(env: CliEnv, url: string): WardenClient {

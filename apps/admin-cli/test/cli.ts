@@ -2,10 +2,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-/** `--import tsx` resolves from the working directory: this package, which depends on tsx. */
+/** Where the CLI runs by default: this package (`--import tsx` on a terminal resolves tsx from here). */
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 export interface CliResult {
@@ -18,10 +19,10 @@ export interface CliResult {
 export function runWarden(
   args: string[],
   env: Record<string, string | undefined> = {},
-  options: { input?: string } = {},
+  options: { input?: string; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnWarden(args, env);
+    const child = spawnWarden(args, env, options);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -32,17 +33,36 @@ export function runWarden(
   });
 }
 
+/** tsx's loader, by path: a CLI run from another directory (`cwd`) still finds it. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
 /** Starts `warden <args>` with a clean environment (plus `env`); stdio piped, so not a TTY. */
-export function spawnWarden(args: string[], env: Record<string, string | undefined> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ["--conditions=development", "--import", "tsx", MAIN, ...args], {
-    cwd: PACKAGE_DIR,
+export function spawnWarden(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { cwd?: string } = {},
+): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ["--conditions=development", "--import", TSX, MAIN, ...args], {
+    cwd: options.cwd ?? PACKAGE_DIR,
     env: cleanEnv(env),
     stdio: ["pipe", "pipe", "pipe"],
   });
 }
 
+/**
+ * A missing WARDEN_HOME unless a test gives one: the `.warden/dev-server.json` a developer's
+ * `pnpm start` keeps in this checkout must not change what the CLI under test talks to.
+ */
+const NO_WARDEN_HOME = path.join(os.tmpdir(), "warden-cli-tests-no-warden-home");
+
 function cleanEnv(env: Record<string, string | undefined>): Record<string, string> {
-  const all: Record<string, string | undefined> = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: "1", ...env };
+  const all: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NO_COLOR: "1",
+    WARDEN_HOME: NO_WARDEN_HOME,
+    ...env,
+  };
   return Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
 }
 

@@ -1,12 +1,20 @@
 import { pathToFileURL } from "node:url";
 import pino from "pino";
+import pretty from "pino-pretty";
 import { startAdminWorker, workerOptionsFromEnv } from "@warden/worker";
 import { describeRedisTarget, redisTargetOf } from "@warden/contracts";
 import { loadEnv } from "./env.js";
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const env = loadEnv();
-  const logger = pino({ level: env.LOG_LEVEL, base: { app: "admin-worker" } });
+  // LOG_FORMAT=pretty (`pnpm start` on a terminal): readable lines, named for the worker.
+  const logger =
+    env.LOG_FORMAT === "pretty"
+      ? pino(
+          { level: env.LOG_LEVEL, base: {}, msgPrefix: "[worker] " },
+          pretty({ ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss", singleLine: true }),
+        )
+      : pino({ level: env.LOG_LEVEL, base: { app: "admin-worker" } });
   startAdminWorker(workerOptionsFromEnv(env, logger)).then(
     (worker) => {
       logger.info({ redis: describeRedisTarget(redisTargetOf(env)) }, "admin worker running");

@@ -302,8 +302,12 @@ describe.each(TARGETS)("JWT attacks are all TOKEN_INVALID (401): %s", (target) =
       target === "server"
         ? ((await server.get("/trpc/auth.me", undefined, { authorization })).body.error.message as string)
         : ((await verifyRequest(verifier, authorization).catch((error: Error) => error)) as Error).message;
-    expect(await message(`Basic ${realToken}`)).toBe("Authorization must be 'Bearer <token>'");
-    expect(await message(`Bearer ${realToken}=`)).toBe("the bearer token is malformed");
+    expect(await message(`Basic ${realToken}`)).toBe(
+      "the Authorization scheme is not Bearer: send 'Authorization: Bearer <access token>'",
+    );
+    expect(await message(`Bearer ${realToken}=`)).toBe(
+      "the bearer token is malformed: an access token is three base64url segments (header.payload.signature)",
+    );
   });
 
   it("ECDSA malleability: the high-S twin and a DER-encoded signature are refused; tokens are issued low-S", async () => {

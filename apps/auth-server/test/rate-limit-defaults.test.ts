@@ -44,6 +44,7 @@ interface Answer {
   status: number;
   reason: string | undefined;
   retryAfterMs: number | undefined;
+  message: string | undefined;
 }
 
 /** POST a mutation from a chosen loopback source address. */
@@ -65,8 +66,13 @@ function post(from: string, procedure: string, body: unknown): Promise<Answer> {
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (text += chunk));
         res.on("end", () => {
-          const data = JSON.parse(text).error?.data;
-          resolve({ status: res.statusCode ?? 0, reason: data?.reason, retryAfterMs: data?.retryAfterMs });
+          const error = JSON.parse(text).error;
+          resolve({
+            status: res.statusCode ?? 0,
+            reason: error?.data?.reason,
+            retryAfterMs: error?.data?.retryAfterMs,
+            message: error?.message,
+          });
         });
       },
     );
@@ -96,6 +102,10 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
     expect(refused.retryAfterMs).toBeGreaterThan((durationSec - 60) * SECOND);
     expect(refused.retryAfterMs).toBeLessThanOrEqual(durationSec * SECOND);
+    // Which limit, the setting that changes it, and when to come back.
+    expect(refused.message).toBe(
+      "too many sign-ups from this address: the limit is 10/1h (RATE_LIMIT_SIGNUP=<attempts>/<window> on the server changes it); try again in 60 min",
+    );
     // Another address is not affected.
     expect((await post("127.0.0.12", "auth.signup", { email: email("defaults"), password: PASSWORD })).status).toBe(200);
   });
@@ -111,6 +121,9 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
     expect(refused.retryAfterMs).toBeGreaterThan((blockSec! - 60) * SECOND);
     expect(refused.retryAfterMs).toBeLessThanOrEqual(blockSec! * SECOND);
+    expect(refused.message).toBe(
+      "too many login attempts for this account from this address: the limit is 10/15m (RATE_LIMIT_LOGIN_ACCOUNT=<attempts>/<window> on the server changes it); try again in 15 min",
+    );
     expect((await post("127.0.0.21", "auth.login", { email: account, password: PASSWORD })).status).toBe(200);
   });
 
@@ -124,6 +137,9 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
     const refused = await post("127.0.0.31", "auth.login", { email: email("sprayed"), password: "wrong password!" });
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
     expect(refused.retryAfterMs).toBeLessThanOrEqual(durationSec * SECOND);
+    expect(refused.message).toMatch(
+      /^too many login attempts from this address: the limit is 30\/1m \(RATE_LIMIT_LOGIN=<attempts>\/<window> on the server changes it\); try again in \d+s$/,
+    );
   });
 
   it("refresh: 120 a minute per IP, the 121st is refused", async () => {
@@ -136,5 +152,8 @@ describe("default rate limits, no RATE_LIMIT_* set", () => {
     const refused = await post("127.0.0.41", "auth.refresh", { refreshToken: "x".repeat(43) });
     expect(refused).toMatchObject({ status: 429, reason: "RATE_LIMITED" });
     expect(refused.retryAfterMs).toBeLessThanOrEqual(durationSec * SECOND);
+    expect(refused.message).toMatch(
+      /^too many token refreshes from this address: the limit is 120\/1m \(RATE_LIMIT_REFRESH=.+\); try again in \d+s$/,
+    );
   });
 });

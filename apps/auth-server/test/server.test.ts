@@ -73,6 +73,42 @@ describe("over HTTP", () => {
     expect(rows.length).toBe(2);
   });
 
+  it("a body sent without content-type: application/json, or not JSON, is refused with a message that says which", async () => {
+    const body = JSON.stringify({ email: email(), password });
+    const answer = async (headers: Record<string, string>, text = body) => {
+      // Bytes: fetch adds no content type of its own (a string body would be sent as text/plain).
+      const res = await fetch(`${server.url}/trpc/auth.signup`, {
+        method: "POST",
+        headers,
+        body: new TextEncoder().encode(text),
+      });
+      const { error } = (await res.json()) as { error: { message: string; data: { reason: string; issues: unknown } } };
+      return { status: res.status, reason: error.data.reason, message: error.message, issues: error.data.issues };
+    };
+    expect(await answer({})).toEqual({
+      status: 400,
+      reason: "VALIDATION_FAILED",
+      message: "the content type is missing or not JSON: send the body as JSON with content-type: application/json",
+      issues: [
+        {
+          path: "",
+          message: "the content type is missing or not JSON: send the body as JSON with content-type: application/json",
+        },
+      ],
+    });
+    // What `curl -d` sends.
+    expect(await answer({ "content-type": "application/x-www-form-urlencoded" })).toMatchObject({
+      status: 400,
+      reason: "VALIDATION_FAILED",
+      message: "the content type is missing or not JSON: send the body as JSON with content-type: application/json",
+    });
+    expect(await answer({ "content-type": "application/json" }, "{oops")).toMatchObject({
+      status: 400,
+      reason: "VALIDATION_FAILED",
+      message: "the input is not valid JSON (the body of a POST, ?input= of a GET)",
+    });
+  });
+
   it("an oversized body is refused with 413 before tRPC sees it", async () => {
     const res = await server.post("/trpc/auth.signup", { email: email(), password: "x".repeat(100_000) });
     expect(res.status).toBe(413);

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
+import { DEFAULT_RATE_LIMITS } from "@warden/server";
 import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 
@@ -12,7 +13,7 @@ const home = mkdtempSync(path.join(os.tmpdir(), "warden-start-"));
 let child: ChildProcess | undefined;
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
+  if (child && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((r) => child!.once("exit", r));
     child.kill("SIGTERM");
     await exited;
@@ -42,7 +43,8 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     ...process.env,
     PORT: String(port),
     WARDEN_HOME: home,
-    LOG_LEVEL: "warn",
+    // Every request is logged: its output is not a terminal, so as JSON.
+    LOG_LEVEL: "info",
     // Its own queue prefix: other test files share this Redis.
     QUEUE_PREFIX: `{warden-t-start-${process.pid}}`,
     WARDEN_ADMIN_EMAIL: "admin@example.com",
@@ -51,7 +53,11 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   delete env.DATABASE_URL;
   child = spawn("pnpm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
+  let stdout = "";
+  child.stdout!.on("data", (d) => {
+    output += d;
+    stdout += d;
+  });
   child.stderr!.on("data", (d) => (output += d));
 
   const health = await waitFor(`http://127.0.0.1:${port}/trpc/health`, 60_000).catch((error) => {
@@ -59,6 +65,61 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   });
   expect(await health.json()).toEqual({ result: { data: { ok: true, db: "up", redis: "up", warnings: [] } } });
   expect(output).toContain("embedded PostgreSQL");
+
+  // Where everything is: printed, and recorded for the warden CLI.
+  const api = `http://127.0.0.1:${port}`;
+  const record = JSON.parse(readFileSync(path.join(home, "dev-server.json"), "utf8")) as { url: string; databaseUrl: string };
+  expect(record).toMatchObject({
+    url: api,
+    databaseUrl: expect.stringMatching(/^postgres:\/\/warden:warden@127\.0\.0\.1:\d+\/warden$/),
+  });
+  expect(output).toContain(`  API       ${api}/trpc\n`);
+  expect(output).toContain(`  JWKS      ${api}/.well-known/jwks.json\n`);
+  expect(output).toContain(`  health    ${api}/healthz\n`);
+  expect(output).toContain(`  database  DATABASE_URL=${record.databaseUrl}\n`);
+  expect(output).toMatch(/ {2}console {3}(http:\/\/\S+\/console\/|not built: pnpm --filter @warden\/console build)/);
+  expect((await fetch(`${api}/.well-known/jwks.json`)).status).toBe(200);
+  expect((await fetch(`${api}/healthz`)).status).toBe(200);
+  // The console: its build, or (not built in this checkout) a page saying how to build it.
+  const consolePage = await fetch(`${api}/console/`);
+  expect(consolePage.headers.get("content-type")).toMatch(/^text\/html/);
+  if (consolePage.status === 404) expect(await consolePage.text()).toContain("pnpm --filter @warden/console build");
+
+  // `pnpm warden admin create` finds the embedded database from the record, `pnpm warden login` the server.
+  const cli = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const configDir = path.join(home, "cli-config");
+      const run = spawn("pnpm", ["--silent", "run", "warden", ...args], {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          WARDEN_HOME: home,
+          WARDEN_CONFIG_DIR: configDir,
+          WARDEN_PASSWORD: "dev admin password",
+        },
+      });
+      let stdout = "";
+      let stderr = "";
+      run.stdout.on("data", (d) => (stdout += d));
+      run.stderr.on("data", (d) => (stderr += d));
+      run.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+  const created = await cli(["admin", "create", "dev-admin@example.com"]);
+  expect(created.code, created.stderr).toBe(0);
+  const cliLogin = await cli(["login", "--email", "dev-admin@example.com"]);
+  expect(cliLogin.stdout, cliLogin.stderr).toContain(`signed in to ${api} as dev-admin@example.com (admin)`);
+
+  // Development rate limits: more sign-ups from localhost than production allows an address in
+  // an hour all go through (production's 11th would be refused for an hour, across restarts).
+  for (let i = 0; i <= DEFAULT_RATE_LIMITS.signup.points; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/trpc/auth.signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: `dev-${i}@example.com`, password: "correct horse battery" }),
+    });
+    expect(res.status, await res.text()).toBe(200);
+  }
 
   const signup = await fetch(`http://127.0.0.1:${port}/trpc/auth.signup`, {
     method: "POST",
@@ -100,4 +161,19 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     if (Date.now() > deadline) throw new Error(`the logout was never applied by a worker\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+
+  // Not a terminal: the auth server's and the worker's logs stay JSON, one object per line.
+  const records = stdout
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("> ") && !line.startsWith("$ "))
+    .map((line) => JSON.parse(line) as { msg: string; app?: string; req?: { path: string }; res?: { statusCode: number } });
+  expect(records.find((r) => r.msg === "incoming request" && r.req?.path === "/trpc/auth.signup")).toBeDefined();
+  expect(records.find((r) => r.msg === "request completed" && r.res?.statusCode === 200)).toBeDefined();
+  expect(records.find((r) => r.app === "admin-worker")).toBeDefined();
+
+  // Stopped: the record goes (the embedded database's port changes at the next start).
+  const exited = new Promise((r) => child!.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+  expect(existsSync(path.join(home, "dev-server.json"))).toBe(false);
 }, 120_000);

@@ -209,6 +209,27 @@ describe("parseBearer", () => {
 
   it("accepts the scheme in any case and says when the token itself is malformed", () => {
     expect(parseBearer("bearer a.b.c")).toEqual({ ok: true, token: "a.b.c" });
-    expect(parseBearer("Bearer abc")).toMatchObject({ message: "the bearer token is malformed" });
+    expect(parseBearer("Bearer abc")).toMatchObject({
+      reason: "TOKEN_INVALID",
+      message: "the bearer token is malformed: an access token is three base64url segments (header.payload.signature)",
+    });
+  });
+
+  it("says whether the scheme or the token is wrong, never echoing the header", () => {
+    expect(parseBearer("Basic abc")).toMatchObject({
+      reason: "TOKEN_INVALID",
+      message: "the Authorization scheme is not Bearer: send 'Authorization: Bearer <access token>'",
+    });
+    expect(parseBearer("abc")).toMatchObject({
+      message: "the Authorization scheme is not Bearer: send 'Authorization: Bearer <access token>'",
+    });
+    // What `curl -H "Authorization: Bearer $TOKEN"` sends when TOKEN is unset.
+    expect(parseBearer("Bearer")).toMatchObject({
+      reason: "TOKEN_INVALID",
+      message: "the bearer token is empty: send 'Authorization: Bearer <access token>'",
+    });
+    expect(parseBearer("Bearer   ")).toMatchObject({
+      message: "the bearer token is empty: send 'Authorization: Bearer <access token>'",
+    });
   });
 });

@@ -41,6 +41,22 @@ function issuesOf(error: ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
 }
 
+/**
+ * Why tRPC could not read the request, said so that the caller can fix it (the messages name the
+ * fault, never echo what was sent). tRPC reads a body only as JSON sent with
+ * `content-type: application/json`.
+ */
+function unparsedRequestMessage(error: TRPCError): string {
+  // Whether the header was missing or named another type cannot be told apart here: the Fastify
+  // adapter hands tRPC a Request whose string body gets text/plain when no type was sent.
+  if (error.code === "UNSUPPORTED_MEDIA_TYPE") {
+    return "the content type is missing or not JSON: send the body as JSON with content-type: application/json";
+  }
+  if (error.code === "PAYLOAD_TOO_LARGE") return "the request body is too large";
+  if (error.cause instanceof SyntaxError) return "the input is not valid JSON (the body of a POST, ?input= of a GET)";
+  return "request could not be parsed";
+}
+
 export interface WardenErrorShape {
   message: string;
   code: number;
@@ -68,7 +84,7 @@ export function formatError(error: TRPCError, path: string | undefined): WardenE
     ["PARSE_ERROR", "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "UNPROCESSABLE_CONTENT"].includes(error.code)
   ) {
     reason = "VALIDATION_FAILED";
-    message = "request could not be parsed";
+    message = unparsedRequestMessage(error);
     issues = [{ path: "", message }];
   } else if (error.code === "NOT_FOUND" || error.code === "METHOD_NOT_SUPPORTED") {
     reason = "NOT_FOUND";

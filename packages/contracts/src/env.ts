@@ -23,6 +23,12 @@ export const sharedEnvSchema = z.object({
   REFRESH_REUSE_GRACE: durationSetting("10s"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
+   * `json`: one JSON object per line, for log collectors (production). `pretty`: one readable line
+   * per event and per request, for a person at a terminal (`pnpm start` picks it when its output
+   * is one).
+   */
+  LOG_FORMAT: z.enum(["json", "pretty"], { message: "LOG_FORMAT must be json or pretty" }).default("json"),
+  /**
    * The secret behind server secrets that are not JWT keys (refresh-token successors): base64 of
    * at least 32 bytes, inline or from a file. Every instance must share it.
    */

@@ -6,3 +6,4 @@ export * from "./durations.js";
 export * from "./data-key.js";
 export * from "./headers.js";
 export * from "./redis-target.js";
+export * from "./dev-server.js";

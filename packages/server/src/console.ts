@@ -1,20 +1,46 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import fastifyStatic from "@fastify/static";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 
 /** The console directory to serve (CONSOLE_DIR), or undefined when none is configured or it holds no build. */
-export function consoleDirFor(configured: string | undefined): string | undefined {
+function consoleDirFor(configured: string | undefined): string | undefined {
   if (!configured) return undefined;
   const dir = path.resolve(configured);
   return existsSync(path.join(dir, "index.html")) ? dir : undefined;
 }
 
+/** What /console answers while CONSOLE_DIR holds no build: how to make one. */
+function notBuiltPage(dir: string): string {
+  const escape = (text: string) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Warden console not built</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5">
+<h1>The Warden admin console is not built</h1>
+<p>No build in <code>${escape(dir)}</code>. From the repository root, build it:</p>
+<pre>pnpm --filter @warden/console build</pre>
+<p>then restart the server (<code>pnpm start</code>) and reload this page.</p>
+</body>
+</html>
+`;
+}
+
 /**
- * Serves the admin console's static build at /console, same origin as /trpc: the console's
- * cookie mode needs the SameSite=Strict refresh cookie, which a second origin would not get.
+ * Serves the admin console's static build (CONSOLE_DIR) at /console, same origin as /trpc: the
+ * console's cookie mode needs the SameSite=Strict refresh cookie, which a second origin would not
+ * get. While the directory holds no build, /console answers a page saying how to make one (a JSON
+ * 404 there left people guessing).
  */
-export async function registerConsole(app: FastifyInstance, dir: string): Promise<void> {
-  await app.register(fastifyStatic, { root: dir, prefix: "/console/", index: ["index.html"], wildcard: true });
+export async function registerConsole(app: FastifyInstance, configured: string): Promise<void> {
   app.get("/console", (_req, reply) => reply.redirect("/console/", 302));
+  const dir = consoleDirFor(configured);
+  if (!dir) {
+    const page = notBuiltPage(path.resolve(configured));
+    const answer = (_req: unknown, reply: FastifyReply) => reply.status(404).type("text/html; charset=utf-8").send(page);
+    app.get("/console/", answer);
+    app.get("/console/*", answer);
+    return;
+  }
+  await app.register(fastifyStatic, { root: dir, prefix: "/console/", index: ["index.html"], wildcard: true });
 }

@@ -1,4 +1,8 @@
 import pino, { type Logger } from "pino";
+import pretty from "pino-pretty";
+
+/** How log lines are written (LOG_FORMAT): JSON for collectors, or readable lines for a terminal. */
+export type LogFormat = "json" | "pretty";
 
 /** Paths that may carry secrets anywhere in a log line: always censored. */
 const REDACT_PATHS = [
@@ -34,7 +38,20 @@ function serializeError(err: Error): unknown {
   return scrub(pino.stdSerializers.err(err));
 }
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/**
+ * Readable lines, one per record: time, level, message (other fields after it), no pid/hostname. Coloured on a
+ * terminal that supports it; plain into a given stream.
+ */
+function prettyStream(destination: pino.DestinationStream | undefined): pino.DestinationStream {
+  return pretty({
+    ignore: "pid,hostname,reqId",
+    translateTime: "SYS:HH:MM:ss",
+    singleLine: true,
+    ...(destination ? { destination, colorize: false } : {}),
+  });
+}
+
+export function createLogger(level: string, destination?: pino.DestinationStream, format: LogFormat = "json"): Logger {
   return pino(
     {
       level,
@@ -50,6 +67,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         err: serializeError,
       },
     },
-    destination,
+    format === "pretty" ? prettyStream(destination) : destination,
   );
 }

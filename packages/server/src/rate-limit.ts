@@ -28,6 +28,56 @@ export const DEFAULT_RATE_LIMITS: Record<RateLimitBucket, RateLimitPolicy> = {
   refresh: { points: 120, durationSec: 60 },
 };
 
+/** The setting that overrides each bucket's budget (see config.ts), named in a 429's message. */
+export const RATE_LIMIT_SETTINGS = {
+  login: "RATE_LIMIT_LOGIN",
+  loginAccount: "RATE_LIMIT_LOGIN_ACCOUNT",
+  signup: "RATE_LIMIT_SIGNUP",
+  refresh: "RATE_LIMIT_REFRESH",
+} as const satisfies Record<RateLimitBucket, string>;
+
+/** What each bucket counts, for a 429's message. */
+const COUNTED: Record<RateLimitBucket, string> = {
+  login: "login attempts from this address",
+  loginAccount: "login attempts for this account from this address",
+  signup: "sign-ups from this address",
+  refresh: "token refreshes from this address",
+};
+
+/** A window in the unit RATE_LIMIT_* settings take: `1h`, `15m`, `30s`. */
+function formatWindow(seconds: number): string {
+  for (const [unit, size] of [
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const) {
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
+/** A budget as a RATE_LIMIT_* setting spells it: `10/1h`. */
+export function formatBudget(policy: RateLimitPolicy): string {
+  return `${policy.points}/${formatWindow(policy.durationSec)}`;
+}
+
+/** A wait, rounded up, in the unit a person reads it: `45s`, `52 min`, `3 h`. */
+function formatWait(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 90) return `${seconds}s`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes < 120 ? `${minutes} min` : `${Math.ceil(minutes / 60)} h`;
+}
+
+/**
+ * A 429's message: which limit was reached, the setting that changes it, and when to come back.
+ * Developers hitting a production budget locally should not have to read the source to find it.
+ */
+function rateLimitedMessage(bucket: RateLimitBucket, policy: RateLimitPolicy, retryAfterMs: number): string {
+  const setting = RATE_LIMIT_SETTINGS[bucket];
+  return `too many ${COUNTED[bucket]}: the limit is ${formatBudget(policy)} (${setting}=<attempts>/<window> on the server changes it); try again in ${formatWait(retryAfterMs)}`;
+}
+
 /** The budgets an environment overrides (RATE_LIMIT_LOGIN=30/1m, ...); the rest keep their defaults. */
 export function rateLimitsFromEnv(env: {
   RATE_LIMIT_LOGIN?: RateLimitPolicy | undefined;
@@ -149,9 +199,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       } catch (error) {
         if (error instanceof RateLimiterRes) {
           options.onRefusal?.(bucket);
-          throw new AuthError("RATE_LIMITED", "too many attempts, try again later", {
-            retryAfterMs: Math.max(1, Math.ceil(error.msBeforeNext)),
-          });
+          const retryAfterMs = Math.max(1, Math.ceil(error.msBeforeNext));
+          throw new AuthError("RATE_LIMITED", rateLimitedMessage(bucket, limits[bucket], retryAfterMs), { retryAfterMs });
         }
         throw error;
       }

@@ -6,9 +6,16 @@ import type { TRPCError } from "@trpc/server";
 import { AuthError, type Auth } from "@warden/auth";
 import { COOKIE_HEADER } from "@warden/contracts";
 import { metricsAnswer } from "@warden/metrics";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Logger } from "pino";
 import { fastQueryHook } from "./fast-queries.js";
+import type { LogFormat } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
 
 export interface ServerOptions {
@@ -25,7 +32,12 @@ export interface ServerOptions {
   metrics?: ServerMetrics | undefined;
   /** METRICS_TOKEN: when set, `/metrics` needs `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined;
-  /** Extra routes (static console) registered by the host. */
+  /**
+   * `pretty` (a person at a terminal): one line per request (`GET /healthz 200 3ms`) instead of
+   * Fastify's two structured records. Default `json`.
+   */
+  logFormat?: LogFormat;
+  /** Extra routes (metrics, static console) registered by the host. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
 
@@ -67,6 +79,24 @@ function errorBody(status: number, reason: string, message: string) {
   return { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: status, reason } } };
 }
 
+/**
+ * LOG_FORMAT=pretty: one line per request, `GET /healthz 200 3ms`, at its end, instead of the
+ * "incoming request" and "request completed" records. The path only: the query string can carry
+ * procedure input.
+ */
+class RequestLineLogController extends LogController {
+  override incomingRequest(): void {}
+
+  /** The request's line says 404 already. */
+  override routeNotFound(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = `${request.method} ${request.url.split("?")[0]} ${reply.statusCode} ${Math.round(reply.elapsedTime)}ms`;
+    if (error) reply.log.error({ err: error }, line);
+    else reply.log.info(line);
+  }
+}
+
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const cookieSecure = options.cookieSecure ?? true;
   const cookieName = refreshCookieName(cookieSecure);
@@ -75,6 +105,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: fastifyTrustProxy(options.trustProxy),
     routerOptions: { maxParamLength: 5000 },
+    ...(options.logFormat === "pretty" ? { logController: new RequestLineLogController() } : {}),
   });
 
   app.setErrorHandler((error: { statusCode?: number; message: string }, req, reply) => {

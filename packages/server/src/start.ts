@@ -25,7 +25,7 @@ import { createLogger } from "./logger.js";
 import { createServerMetrics } from "./metrics.js";
 import { createRateLimiter, rateLimitsFromEnv } from "./rate-limit.js";
 import { buildServer } from "./server.js";
-import { consoleDirFor, registerConsole } from "./console.js";
+import { registerConsole } from "./console.js";
 
 export interface RunningServer {
   url: string;
@@ -41,7 +41,7 @@ export interface StartOptions {
 
 /** Starts one auth-server instance from its configuration. */
 export async function startAuthServer(env: ServerEnv, options: StartOptions = {}): Promise<RunningServer> {
-  const logger = createLogger(env.LOG_LEVEL, options.logDestination);
+  const logger = createLogger(env.LOG_LEVEL, options.logDestination, env.LOG_FORMAT);
   // Before connecting anywhere: a missing or bad key is a configuration error, not an outage.
   const dataKeys = loadServerDataKeys(env);
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL is required (pnpm start provides an embedded one)");
@@ -150,6 +150,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     trustProxy: env.TRUST_PROXY,
     metrics,
     metricsToken: env.METRICS_TOKEN,
+    logFormat: env.LOG_FORMAT,
     // RATE_LIMITS=false turns them off (load tests, a trusted network behind another limiter).
     rateLimiter: env.RATE_LIMITS
       ? createRateLimiter({
@@ -161,8 +162,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
         })
       : undefined,
     extend: async (server) => {
-      const consoleDir = consoleDirFor(env.CONSOLE_DIR);
-      if (consoleDir) await registerConsole(server, consoleDir);
+      if (env.CONSOLE_DIR) await registerConsole(server, env.CONSOLE_DIR);
     },
     health: {
       db: async () => (await database.sql`select 1 as ok`).length === 1,

@@ -4,7 +4,19 @@ export { startCountingServer, type CountingServer } from "./counting-server.js";
 export { scrapeMetrics, type MetricsScrape } from "./metrics.js";
 export { REDIS_URL, startWardenSystem, type WardenSystem } from "./system.js";
 export { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
-export { baseEnv, connectionRefused, ROOT, spawnNode, TSX_CLI, waitFor, waitForHealthy, type Child } from "./processes.js";
+export {
+  alive,
+  asPostgresUser,
+  baseEnv,
+  connectionRefused,
+  postgresOn,
+  ROOT,
+  spawnNode,
+  TSX_CLI,
+  waitFor,
+  waitForHealthy,
+  type Child,
+} from "./processes.js";
 export {
   redisClusterToolsAvailable,
   startRedisCluster,

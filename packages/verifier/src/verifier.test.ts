@@ -204,9 +204,11 @@ describe("verifier: local checks", () => {
     await expect(verifyRequest(v, [`Bearer ${token}`])).rejects.toMatchObject({ reason: "TOKEN_INVALID" });
     await expect(verifyRequest(v, `Bearer ${token}=`)).rejects.toMatchObject({
       reason: "TOKEN_INVALID",
-      message: "the bearer token is malformed",
+      message: "the bearer token is malformed: an access token is three base64url segments (header.payload.signature)",
     });
-    await expect(verifyRequest(v, `Basic ${token}`)).rejects.toMatchObject({ message: "Authorization must be 'Bearer <token>'" });
+    await expect(verifyRequest(v, `Basic ${token}`)).rejects.toMatchObject({
+      message: "the Authorization scheme is not Bearer: send 'Authorization: Bearer <access token>'",
+    });
     expect(bearerToken(`bearer  ${token}`)).toBe(token);
   });
 });
