@@ -10,7 +10,6 @@ import { DEFAULT_RATE_LIMITS, type RateLimitBucket } from "./rate-limit.js";
 /** The label of a path that names no procedure: whatever a client sends, label values stay bounded. */
 const UNKNOWN = "unknown";
 /** The label of an HTTP answer no route matched (404). */
-const UNMATCHED = "unmatched";
 /** The outcome of a call that failed on a bug (HTTP 500): the wire says UNAVAILABLE, metrics tell them apart. */
 const INTERNAL_ERROR = "INTERNAL_ERROR";
 
@@ -31,8 +30,6 @@ export interface ServerMetrics {
   procedures: ProcedureObserver;
   /** A call that failed before reaching a procedure (unknown path, wrong method, malformed batch); counted once. */
   callFailed(path: string | undefined, error: TRPCError): void;
-  /** Every HTTP answer, by route pattern and status code. */
-  answered(route: string | undefined, status: number, seconds: number): void;
   refreshed(outcome: RefreshOutcome): void;
   revoked(event: RevocationEvent, sessionIds: readonly string[]): void;
   rateLimited(bucket: RateLimitBucket): void;
@@ -85,25 +82,6 @@ export function createServerMetrics(): ServerMetrics {
   // Every procedure's series exists from the start (a rate of nothing is 0, not absent).
   for (const name of procedureNames) procedure(name).outcome("ok").inc(0);
   const seen = new WeakSet<TRPCError>();
-
-  const http = new Histogram({
-    name: "warden_http_request_duration_seconds",
-    help: "HTTP answers by route pattern (unmatched for a 404) and status code, with their time",
-    labelNames: ["route", "code"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const httpRoute = children((route) => {
-    const byCode = new Map<number, Histogram.Internal<"route" | "code">>();
-    return (code: number) => {
-      let child = byCode.get(code);
-      if (child === undefined) {
-        child = http.labels({ route, code: String(code) });
-        byCode.set(code, child);
-      }
-      return child;
-    };
-  });
 
   const refreshes = new Counter({
     name: "warden_refreshes_total",
@@ -160,9 +138,6 @@ export function createServerMetrics(): ServerMetrics {
       procedure(path !== undefined && known.has(path) ? path : UNKNOWN)
         .outcome(outcomeOf(error))
         .inc();
-    },
-    answered(route, status, seconds) {
-      httpRoute(route ?? UNMATCHED)(status).observe(seconds);
     },
     refreshed(outcome) {
       refresh(outcome).inc();

@@ -133,12 +133,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   const metrics = options.metrics;
-  if (metrics) {
-    app.addHook("onResponse", (req, reply, done) => {
-      metrics.answered(req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
-      done();
-    });
-  }
 
   await app.register(cors, {
     origin: options.corsOrigins ?? [],
