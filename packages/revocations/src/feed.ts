@@ -210,8 +210,24 @@ async function readFeedHighWaterMark(
   keys: ReturnType<typeof revocationFeedKeys>,
 ): Promise<number | undefined> {
   const [sessions, notBefore] = await Promise.all([redis.zscore(keys.sessions, MARKER), redis.zscore(keys.notBefore, MARKER)]);
-  if (sessions === null || notBefore === null) return undefined;
-  return Math.min(Number(sessions), Number(notBefore)) - MARKER_BASE;
+  return markOf(sessions, notBefore);
+}
+
+/** The mark both sets carry (the lower of the two), or undefined when either lacks its marker. */
+function markOf(sessionsScore: string | null, notBeforeScore: string | null): number | undefined {
+  if (sessionsScore === null || notBeforeScore === null) return undefined;
+  return Math.min(Number(sessionsScore), Number(notBeforeScore)) - MARKER_BASE;
+}
+
+/** Sets both markers to `seq` where that raises them; `onlyExisting` leaves a missing marker missing. */
+async function raiseMarks(redis: RedisClient, prefix: string, seq: number, onlyExisting: boolean): Promise<void> {
+  const keys = revocationFeedKeys(prefix);
+  const flags = onlyExisting ? (["XX", "GT"] as const) : (["GT"] as const);
+  await redis
+    .multi()
+    .zadd(keys.sessions, ...flags, MARKER_BASE + seq, MARKER)
+    .zadd(keys.notBefore, ...flags, MARKER_BASE + seq, MARKER)
+    .exec();
 }
 
 export function feedHighWaterMark(redis: RedisClient, prefix: string = DEFAULT_QUEUE_PREFIX): Promise<number | undefined> {
@@ -244,11 +260,10 @@ export async function feedStats(redis: RedisClient, prefix: string = DEFAULT_QUE
     string | null,
     string | null,
   ];
-  const marked = sessionsMark !== null && notBeforeMark !== null;
   return {
     sessions: sessions - (sessionsMark === null ? 0 : 1),
     notBefores: notBefores - (notBeforeMark === null ? 0 : 1),
-    highWaterMark: marked ? Math.min(Number(sessionsMark), Number(notBeforeMark)) - MARKER_BASE : undefined,
+    highWaterMark: markOf(sessionsMark, notBeforeMark),
   };
 }
 
@@ -261,12 +276,7 @@ export async function advanceFeedHighWaterMark(
   seq: number,
   prefix: string = DEFAULT_QUEUE_PREFIX,
 ): Promise<void> {
-  const keys = revocationFeedKeys(prefix);
-  await redis
-    .multi()
-    .zadd(keys.sessions, "XX", "GT", MARKER_BASE + seq, MARKER)
-    .zadd(keys.notBefore, "XX", "GT", MARKER_BASE + seq, MARKER)
-    .exec();
+  await raiseMarks(redis, prefix, seq, true);
 }
 
 export interface FeedSnapshot {
@@ -297,11 +307,7 @@ export async function writeFeedSnapshot(
       args.push(entry.until, notBeforeMember(entry.userId, entry.notBefore));
     await redis.zadd(keys.notBefore, "GT", ...args);
   }
-  await redis
-    .multi()
-    .zadd(keys.sessions, "GT", MARKER_BASE + highWaterMark, MARKER)
-    .zadd(keys.notBefore, "GT", MARKER_BASE + highWaterMark, MARKER)
-    .exec();
+  await raiseMarks(redis, prefix, highWaterMark, false);
 }
 
 export function startRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
