@@ -131,7 +131,11 @@ it("a job the queue lost is published again; a valid event whose job failed for 
     // Lost (Redis emptied, or removeOnFail's age): published again, each time, up to the bound.
     await failing.close();
     const lost = await revokeOne("lost-job");
-    await waitFor(async () => (await state(lost)) === "waiting", "published");
+    // The job is in Redis a moment before the transaction that marks the row published commits.
+    await waitFor(
+      async () => (await state(lost)) === "waiting" && (await row(lost)).attempts === 1,
+      "published and marked published",
+    );
     expect(await row(lost)).toMatchObject({ attempts: 1, last_error: null });
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await row(lost)).toMatchObject({ attempts: 1, last_error: null });
