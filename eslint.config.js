@@ -29,6 +29,8 @@ export default tseslint.config(
       "**/.warden/**",
       "**/test-artifacts/**",
       "bench/results/**",
+      // A project outside the monorepo that test/tarball.test.ts installs the packed client into.
+      "packages/client/test/consumer/**",
       // Tool configuration outside every tsconfig: nothing of the product runs it.
       "**/vitest.config.ts",
       "**/tsup.config.ts",

@@ -12,6 +12,8 @@ export interface WardenSystem {
   url: string;
   database: TestDatabase;
   admin: { email: string; password: string };
+  /** The Redis key prefix of the queue and the revocation feed (a verifier's `queuePrefix`). */
+  prefix: string;
   /** Stops the worker only (revocations then stay pending); `startWorker` brings it back. */
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
@@ -69,6 +71,7 @@ export async function startWardenSystem(
     url: server.url,
     database,
     admin,
+    prefix,
     startWorker,
     stopWorker,
     async close() {
