@@ -16,7 +16,7 @@ export const CORES = (await import("node:os")).availableParallelism();
 export const CPU = { server: 0, load: Math.min(1, CORES - 1) } as const;
 
 function command(script: string, args: string[], cpu: number | undefined, nodeArgs: string[]) {
-  const node = [process.execPath, ...nodeArgs, "--import", TSX_LOADER, script, ...args];
+  const node = [process.execPath, ...nodeArgs, "--conditions=development", "--import", TSX_LOADER, script, ...args];
   return cpu !== undefined && HAS_TASKSET ? ["taskset", "-c", String(cpu), ...node] : node;
 }
 

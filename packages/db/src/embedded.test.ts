@@ -95,7 +95,7 @@ it("a PostgreSQL left running by a process killed with SIGKILL is shut down, and
 await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
 process.stdout.write("up\\n");
 setInterval(() => {}, 1000);`;
-  const starter = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+  const starter = spawn(process.execPath, ["--conditions=development", "--import", "tsx", "--input-type=module", "-e", script], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
