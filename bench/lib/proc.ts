@@ -129,6 +129,11 @@ function readCpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds (user + system) these processes have used so far; a process gone counts 0. */
+export function cpuSecondsOf(pids: number[]): number {
+  return pids.map(readCpuSeconds).reduce((sum, s) => sum + (Number.isNaN(s) ? 0 : s), 0);
+}
+
 /** Samples a process's RSS while `work` runs; returns the peak. */
 export async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peak: number }> {
   let peak = readRss(pid);
