@@ -15,3 +15,20 @@ export function preparedStatement<Row extends object, Params extends postgres.Pa
 ): (db: Database, ...params: Params) => Promise<Row[]> {
   return async (db, ...params) => [...(await db.$client.unsafe<Row[]>(text, params, { prepare: true }))];
 }
+
+/**
+ * One value per database handle, built on first use: a drizzle query prepared with `.prepare()`
+ * (drizzle's prepared statements, with `sql.placeholder` parameters) belongs to the handle it was
+ * built on.
+ */
+export function perDatabase<T>(build: (db: Database) => T): (db: Database) => T {
+  const built = new WeakMap<Database, T>();
+  return (db) => {
+    let value = built.get(db);
+    if (value === undefined) {
+      value = build(db);
+      built.set(db, value);
+    }
+    return value;
+  };
+}
