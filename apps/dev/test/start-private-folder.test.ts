@@ -7,7 +7,7 @@ import { baseEnv, deleteKeys, postgresOn, spawnNode, testPrefix, TSX_CLI, waitFo
 import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 
-/** `pnpm start` as the root package.json runs it: `tsx apps/dev/src/start.ts`. */
+/** `pnpm start` as the root package.json runs it: `tsx --conditions=development apps/dev/src/start.ts`. */
 const START = fileURLToPath(new URL("../src/start.ts", import.meta.url));
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "warden-start-private-"));
@@ -33,7 +33,7 @@ it("`pnpm start` with its data under a private folder: as root, one line naming 
   chmodSync(closed, 0o700);
   const port = await freePort();
   const child = spawnNode(
-    [TSX_CLI, START],
+    [TSX_CLI, "--conditions=development", START],
     baseEnv({ PORT: String(port), WARDEN_HOME: home, QUEUE_PREFIX: prefix, LOG_LEVEL: "warn", REDIS_URL: process.env.REDIS_URL }),
   );
   children.push(child);

@@ -172,7 +172,7 @@ try {
   process.stderr.write(error.message + "\\n");
   process.exitCode = 1;
 }`;
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", "--input-type=module", "-e", script], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
