@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -14,8 +15,9 @@ import {
   signAccessToken,
   type Auth,
 } from "@warden/auth";
-import { createDb, migrateDb, refreshTokens, sessions, startEmbeddedPostgres, users, type DbHandle } from "@warden/db";
+import { createDb, freePort, migrateDb, refreshTokens, sessions, startEmbeddedPostgres, users, type DbHandle } from "@warden/db";
 import postgres from "postgres";
+import { BENCH_DIR, startChild, type Child, type StartOptions } from "./proc.js";
 
 const LOCAL_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 const ISSUER = "warden-bench";
@@ -207,4 +209,27 @@ export async function createSeeder(databaseUrl: string, keys: BenchKeys): Promis
       await handle.close();
     },
   };
+}
+
+/** The built auth server, run as production runs it: plain `node apps/auth-server/dist/main.js`. */
+const AUTH_SERVER_MAIN = "../apps/auth-server/dist/main.js";
+
+/**
+ * Builds the auth server and what it depends on (`pnpm build`'s turbo task, cached), so the bench
+ * measures the JavaScript production runs.
+ */
+export function buildAuthServer(): void {
+  execFileSync("pnpm", ["exec", "turbo", "run", "build", "--filter=@warden/auth-server", "--output-logs=errors-only"], {
+    cwd: path.resolve(BENCH_DIR, ".."),
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+/** One auth-server instance, built, on a port of its own; ready once its health answers ok. */
+export async function startAuthServer(
+  env: Record<string, string>,
+  options: Omit<StartOptions, "env" | "healthUrl"> = {},
+): Promise<Child> {
+  const port = await freePort();
+  return startChild(AUTH_SERVER_MAIN, { ...options, env: { ...env, PORT: String(port) }, healthUrl: `http://127.0.0.1:${port}` });
 }

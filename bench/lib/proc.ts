@@ -15,8 +15,10 @@ export const CORES = (await import("node:os")).availableParallelism();
 /** Which CPU a role runs on (two cores: the server under test on 0, the load generator on 1). */
 export const CPU = { server: 0, load: Math.min(1, CORES - 1) } as const;
 
-function command(script: string, args: string[], cpu: number | undefined, nodeArgs: string[]) {
-  const node = [process.execPath, ...nodeArgs, "--import", TSX_LOADER, script, ...args];
+function command(script: string, args: string[], cpu: number | undefined, nodeArgs: string[], built = false) {
+  // Built JavaScript runs on plain node, as production runs it; bench scripts run through tsx.
+  const loader = built ? [] : ["--conditions=development", "--import", TSX_LOADER];
+  const node = [process.execPath, ...nodeArgs, ...loader, script, ...args];
   return cpu !== undefined && HAS_TASKSET ? ["taskset", "-c", String(cpu), ...node] : node;
 }
 
@@ -37,11 +39,17 @@ export interface StartOptions {
   nodeArgs?: string[];
   args?: string[];
   timeoutMs?: number;
+  /**
+   * A built auth server (plain node, no READY line): ready once `${url}/trpc/health` answers ok,
+   * and `ready.url` is that URL.
+   */
+  healthUrl?: string;
 }
 
-/** Starts a long-running child that prints `READY <json>` on stdout once it serves. */
+/** Starts a long-running child that prints `READY <json>` on stdout once it serves (or see healthUrl). */
 export function startChild(script: string, options: StartOptions = {}): Promise<Child> {
-  const [bin, ...rest] = command(path.resolve(BENCH_DIR, script), options.args ?? [], options.cpu, options.nodeArgs ?? []);
+  const built = options.healthUrl !== undefined;
+  const [bin, ...rest] = command(path.resolve(BENCH_DIR, script), options.args ?? [], options.cpu, options.nodeArgs ?? [], built);
   const child = spawn(bin!, rest, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
@@ -55,11 +63,7 @@ export function startChild(script: string, options: StartOptions = {}): Promise<
       reject(error);
     };
     child.once("exit", (code) => fail(new Error(`${script} exited (${code}) before ready: ${stderr}`)));
-    let buffer = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      buffer += d.toString();
-      const line = buffer.split("\n").find((l) => l.startsWith("READY "));
-      if (!line) return;
+    const served = (ready: Record<string, unknown>) => {
       clearTimeout(timer);
       child.removeAllListeners("exit");
       child.stdout!.removeAllListeners("data");
@@ -68,7 +72,7 @@ export function startChild(script: string, options: StartOptions = {}): Promise<
       resolve({
         pid,
         child,
-        ready: JSON.parse(line.slice(6)) as Record<string, unknown>,
+        ready,
         rss: () => readRss(pid),
         cpuSeconds: () => readCpuSeconds(pid),
         stop: () =>
@@ -82,8 +86,38 @@ export function startChild(script: string, options: StartOptions = {}): Promise<
             child.kill("SIGTERM");
           }),
       });
+    };
+    if (options.healthUrl !== undefined) {
+      const url = options.healthUrl;
+      child.stdout!.resume();
+      waitForHealth(url, () => child.exitCode !== null).then(
+        () => served({ url }),
+        (error: Error) => fail(new Error(`${error.message}: ${stderr}`)),
+      );
+      return;
+    }
+    let buffer = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      buffer += d.toString();
+      const line = buffer.split("\n").find((l) => l.startsWith("READY "));
+      if (line) served(JSON.parse(line.slice(6)) as Record<string, unknown>);
     });
   });
+}
+
+/** Polls an auth server's health until it reports ok (db and redis up). */
+async function waitForHealth(url: string, exited: () => boolean): Promise<void> {
+  while (!exited()) {
+    try {
+      const res = await fetch(`${url}/trpc/health`);
+      const body = (await res.json()) as { result?: { data?: { ok?: boolean } } };
+      if (body.result?.data?.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server exited before ${url}/trpc/health answered ok`);
 }
 
 /** Runs a child to completion and parses the JSON it prints last on stdout. */
@@ -127,6 +161,11 @@ function readCpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU seconds (user + system) these processes have used so far; a process gone counts 0. */
+export function cpuSecondsOf(pids: number[]): number {
+  return pids.map(readCpuSeconds).reduce((sum, s) => sum + (Number.isNaN(s) ? 0 : s), 0);
 }
 
 /** Samples a process's RSS while `work` runs; returns the peak. */

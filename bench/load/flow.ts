@@ -47,6 +47,8 @@ const firstFailures: string[] = [];
 const pool = [...(job.tokens ?? [])];
 const deadline = performance.now() + job.durationSec * 1000;
 const started = performance.now();
+// This process's start (tsx compiling it) is not the load it generates.
+const cpuAtStart = process.cpuUsage();
 
 async function worker() {
   while (performance.now() < deadline) {
@@ -90,6 +92,7 @@ process.stdout.write(
     p50: pct(50),
     p99: pct(99),
     curve: points.map((p) => [p, pct(p)]),
+    cpuSeconds: ((used) => (used.user + used.system) / 1e6)(process.cpuUsage(cpuAtStart)),
   })}\n`,
 );
 agent.destroy();

@@ -2,7 +2,7 @@
 import jwt from "jsonwebtoken";
 import type { BenchContext } from "../lib/context.js";
 import { serverNodeArgs } from "../lib/context.js";
-import { createSeeder, REDIS_URL, serverEnv, newPrefix } from "../lib/infra.js";
+import { createSeeder, REDIS_URL, serverEnv, newPrefix, startAuthServer } from "../lib/infra.js";
 import { CPU, peakRss, runJob, startChild, type Child } from "../lib/proc.js";
 import { fmt, type Scenario } from "../lib/report.js";
 import { median } from "../lib/stats.js";
@@ -172,9 +172,8 @@ export async function growth(ctx: BenchContext, small: Child): Promise<Scenario>
     ctx.log(`   seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const [largeSession] = await seeder.sessions(1);
     const [smallSession] = await ctx.seeder.sessions(1);
-    large = await startChild("servers/warden.ts", {
+    large = await startAuthServer(serverEnv(largeUrl, largePrefix, ctx.keys), {
       cpu: CPU.server,
-      env: serverEnv(largeUrl, largePrefix, ctx.keys),
       nodeArgs: serverNodeArgs(ctx, "growth-large"),
     });
     const runSmall = () => cannon(meUrl(small), ctx.seconds, bearer(smallSession!.accessToken), small);

@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { BenchContext } from "../lib/context.js";
-import { ADMIN, createSeeder, serverEnv } from "../lib/infra.js";
+import { ADMIN, createSeeder, serverEnv, startAuthServer } from "../lib/infra.js";
 import { BENCH_DIR, CPU, startChild, type Child } from "../lib/proc.js";
 import { fmt, type Scenario } from "../lib/report.js";
 import { curveOf, percentile } from "../lib/stats.js";
@@ -34,7 +34,7 @@ async function startWorker(ctx: BenchContext): Promise<Child | undefined> {
 
 export async function revocationPropagation(ctx: BenchContext, a: Child): Promise<Scenario> {
   ctx.log(`4. revocation: second instance B on CPU ${CPU.load}; ${PROPAGATIONS} revocations via A, polling B`);
-  const b = await startChild("servers/warden.ts", { cpu: CPU.load, env: serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys) });
+  const b = await startAuthServer(serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys), { cpu: CPU.load });
   const worker = await startWorker(ctx);
   const rows: Scenario["rows"] = [];
   const notes: string[] = [];

@@ -5,7 +5,7 @@ import { ROOT, WORKER_MAIN } from "./processes.js";
 /** The worker as production starts it, with exactly this environment (plus PATH and HOME). */
 function runWorker(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WORKER_MAIN], {
+    const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", WORKER_MAIN], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-/** The auth server's entry, resolved through its package (vitest has no import.meta.resolve). */
-export const AUTH_SERVER_MAIN = createRequire(import.meta.url).resolve("@warden/auth-server/main");
+/**
+ * The auth server's TypeScript entry (its package's `development` export; require.resolve would
+ * give the built one, and vitest has no import.meta.resolve).
+ */
+export const AUTH_SERVER_MAIN = fileURLToPath(new URL("../../auth-server/src/main.ts", import.meta.url));
 export const WORKER_MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
 export interface Child {
@@ -14,9 +16,9 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs a TypeScript entry point as its own Node process, as production does (`node --import tsx`). */
+/** Runs a TypeScript entry point as its own Node process (tsx, workspace packages from their sources). */
 export function spawnNode(entry: string, env: NodeJS.ProcessEnv): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", entry], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -114,14 +114,19 @@ describe.skipIf(!tools)("Warden on a Redis Cluster", () => {
     const ports = [await freePort(), await freePort()];
     servers = [`http://127.0.0.1:${ports[0]}`, `http://127.0.0.1:${ports[1]}`];
     const start = (port: number) => {
-      const child = spawnNode(["--import", "tsx", AUTH_SERVER_MAIN], baseEnv({ ...serverEnv, PORT: String(port) }));
+      const child = spawnNode(
+        ["--conditions=development", "--import", "tsx", AUTH_SERVER_MAIN],
+        baseEnv({ ...serverEnv, PORT: String(port) }),
+      );
       children.push(child);
       return child;
     };
     await waitForHealthy(servers[0], start(ports[0]!)); // the first migrates; the second finds nothing to do
     const second = start(ports[1]!);
     // Short locks: the jobs of the killed worker are handed to the other within seconds.
-    workers = [1, 2].map(() => spawnNode(["--import", "tsx", WORKER_MAIN], baseEnv({ ...common, WORKER_LOCK_DURATION: "2s" })));
+    workers = [1, 2].map(() =>
+      spawnNode(["--conditions=development", "--import", "tsx", WORKER_MAIN], baseEnv({ ...common, WORKER_LOCK_DURATION: "2s" })),
+    );
     children.push(...workers);
     await waitForHealthy(servers[1], second);
   }, 90_000);

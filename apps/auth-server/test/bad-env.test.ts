@@ -30,7 +30,7 @@ describe("a bad configuration value is one line on stderr and exit code 1", () =
     ["ACCESS_TOKEN_TTL", "ten"],
     ["PORT", "abc"],
   ])("the auth server (main.ts) with %s=%s", async (variable, value) => {
-    const result = await run(["--import", "tsx", MAIN], { [variable]: value });
+    const result = await run(["--conditions=development", "--import", "tsx", MAIN], { [variable]: value });
     expectOneLine(result, variable);
   });
 });

@@ -15,7 +15,7 @@ const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 function runServer(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const base: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ["WARDEN_DATA_KEY", "WARDEN_DATA_KEY_FILE", "WARDEN_DATA_KEY_PREVIOUS"]) delete base[name];
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", MAIN], {
     cwd: ROOT,
     env: {
       ...base,

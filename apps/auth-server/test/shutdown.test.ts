@@ -33,9 +33,9 @@ beforeAll(async () => {
   database = await createTestDatabase();
   port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  // The auth server as production runs it: `node --import tsx apps/auth-server/src/main.ts`.
+  // The auth server as its own process, from its TypeScript entry (the packaging test runs the built one).
   server = spawnNode(
-    ["--import", "tsx", MAIN],
+    ["--conditions=development", "--import", "tsx", MAIN],
     baseEnv({
       PORT: String(port),
       DATABASE_URL: database.url,

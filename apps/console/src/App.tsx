@@ -50,6 +50,7 @@ export function App() {
           {state.me.email}
         </span>
         <button
+          className="signout"
           onClick={() =>
             warden.logout().then(
               () => setState({ phase: "signedOut" }),

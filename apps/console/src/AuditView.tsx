@@ -49,7 +49,7 @@ export function AuditView() {
           {error}
         </p>
       )}
-      <table data-testid="audit">
+      <table className="stack" data-testid="audit">
         <thead>
           <tr>
             <th>Time</th>
@@ -64,27 +64,27 @@ export function AuditView() {
         <tbody>
           {items.length === 0 && (
             <tr>
-              <td colSpan={7} className="muted">
+              <td colSpan={7} className="muted empty">
                 Nothing yet.
               </td>
             </tr>
           )}
           {items.map((i) => (
             <tr key={i.id} data-event-id={i.eventId}>
-              <td>{formatTime(i.occurredAt)}</td>
-              <td>
+              <td data-label="Time">{formatTime(i.occurredAt)}</td>
+              <td data-label="Type">
                 <code>{i.type}</code>
               </td>
-              <td>
+              <td data-label="User">
                 <code>{i.userId ?? "–"}</code>
               </td>
-              <td>{i.sessionsRevoked}</td>
-              <td>
+              <td data-label="Sessions">{i.sessionsRevoked}</td>
+              <td data-label="Actor">
                 {i.actor.type}
                 {i.actor.id ? ` ${i.actor.id.slice(0, 8)}` : ""}
               </td>
-              <td>{i.reason}</td>
-              <td>{formatTime(i.appliedAt)}</td>
+              <td data-label="Reason">{i.reason}</td>
+              <td data-label="Applied">{formatTime(i.appliedAt)}</td>
             </tr>
           ))}
         </tbody>

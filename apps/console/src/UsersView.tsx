@@ -92,7 +92,7 @@ export function UsersView() {
               Revoke all sessions…
             </button>
           </div>
-          <table data-testid="sessions">
+          <table className="stack" data-testid="sessions">
             <thead>
               <tr>
                 <th>Device</th>
@@ -100,25 +100,33 @@ export function UsersView() {
                 <th>Last seen</th>
                 <th>Created</th>
                 <th>State</th>
-                <th />
+                <th>
+                  <span className="visually-hidden">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {found.sessions.length === 0 && (
                 <tr>
-                  <td colSpan={6} className="muted">
+                  <td colSpan={6} className="muted empty">
                     No sessions.
                   </td>
                 </tr>
               )}
               {found.sessions.map((s) => (
                 <tr key={s.id} data-session-id={s.id}>
-                  <td title={s.userAgent ?? ""}>{s.deviceName ?? "(unnamed)"}</td>
-                  <td>{s.ip ?? "–"}</td>
-                  <td title={formatTime(s.lastSeenAt)}>{ago(s.lastSeenAt)}</td>
-                  <td>{formatTime(s.createdAt)}</td>
-                  <td className="state">{s.active ? "active" : s.revokedAt ? "revoked" : "expired"}</td>
-                  <td>
+                  <td data-label="Device" title={s.userAgent ?? ""}>
+                    {s.deviceName ?? "(unnamed)"}
+                  </td>
+                  <td data-label="IP">{s.ip ?? "–"}</td>
+                  <td data-label="Last seen" title={formatTime(s.lastSeenAt)}>
+                    {ago(s.lastSeenAt)}
+                  </td>
+                  <td data-label="Created">{formatTime(s.createdAt)}</td>
+                  <td data-label="State" className="state">
+                    {s.active ? "active" : s.revokedAt ? "revoked" : "expired"}
+                  </td>
+                  <td className="row-actions">
                     {s.active && (
                       <button className="small" onClick={() => setConfirm({ kind: "session", session: s })}>
                         Revoke

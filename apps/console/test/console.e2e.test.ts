@@ -36,6 +36,45 @@ function buildConsole(outDir: string): Promise<void> {
 
 const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
+const VIEWPORTS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } } as const;
+
+/** What sticks out of the window: the page's own width, and any element (header, table cell, id) past an edge. */
+function overflow() {
+  const outside = (root: Element) =>
+    [...root.querySelectorAll("*")]
+      .filter((el) => {
+        const box = el.getBoundingClientRect();
+        return box.width > 0 && (box.left < -0.5 || box.right > window.innerWidth + 0.5);
+      })
+      .map((el) => `${el.tagName.toLowerCase()}${el.className ? `.${String(el.className).replace(/ /g, ".")}` : ""}`);
+  const header = document.querySelector("header");
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    outside: outside(document.body),
+    header: header && { scrollWidth: header.scrollWidth, clientWidth: header.clientWidth, outside: outside(header) },
+  };
+}
+
+/**
+ * The page as it is now, at phone and desktop size: nothing wider than the window (no sideways
+ * scroll, the header's contents all inside it), and a screenshot of each (`<name>-phone.png`, ...).
+ * Ends at the desktop size.
+ */
+async function fitsPhoneAndDesktop(name: string): Promise<void> {
+  for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+    await page.setViewportSize(viewport);
+    const layout = await page.evaluate(overflow);
+    expect(layout.scrollWidth, `${name} at ${size}`).toBeLessThanOrEqual(layout.innerWidth);
+    expect(layout.outside, `${name} at ${size}`).toEqual([]);
+    if (layout.header) {
+      expect(layout.header.scrollWidth, `${name}'s header at ${size}`).toBeLessThanOrEqual(layout.header.clientWidth);
+      expect(layout.header.outside, `${name}'s header at ${size}`).toEqual([]);
+    }
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${size}.png`), fullPage: true });
+  }
+}
+
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "warden-console-"));
   const dist = path.join(tmp, "dist");
@@ -58,7 +97,7 @@ beforeAll(async () => {
       "--disable-component-update",
       "--disable-sync",
     ],
-    viewport: { width: 1200, height: 800 },
+    viewport: VIEWPORTS.desktop,
   });
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(15_000);
@@ -78,7 +117,14 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await page.getByLabel("Password").fill("wrong password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("alert").textContent()).resolves.toContain("Wrong email or password");
-  await shot("01-login");
+  await fitsPhoneAndDesktop("01-login");
+  // The page's icon, served by the auth server beside the build.
+  const icon = await page.locator('link[rel="icon"]').getAttribute("href");
+  expect(icon).toBe("/console/favicon.svg");
+  const iconResponse = await page.request.get(`${system.url}${icon}`);
+  expect(iconResponse.status()).toBe(200);
+  expect(iconResponse.headers()["content-type"]).toMatch(/^image\/svg\+xml/);
+  expect(await iconResponse.text()).toContain("<svg");
   await page.getByLabel("Password").fill(system.admin.password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("whoami").textContent()).resolves.toBe(system.admin.email);
@@ -101,7 +147,7 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await expect(laptop.textContent()).resolves.toMatch(/victim laptop127\.0\.0\.1\d+s ago.*active/);
   await expect(phone.locator(".state").textContent()).resolves.toBe("active");
   await expect(page.getByTestId("lock-state").textContent()).resolves.toBe("not locked");
-  await shot("02-user");
+  await fitsPhoneAndDesktop("02-user");
 
   // Revoke one session (the phone) after a confirmation; it is applied and that client is out.
   await phone.getByRole("button", { name: "Revoke" }).click();
@@ -120,7 +166,7 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   const dialog = page.getByRole("dialog");
   await dialog.getByLabel("Reason").fill("credential stuffing");
   await dialog.getByLabel("Also lock the account").check();
-  await shot("03-confirm");
+  await fitsPhoneAndDesktop("03-confirm");
   await dialog.getByRole("button", { name: "Revoke all sessions" }).click();
 
   const status = page.getByTestId("revocation-status").filter({ hasText: "All sessions of victim@example.com (account locked)" });
@@ -147,7 +193,7 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await page.getByTestId("tab-audit").click();
   const auditRow = page.locator(`[data-event-id="${eventId}"]`);
   await expect(auditRow.textContent()).resolves.toMatch(/user\.revoked.*credential stuffing/);
-  await shot("06-audit");
+  await fitsPhoneAndDesktop("06-audit");
 });
 
 it("the Vite dev server serves the console and proxies /trpc to the auth server (same origin for the cookie)", async () => {

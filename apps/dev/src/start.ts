@@ -109,7 +109,10 @@ const WORKER_MAIN = fileURLToPath(import.meta.resolve("@warden/admin-worker/main
 
 /** The admin worker as a child process with the auth server's environment (migrations already applied). */
 function startAdminWorker(env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER_MAIN], { env, stdio: ["ignore", "inherit", "inherit"] });
+  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", WORKER_MAIN], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   child.once("exit", (code, signal) => {
     if (!stopping) say(`admin worker exited (${signal ?? code}); revocations wait in the queue until a worker runs`);
   });

@@ -37,7 +37,7 @@ function expectOneLine(result: Awaited<ReturnType<typeof run>>, variable: string
 describe("a bad configuration value is one line on stderr and exit code 1", () => {
   it("`pnpm start` with PORT=abc, before starting anything (no embedded PostgreSQL, no key written)", async () => {
     // As the root package.json runs it: `tsx apps/dev/src/start.ts`, with no DATABASE_URL.
-    const result = await run([TSX_CLI, START], { WARDEN_HOME: home, PORT: "abc" });
+    const result = await run([TSX_CLI, "--conditions=development", START], { WARDEN_HOME: home, PORT: "abc" });
     expectOneLine(result, "PORT");
     expect(existsSync(path.join(home, "pg"))).toBe(false);
     expect(readdirSync(home)).toEqual([]);
@@ -51,7 +51,11 @@ describe("a bad configuration value is one line on stderr and exit code 1", () =
     ["RETENTION", "a month"],
   ])("`pnpm start` with %s=%s, before starting anything: nothing left running, the port free", async (variable, value) => {
     const port = await freePort();
-    const result = await run([TSX_CLI, START], { WARDEN_HOME: home, PORT: String(port), [variable]: value });
+    const result = await run([TSX_CLI, "--conditions=development", START], {
+      WARDEN_HOME: home,
+      PORT: String(port),
+      [variable]: value,
+    });
     expectOneLine(result, variable);
     expect(readdirSync(home)).toEqual([]);
     expect(postgresOn(path.join(home, "pg"))).toEqual([]);

@@ -43,7 +43,7 @@ afterAll(async () => {
 /** `pnpm start` with no DATABASE_URL: an embedded PostgreSQL in `dataDir`. */
 function start(port: number): Child {
   const child = spawnNode(
-    [TSX_CLI, START],
+    [TSX_CLI, "--conditions=development", START],
     baseEnv({ PORT: String(port), WARDEN_HOME: home, QUEUE_PREFIX: prefix, LOG_LEVEL: "warn", REDIS_URL: process.env.REDIS_URL }),
   );
   children.push(child);

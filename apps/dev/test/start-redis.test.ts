@@ -56,7 +56,7 @@ function alive(pid: number): boolean {
 
 /** `pnpm start`. */
 function start(env: NodeJS.ProcessEnv): Child {
-  const child = spawnNode([TSX_CLI, START], env);
+  const child = spawnNode([TSX_CLI, "--conditions=development", START], env);
   children.push(child);
   return child;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Role, SessionSummary, TokenPair } from "@warden/contracts";
-import { refreshTokens, sessions, users, type Database } from "@warden/db";
-import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import { perDatabase, refreshTokens, sessions, users, type Database } from "@warden/db";
+import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
 import type { Auth } from "./context.js";
 import { generateRefreshToken, hashToken } from "./tokens.js";
@@ -56,9 +56,9 @@ export async function createSession(
 }
 
 /** The signed-in user's live sessions, newest first. */
-export async function listSessions(auth: Auth, userId: string, currentSessionId: string): Promise<SessionSummary[]> {
-  const now = auth.clock();
-  const rows = await auth.db
+/** A user's live sessions, newest first (sessions.list; prepared, see @warden/db's perDatabase). */
+const liveSessionsQuery = perDatabase((db) =>
+  db
     .select({
       id: sessions.id,
       deviceName: sessions.deviceName,
@@ -68,8 +68,20 @@ export async function listSessions(auth: Auth, userId: string, currentSessionId:
       lastSeenAt: sessions.lastSeenAt,
     })
     .from(sessions)
-    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date(now))))
-    .orderBy(desc(sessions.createdAt));
+    .where(
+      and(
+        eq(sessions.userId, sql.placeholder("userId")),
+        isNull(sessions.revokedAt),
+        gt(sessions.expiresAt, sql.placeholder("now")),
+      ),
+    )
+    .orderBy(desc(sessions.createdAt))
+    .prepare("live_sessions"),
+);
+
+export async function listSessions(auth: Auth, userId: string, currentSessionId: string): Promise<SessionSummary[]> {
+  const now = auth.clock();
+  const rows = await liveSessionsQuery(auth.db).execute({ userId, now: new Date(now).toISOString() });
   return rows
     .filter((r) => r.lastSeenAt.getTime() + auth.settings.refreshTokenTtlMs > now)
     .map((r) => ({
@@ -86,9 +98,9 @@ export interface CurrentSession {
   revoked: boolean;
 }
 
-/** The user and session behind an access token (auth.me). */
-export async function getCurrentSession(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
-  const [row] = await auth.db
+/** The user and session behind an access token (auth.me); prepared: it runs on cache misses of every protected call. */
+const currentSessionQuery = perDatabase((db) =>
+  db
     .select({
       userId: users.id,
       email: users.email,
@@ -100,7 +112,12 @@ export async function getCurrentSession(auth: Auth, sessionId: string): Promise<
     })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(eq(sessions.id, sessionId));
+    .where(eq(sessions.id, sql.placeholder("sessionId")))
+    .prepare("current_session"),
+);
+
+export async function getCurrentSession(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
+  const [row] = await currentSessionQuery(auth.db).execute({ sessionId });
   if (!row) return undefined;
   return {
     user: { id: row.userId, email: row.email, role: row.role },

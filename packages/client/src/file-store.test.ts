@@ -45,7 +45,7 @@ describe("file store", () => {
     const refreshesBefore = s.requests("auth.refresh");
 
     const runWorker = () =>
-      run(process.execPath, ["--import", "tsx", worker, s.url, file, "4"], { timeout: 60_000 }).then(
+      run(process.execPath, ["--conditions=development", "--import", "tsx", worker, s.url, file, "4"], { timeout: 60_000 }).then(
         ({ stdout }) =>
           JSON.parse(stdout.trim().split("\n").pop()!) as { calls: number; tokens: number; ended?: string; error?: string },
       );

@@ -2,7 +2,7 @@
  * A worker process for the shared-file-store test: calls Warden in a loop with short-lived
  * access tokens, renewing through the shared file, until it has used `wanted` different access
  * tokens. Prints one JSON line: what it saw.
- * Usage: node --import tsx file-store-worker.ts <url> <store file> <wanted>
+ * Usage: node --conditions=development --import tsx file-store-worker.ts <url> <store file> <wanted>
  */
 import { createWardenClient, fileStore, isWardenError } from "../src/node.js";
 

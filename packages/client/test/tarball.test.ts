@@ -124,7 +124,7 @@ afterAll(async () => {
 
 /** Runs a script of the scratch project with plain node and the environment given, nothing else. */
 function scratchNode(script: string, env: Record<string, string>): Child {
-  const child = spawnNode([script], baseEnv(env), scratch);
+  const child = spawnNode([script], baseEnv(env), { cwd: scratch });
   children.push(child);
   return child;
 }

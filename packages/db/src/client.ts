@@ -2,7 +2,8 @@ import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import * as schema from "./schema/index.js";
 
-export type Database = PostgresJsDatabase<typeof schema>;
+/** drizzle over postgres.js; `$client` is the pool, for prepared statements (see prepared.ts). */
+export type Database = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
 
 export interface DbHandle {
   db: Database;

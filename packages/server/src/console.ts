@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
 
 /** The console directory to serve (CONSOLE_DIR), or undefined when none is configured or it holds no build. */
@@ -42,5 +41,7 @@ export async function registerConsole(app: FastifyInstance, configured: string):
     app.get("/console/*", answer);
     return;
   }
+  // Loaded only when there is a console to serve: a server without one does not carry it in memory.
+  const { default: fastifyStatic } = await import("@fastify/static");
   await app.register(fastifyStatic, { root: dir, prefix: "/console/", index: ["index.html"], wildcard: true });
 }

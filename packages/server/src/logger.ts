@@ -1,5 +1,10 @@
+import { createRequire } from "node:module";
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
+import type { PrettyOptions, PrettyStream } from "pino-pretty";
+
+/** pino-pretty is for a terminal only (LOG_FORMAT=pretty): loaded then, not carried by every server. */
+const pretty = (options: PrettyOptions): PrettyStream =>
+  (createRequire(import.meta.url)("pino-pretty") as (o: PrettyOptions) => PrettyStream)(options);
 
 /** How log lines are written (LOG_FORMAT): JSON for collectors, or readable lines for a terminal. */
 export type LogFormat = "json" | "pretty";

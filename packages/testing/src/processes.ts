@@ -22,8 +22,8 @@ export interface Child {
  * Runs `node <args>` from the repository root (or `cwd`) with exactly `env` (no inherited
  * variables, so the test controls the configuration).
  */
-export function spawnNode(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Child {
-  const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv, options: { cwd?: string } = {}): Child {
+  const child = spawn(process.execPath, args, { cwd: options.cwd ?? ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));

@@ -1,0 +1,34 @@
+import type postgres from "postgres";
+import type { Database } from "./client.js";
+
+/**
+ * A statement whose text never changes, run as a named prepared statement. drizzle runs every
+ * query unprepared, so PostgreSQL parses and plans it on each call and postgres.js asks for its
+ * parameter types first (a second round trip); prepared, it is parsed and planned once per pooled
+ * connection and each call is one round trip. Measured on the refresh rotation: PostgreSQL's CPU
+ * per call fell from about 1.3 ms to 0.4 ms. For the hot paths only, where the text is fixed (a
+ * text that varies, such as an IN list of any length, would fill each connection's statement
+ * cache). It runs on the pool, never inside a transaction.
+ */
+export function preparedStatement<Row extends object, Params extends postgres.ParameterOrJSON<never>[]>(
+  text: string,
+): (db: Database, ...params: Params) => Promise<Row[]> {
+  return async (db, ...params) => [...(await db.$client.unsafe<Row[]>(text, params, { prepare: true }))];
+}
+
+/**
+ * One value per database handle, built on first use: a drizzle query prepared with `.prepare()`
+ * (drizzle's prepared statements, with `sql.placeholder` parameters) belongs to the handle it was
+ * built on.
+ */
+export function perDatabase<T>(build: (db: Database) => T): (db: Database) => T {
+  const built = new WeakMap<Database, T>();
+  return (db) => {
+    let value = built.get(db);
+    if (value === undefined) {
+      value = build(db);
+      built.set(db, value);
+    }
+    return value;
+  };
+}
