@@ -131,7 +131,7 @@ it("the deployed folders hold built JavaScript, the migrations and production de
 });
 
 async function call(method: "GET" | "POST", procedure: string, input: unknown, token?: string) {
-  const auth = token ? { authorization: `Bearer ${token}` } : {};
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const res =
     method === "GET"
       ? await fetch(`${url}/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`, { headers: auth })
