@@ -15,7 +15,11 @@ export interface ClientInfo {
   ip?: string | undefined;
 }
 
-/** Starts a session for a user and returns its first token pair. Runs inside the caller's transaction. */
+/**
+ * Starts a session for a user and returns its first token pair. Runs inside the caller's
+ * transaction; its statements are prepared (parsed and planned once per connection: every login
+ * and signup runs them).
+ */
 export async function createSession(
   auth: Auth,
   tx: DbOrTx,
@@ -25,25 +29,33 @@ export async function createSession(
   const now = auth.clock();
   const sessionId = randomUUID();
   const expiresAt = now + auth.settings.sessionMaxAgeMs;
-  await tx.insert(sessions).values({
-    id: sessionId,
-    userId: user.id,
-    deviceName: client.deviceName || null,
-    userAgent: client.userAgent?.slice(0, 512) || null,
-    ip: client.ip ?? null,
-    createdAt: new Date(now),
-    lastSeenAt: new Date(now),
-    expiresAt: new Date(expiresAt),
-  });
+  await tx
+    .insert(sessions)
+    .values({
+      id: sessionId,
+      userId: user.id,
+      deviceName: client.deviceName || null,
+      userAgent: client.userAgent?.slice(0, 512) || null,
+      ip: client.ip ?? null,
+      createdAt: new Date(now),
+      lastSeenAt: new Date(now),
+      expiresAt: new Date(expiresAt),
+    })
+    .prepare("insert_session")
+    .execute();
   const refreshToken = generateRefreshToken();
   const refreshTokenExpiresAt = Math.min(now + auth.settings.refreshTokenTtlMs, expiresAt);
-  await tx.insert(refreshTokens).values({
-    id: randomUUID(),
-    sessionId,
-    tokenHash: hashToken(refreshToken),
-    createdAt: new Date(now),
-    expiresAt: new Date(refreshTokenExpiresAt),
-  });
+  await tx
+    .insert(refreshTokens)
+    .values({
+      id: randomUUID(),
+      sessionId,
+      tokenHash: hashToken(refreshToken),
+      createdAt: new Date(now),
+      expiresAt: new Date(refreshTokenExpiresAt),
+    })
+    .prepare("insert_refresh_token")
+    .execute();
   const notBefore = auth.revocations.notBefore(user.id);
   const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now, notBefore);
   return {

@@ -1,6 +1,6 @@
 import type { Actor, AuthResult, CredentialsInput, PublicUser, Role } from "@warden/contracts";
-import { users } from "@warden/db";
-import { eq } from "drizzle-orm";
+import { perDatabase, users } from "@warden/db";
+import { eq, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
@@ -35,15 +35,21 @@ export async function signup(auth: Auth, input: CredentialsInput, client: Client
   }
 }
 
+/** The account behind an email, for the password check (prepared: every login runs it). */
+const credentialsQuery = perDatabase((db) =>
+  db
+    .select({ id: users.id, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
+    .from(users)
+    .where(eq(users.email, sql.placeholder("email")))
+    .prepare("credentials"),
+);
+
 /**
  * Checks the password and starts a session. An unknown email costs the same argon2 work as a
  * wrong password and gets the same answer; the lock is only disclosed to the password's owner.
  */
 export async function login(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
-  const [user] = await auth.db
-    .select({ id: users.id, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
-    .from(users)
-    .where(eq(users.email, input.email));
+  const [user] = await credentialsQuery(auth.db).execute({ email: input.email });
   const ok = user ? await verifyPassword(user.passwordHash, input.password) : await verifyAgainstDummy(input.password);
   if (!user || !ok) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
   if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
@@ -64,7 +70,9 @@ async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: st
       .select({ id: users.id, email: users.email, role: users.role, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
       .from(users)
       .where(eq(users.id, userId))
-      .for("share");
+      .for("share")
+      .prepare("verified_user")
+      .execute();
     // The password was checked against a hash that is no longer the account's: as good as wrong
     // (and a lock stays undisclosed to a password that is no longer right).
     if (!user || user.passwordHash !== verifiedHash) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
