@@ -6,14 +6,30 @@ interface Job {
   connections: number;
   durationSec: number;
   headers?: Record<string, string>;
+  /** Access tokens to send as `Authorization: Bearer`, one after another: many sessions, not one. */
+  tokens?: string[];
 }
 const job = JSON.parse(process.env.BENCH_JOB!) as Job;
+const tokens = job.tokens ?? [];
+let next = 0;
 const result = await autocannon({
   url: job.url,
   connections: job.connections,
   duration: job.durationSec,
   headers: job.headers ?? {},
   pipelining: 1,
+  ...(tokens.length > 0
+    ? {
+        requests: [
+          {
+            setupRequest: (request: autocannon.Request) => {
+              const token = tokens[next++ % tokens.length]!;
+              return { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } };
+            },
+          },
+        ],
+      }
+    : {}),
 });
 const latency = result.latency as unknown as Record<string, number>;
 const curve: Array<[number, number]> = [

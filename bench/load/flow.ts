@@ -57,11 +57,12 @@ async function worker() {
     if (job.kind === "refresh") {
       const token = pool.shift();
       if (!token) return;
-      path = "/trpc/auth.refresh";
-      body = JSON.stringify({ refreshToken: token });
+      // As @warden/client's batch link sends it (httpBatchLink: ?batch=1, inputs keyed by index).
+      path = "/trpc/auth.refresh?batch=1";
+      body = JSON.stringify({ 0: { refreshToken: token } });
     } else {
-      path = "/trpc/auth.login";
-      body = JSON.stringify({ email: job.email, password: job.password });
+      path = "/trpc/auth.login?batch=1";
+      body = JSON.stringify({ 0: { email: job.email, password: job.password } });
     }
     const t0 = performance.now();
     const res = await post(path, body).catch((e: Error) => ({ status: 0, body: e.message }));
@@ -69,7 +70,7 @@ async function worker() {
     if (res.status === 200) {
       latencies.push(elapsed);
       if (job.kind === "refresh")
-        pool.push((JSON.parse(res.body) as { result: { data: { refreshToken: string } } }).result.data.refreshToken);
+        pool.push((JSON.parse(res.body) as Array<{ result: { data: { refreshToken: string } } }>)[0]!.result.data.refreshToken);
     } else {
       failures++;
       if (firstFailures.length < 3) firstFailures.push(`${res.status} ${res.body.slice(0, 200)}`);
