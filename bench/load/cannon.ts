@@ -6,6 +6,9 @@ interface Job {
   connections: number;
   durationSec: number;
   headers?: Record<string, string>;
+  /** Default GET without a body. */
+  method?: "GET" | "POST";
+  body?: string;
 }
 const job = JSON.parse(process.env.BENCH_JOB!) as Job;
 const result = await autocannon({
@@ -13,6 +16,8 @@ const result = await autocannon({
   connections: job.connections,
   duration: job.durationSec,
   headers: job.headers ?? {},
+  method: job.method ?? "GET",
+  ...(job.body === undefined ? {} : { body: job.body }),
   pipelining: 1,
 });
 const latency = result.latency as unknown as Record<string, number>;
@@ -31,6 +36,8 @@ const ok = result["2xx"];
 process.stdout.write(
   `${JSON.stringify({
     rps: ok / result.duration,
+    /** Every answer, refusals included. */
+    answeredRps: (ok + result.non2xx) / result.duration,
     ok,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
