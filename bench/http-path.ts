@@ -4,7 +4,7 @@
 //   HTTP_PATH_BEFORE=<ref>  HTTP_PATH_REPS=3  HTTP_PATH_SECONDS=5  HTTP_PATH_CONNECTIONS=50
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createSeeder, newKeys, newPrefix, serverEnv, startPostgres } from "./lib/infra.js";
@@ -52,6 +52,8 @@ function checkoutBefore(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "warden-before-"));
   execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${BEFORE_REF}" | tar -x -C "${dir}"`]);
   execFileSync("pnpm", ["install", "--frozen-lockfile", "--offline", "--silent"], { cwd: dir, stdio: "inherit" });
+  // Both sides start their auth server with the same launcher (startAuthServer from TypeScript).
+  copyFileSync(path.join(BENCH_DIR, "servers/warden.ts"), path.join(dir, "bench/servers/warden.ts"));
   return dir;
 }
 
