@@ -8,6 +8,9 @@ interface Job {
   headers?: Record<string, string>;
   /** Access tokens to send as `Authorization: Bearer`, one after another: many sessions, not one. */
   tokens?: string[];
+  /** Default GET without a body. */
+  method?: "GET" | "POST";
+  body?: string;
 }
 const job = JSON.parse(process.env.BENCH_JOB!) as Job;
 const tokens = job.tokens ?? [];
@@ -17,6 +20,8 @@ const result = await autocannon({
   connections: job.connections,
   duration: job.durationSec,
   headers: job.headers ?? {},
+  method: job.method ?? "GET",
+  ...(job.body === undefined ? {} : { body: job.body }),
   pipelining: 1,
   ...(tokens.length > 0
     ? {
@@ -47,6 +52,8 @@ const ok = result["2xx"];
 process.stdout.write(
   `${JSON.stringify({
     rps: ok / result.duration,
+    /** Every answer, refusals included. */
+    answeredRps: (ok + result.non2xx) / result.duration,
     ok,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,

@@ -2,11 +2,11 @@
 // formatter) serving a no-op tRPC procedure: the floor that auth.me is compared against.
 // The procedure exists only here, never in the public AppRouter.
 import { initTRPC } from "@trpc/server";
-import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from "@trpc/server/adapters/fastify";
+import type { CreateFastifyContextOptions } from "@trpc/server/adapters/fastify";
 import { createContextInner, formatError, type Context } from "@warden/api";
 import { createAuth, createKeyRing, es256KeyFromPem } from "@warden/auth";
 import { loadEnv } from "@warden/contracts/env";
-import { buildServer, createLogger, fastQueryHook, serverEnvSchema } from "@warden/server";
+import { buildServer, createLogger, serverEnvSchema, trpcRoute } from "@warden/server";
 import { createDb } from "@warden/db";
 
 const env = loadEnv(serverEnvSchema, "warden");
@@ -29,15 +29,8 @@ const app = await buildServer({
         auth,
         req: { ip: req.ip, userAgent: req.headers["user-agent"], authorization: req.headers.authorization },
       });
-    // The same serving path as the auth server's /trpc: plain GET queries skip the fetch adapter.
-    scope.addHook("preHandler", fastQueryHook("/bench", { router: benchRouter, createContext }));
-    await scope.register(fastifyTRPCPlugin, {
-      prefix: "/bench",
-      trpcOptions: {
-        router: benchRouter,
-        createContext,
-      },
-    });
+    // The same serving path as the auth server's /trpc.
+    await scope.register(trpcRoute, { prefix: "/bench", trpcOptions: { router: benchRouter, createContext } });
   },
 });
 const url = await app.listen({ port: 0, host: "127.0.0.1" });

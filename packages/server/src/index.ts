@@ -1,4 +1,4 @@
-export { buildServer, refreshCookieName, type ServerOptions } from "./server.js";
+export { buildServer, refreshCookieName, wardenTrpcOptions, type ServerOptions, type WardenTrpcOptions } from "./server.js";
 export { COOKIE_HEADER } from "@warden/contracts";
 export { startAuthServer, closeOnSignals, type RunningServer, type StartOptions } from "./start.js";
 export { serverEnvSchema, type ServerEnv } from "./config.js";
@@ -14,5 +14,5 @@ export {
   type RateLimitPolicy,
   type RateLimitBucket,
 } from "./rate-limit.js";
-export { fastQueryHook, type FastQueryOptions } from "./fast-queries.js";
+export { trpcRoute, type TrpcRouteOptions } from "./trpc-route.js";
 export { createServerMetrics, type ServerMetrics, type ServerStateSources } from "./metrics.js";

@@ -1,6 +1,6 @@
 import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
-import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
+import type { FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
 import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
 import type { TRPCError } from "@trpc/server";
 import { AuthError, type Auth } from "@warden/auth";
@@ -14,9 +14,9 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Logger } from "pino";
-import { fastQueryHook } from "./fast-queries.js";
 import type { LogFormat } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
+import { trpcRoute } from "./trpc-route.js";
 
 export interface ServerOptions {
   auth: Auth;
@@ -47,8 +47,8 @@ const DEFAULT_BODY_LIMIT = 16 * 1024;
 export function refreshCookieName(secure: boolean): string {
   return secure ? "__Secure-warden-refresh" : "warden-refresh";
 }
-/** The cookie is sent only to the tRPC endpoint, nowhere else on the origin. */
-const COOKIE_PATH = "/trpc";
+/** Where tRPC is served; the refresh cookie is sent there only, nowhere else on the origin. */
+const TRPC_PREFIX = "/trpc";
 
 /** Node keeps only the first of duplicate Authorization headers; count them in the raw list. */
 function authorizationHeaders(req: FastifyRequest): string | string[] | undefined {
@@ -97,9 +97,68 @@ class RequestLineLogController extends LogController {
   }
 }
 
-export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+export type WardenTrpcOptions = FastifyTRPCPluginOptions<AppRouter>["trpcOptions"];
+
+/**
+ * How /trpc serves the router: the context of each request, the Retry-After header of a
+ * rate-limited answer, and what is counted and logged when a call fails.
+ */
+export function wardenTrpcOptions(options: ServerOptions, log: FastifyBaseLogger): WardenTrpcOptions {
   const cookieSecure = options.cookieSecure ?? true;
   const cookieName = refreshCookieName(cookieSecure);
+  const createContext = ({ req, res }: { req: FastifyRequest; res: FastifyReply }) => {
+    const cookieMode = req.headers[COOKIE_HEADER] === "1";
+    return createContextInner({
+      auth: options.auth,
+      health: options.health,
+      rateLimiter: options.rateLimiter,
+      observer: options.metrics?.procedures,
+      req: {
+        ip: req.ip,
+        userAgent: req.headers["user-agent"],
+        authorization: authorizationHeaders(req),
+        cookieMode,
+        refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
+        setRefreshCookie: (token, expiresAt) =>
+          void res.setCookie(cookieName, token, {
+            httpOnly: true,
+            secure: cookieSecure,
+            sameSite: "strict",
+            path: TRPC_PREFIX,
+            expires: new Date(expiresAt),
+          }),
+        clearRefreshCookie: () => {
+          if (cookieMode)
+            void res.clearCookie(cookieName, { path: TRPC_PREFIX, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
+        },
+      },
+    });
+  };
+  const onError = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
+    // Calls that reached a procedure were counted by the observer; this counts the others.
+    options.metrics?.callFailed(path, error);
+    // Domain refusals (bad password, revoked session) are answers, not failures.
+    if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) {
+      log.error({ err: error.cause ?? error, path }, "procedure failed");
+    }
+  };
+  return {
+    router: appRouter,
+    allowMethodOverride: false,
+    createContext,
+    // A rate-limited answer also says when to come back in the standard header.
+    responseMeta: ({ errors }) => {
+      const retryAfterMs = errors.reduce(
+        (most, e) => (e.cause instanceof AuthError && e.cause.retryAfterMs ? Math.max(most, e.cause.retryAfterMs) : most),
+        0,
+      );
+      return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
+    },
+    onError,
+  };
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -143,64 +202,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   await app.register(cookie);
 
-  const createContext = ({ req, res }: { req: FastifyRequest; res: FastifyReply }) => {
-    const cookieMode = req.headers[COOKIE_HEADER] === "1";
-    return createContextInner({
-      auth: options.auth,
-      health: options.health,
-      rateLimiter: options.rateLimiter,
-      observer: options.metrics?.procedures,
-      req: {
-        ip: req.ip,
-        userAgent: req.headers["user-agent"],
-        authorization: authorizationHeaders(req),
-        cookieMode,
-        refreshCookie: cookieMode ? req.cookies[cookieName] : undefined,
-        setRefreshCookie: (token, expiresAt) =>
-          void res.setCookie(cookieName, token, {
-            httpOnly: true,
-            secure: cookieSecure,
-            sameSite: "strict",
-            path: COOKIE_PATH,
-            expires: new Date(expiresAt),
-          }),
-        clearRefreshCookie: () => {
-          if (cookieMode)
-            void res.clearCookie(cookieName, { path: COOKIE_PATH, secure: cookieSecure, httpOnly: true, sameSite: "strict" });
-        },
-      },
-    });
-  };
-  const onError = ({ error, path }: { error: TRPCError; path?: string | undefined }) => {
-    // Calls that reached a procedure were counted by the observer; this counts the others.
-    options.metrics?.callFailed(path, error);
-    // Domain refusals (bad password, revoked session) are answers, not failures.
-    if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof AuthError)) {
-      app.log.error({ err: error.cause ?? error, path }, "procedure failed");
-    }
-  };
-
+  const trpcOptions = wardenTrpcOptions(options, app.log);
   await app.register(async (scope) => {
     // Whatever the content type claims, tRPC parses the body itself (bad JSON: VALIDATION_FAILED).
     scope.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
-    scope.addHook("preHandler", fastQueryHook("/trpc", { router: appRouter, createContext, onError }));
-    await scope.register(fastifyTRPCPlugin, {
-      prefix: "/trpc",
-      trpcOptions: {
-        router: appRouter,
-        allowMethodOverride: false,
-        createContext,
-        // A rate-limited answer also says when to come back in the standard header.
-        responseMeta: ({ errors }) => {
-          const retryAfterMs = errors.reduce(
-            (most, e) => (e.cause instanceof AuthError && e.cause.retryAfterMs ? Math.max(most, e.cause.retryAfterMs) : most),
-            0,
-          );
-          return retryAfterMs > 0 ? { headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } } : {};
-        },
-        onError,
-      } satisfies FastifyTRPCPluginOptions<AppRouter>["trpcOptions"],
-    });
+    await scope.register(trpcRoute, { prefix: TRPC_PREFIX, trpcOptions });
   });
 
   app.get("/.well-known/jwks.json", async (_req, reply) => {

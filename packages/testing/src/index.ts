@@ -1,5 +1,6 @@
 // Test harnesses every package and app may use as a dev dependency. Never imported by shipped code.
 export { LogCapture, startTestServer, type TestServer } from "./server.js";
+export { comparable, rawRequest, type RawAnswer, type RawRequest } from "./raw-http.js";
 export { startCountingServer, type CountingServer } from "./counting-server.js";
 export { scrapeMetrics, type MetricsScrape } from "./metrics.js";
 export { REDIS_URL, startWardenSystem, type WardenSystem } from "./system.js";
