@@ -134,7 +134,7 @@ try {
     );
     scenarios.push({ id: 6, title: "Memory (auth-server RSS, built JavaScript on plain node)", rows, notes, curves: [] });
   });
-  await run(7, async () => void scenarios.push(await growth(ctx, warden!)));
+  await run(7, async () => void scenarios.push(await growth(ctx)));
 } finally {
   await warden?.stop();
   await redis.del(...Object.values(revocationFeedKeys(prefix))).catch(() => 0);

@@ -129,8 +129,14 @@ export interface Seeder {
   auth: Auth;
   handle: DbHandle;
   userId: string;
-  /** Starts `count` sessions for the bench user; returns their access and refresh tokens. */
-  sessions(count: number): Promise<Array<{ sessionId: string; accessToken: string; refreshToken: string }>>;
+  /**
+   * Starts `count` sessions, for the bench user or (`eachOwnUser`) each for a user of its own, as
+   * many clients are; returns their access and refresh tokens.
+   */
+  sessions(
+    count: number,
+    options?: { eachOwnUser?: boolean },
+  ): Promise<Array<{ sessionId: string; accessToken: string; refreshToken: string }>>;
   /** Bulk rows, generated inside PostgreSQL (growth and mass revocation). */
   bulkSessions(count: number, options: { revoked: boolean; userId?: string; withRefreshTokens?: boolean }): Promise<void>;
   close(): Promise<void>;
@@ -143,23 +149,38 @@ export async function createSeeder(databaseUrl: string, keys: BenchKeys): Promis
     keys: createKeyRing(es256KeyFromPem(keys.pem)),
     settings: { issuer: ISSUER, audience: AUDIENCE },
   });
+  const userPasswordHash = await hashPassword(USER.password);
   const [user] = await handle.db
     .insert(users)
-    .values({ email: USER.email, passwordHash: await hashPassword(USER.password) })
+    .values({ email: USER.email, passwordHash: userPasswordHash })
     .onConflictDoUpdate({ target: users.email, set: { lockedAt: null } })
     .returning({ id: users.id });
-  const userId = user!.id;
+  const benchUserId = user!.id;
   return {
     auth,
     handle,
-    userId,
-    async sessions(count) {
+    userId: benchUserId,
+    async sessions(count, options = {}) {
       const now = Date.now();
       const out: Array<{ sessionId: string; accessToken: string; refreshToken: string }> = [];
       for (let start = 0; start < count; start += 1000) {
         const sessionRows: Array<typeof sessions.$inferInsert> = [];
         const tokenRows: Array<typeof refreshTokens.$inferInsert> = [];
+        const owners = options.eachOwnUser
+          ? (
+              await handle.db
+                .insert(users)
+                .values(
+                  Array.from({ length: Math.min(count, start + 1000) - start }, () => ({
+                    email: `client-${randomUUID()}@bench.test`,
+                    passwordHash: userPasswordHash,
+                  })),
+                )
+                .returning({ id: users.id })
+            ).map((u) => u.id)
+          : undefined;
         for (let i = start; i < Math.min(count, start + 1000); i++) {
+          const userId = owners?.[i - start] ?? benchUserId;
           const sessionId = randomUUID();
           const refreshToken = generateRefreshToken();
           sessionRows.push({
@@ -186,7 +207,7 @@ export async function createSeeder(databaseUrl: string, keys: BenchKeys): Promis
       return out;
     },
     async bulkSessions(count, options) {
-      const owner = options.userId ?? userId;
+      const owner = options.userId ?? benchUserId;
       for (let start = 0; start < count; start += 250_000) {
         const n = Math.min(250_000, count - start);
         await handle.sql`

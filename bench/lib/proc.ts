@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -123,7 +124,10 @@ async function waitForHealth(url: string, exited: () => boolean): Promise<void> 
 /** Runs a child to completion and parses the JSON it prints last on stdout. */
 export function runJob<T>(script: string, job: unknown, cpu: number | undefined, nodeArgs: string[] = []): Promise<T> {
   const [bin, ...rest] = command(path.resolve(BENCH_DIR, script), [], cpu, nodeArgs);
-  const child = spawn(bin!, rest, { env: { ...process.env, BENCH_JOB: JSON.stringify(job) }, stdio: ["ignore", "pipe", "pipe"] });
+  const jobFile = path.join(mkdtempSync(path.join(os.tmpdir(), "warden-bench-job-")), "job.json");
+  writeFileSync(jobFile, JSON.stringify(job));
+  const child = spawn(bin!, rest, { env: { ...process.env, BENCH_JOB_FILE: jobFile }, stdio: ["ignore", "pipe", "pipe"] });
+  child.once("exit", () => rmSync(path.dirname(jobFile), { recursive: true, force: true }));
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

@@ -1,8 +1,9 @@
 // Raw argon2id hashes/s with Warden's parameters, the ceiling for logins/s.
 import { hash } from "@node-rs/argon2";
 import { ARGON2_PARAMS } from "@warden/auth";
+import { readJob } from "../lib/job.js";
 
-const job = JSON.parse(process.env.BENCH_JOB!) as { concurrency: number; durationSec: number };
+const job = readJob<{ concurrency: number; durationSec: number }>();
 await hash("warm-up-password", ARGON2_PARAMS);
 let done = 0;
 const started = performance.now();

@@ -1,5 +1,6 @@
 // Load generator child: autocannon against one URL for a bounded time, result as JSON.
 import autocannon from "autocannon";
+import { readJob } from "../lib/job.js";
 
 interface Job {
   url: string;
@@ -12,7 +13,7 @@ interface Job {
   method?: "GET" | "POST";
   body?: string;
 }
-const job = JSON.parse(process.env.BENCH_JOB!) as Job;
+const job = readJob<Job>();
 const tokens = job.tokens ?? [];
 let next = 0;
 const result = await autocannon({

@@ -2,6 +2,7 @@
 // token the previous one returned; each login posts credentials. Keep-alive HTTP on loopback,
 // a fixed number of requests in flight, bounded in time.
 import http from "node:http";
+import { readJob } from "../lib/job.js";
 
 interface Job {
   kind: "refresh" | "login";
@@ -14,7 +15,7 @@ interface Job {
   email?: string;
   password?: string;
 }
-const job = JSON.parse(process.env.BENCH_JOB!) as Job;
+const job = readJob<Job>();
 const agent = new http.Agent({ keepAlive: true, maxSockets: job.concurrency });
 const target = new URL(job.url);
 

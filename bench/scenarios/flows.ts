@@ -41,7 +41,7 @@ export async function refreshRotation(ctx: BenchContext, warden: Child): Promise
     CPU.load,
   );
   for (let rep = 0; rep < ctx.reps; rep++) {
-    const sessions = await ctx.seeder.sessions(REFRESH_SESSIONS);
+    const sessions = await ctx.seeder.sessions(REFRESH_SESSIONS, { eachOwnUser: true });
     const job = {
       kind: "refresh",
       url,

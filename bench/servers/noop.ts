@@ -1,12 +1,11 @@
-// Warden's HTTP stack (buildServer: Fastify, cors, cookie, the tRPC adapter, the same error
-// formatter) serving a no-op tRPC procedure: the floor that auth.me is compared against.
-// The procedure exists only here, never in the public AppRouter.
-import { initTRPC } from "@trpc/server";
-import type { CreateFastifyContextOptions } from "@trpc/server/adapters/fastify";
-import { createContextInner, formatError, type Context } from "@warden/api";
+// The floor auth.me is compared against: a no-op tRPC procedure served exactly as the auth server
+// serves its router (buildServer: Fastify, cors, cookie, the one tRPC route, the same context,
+// metrics observer, logger and error formatter; Warden's publicProcedure, so the same middleware).
+// Only the router differs; the procedure exists only here, never in the public AppRouter.
+import { createTRPCRouter, publicProcedure } from "@warden/api";
 import { createAuth, createKeyRing, es256KeyFromPem } from "@warden/auth";
 import { loadEnv } from "@warden/contracts/env";
-import { buildServer, createLogger, serverEnvSchema, trpcRoute } from "@warden/server";
+import { buildServer, createLogger, createServerMetrics, serverEnvSchema } from "@warden/server";
 import { createDb } from "@warden/db";
 
 const env = loadEnv(serverEnvSchema, "warden");
@@ -16,22 +15,12 @@ const auth = createAuth({
   keys: createKeyRing(es256KeyFromPem(env.JWT_PRIVATE_KEY!)),
   settings: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
 });
-const t = initTRPC.context<Context>().create({ errorFormatter: ({ error, path }) => formatError(error, path) });
-const benchRouter = t.router({ noop: t.procedure.query(() => ({ ok: true as const })) });
-
 const app = await buildServer({
   auth,
-  logger: createLogger("silent"),
+  logger: createLogger(env.LOG_LEVEL),
+  metrics: createServerMetrics(),
   health: { db: async () => true, redis: async () => true },
-  extend: async (scope) => {
-    const createContext = ({ req }: Pick<CreateFastifyContextOptions, "req">) =>
-      createContextInner({
-        auth,
-        req: { ip: req.ip, userAgent: req.headers["user-agent"], authorization: req.headers.authorization },
-      });
-    // The same serving path as the auth server's /trpc.
-    await scope.register(trpcRoute, { prefix: "/bench", trpcOptions: { router: benchRouter, createContext } });
-  },
+  router: createTRPCRouter({ noop: publicProcedure.query(() => ({ ok: true as const })) }),
 });
 const url = await app.listen({ port: 0, host: "127.0.0.1" });
 process.stdout.write(`READY ${JSON.stringify({ url })}\n`);

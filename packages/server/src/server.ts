@@ -2,7 +2,7 @@ import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
 import type { FastifyTRPCPluginOptions } from "@trpc/server/adapters/fastify";
 import { appRouter, createContextInner, type AppRouter, type HealthProbe, type RateLimiter } from "@warden/api";
-import type { TRPCError } from "@trpc/server";
+import type { AnyTRPCRouter, TRPCError } from "@trpc/server";
 import { AuthError, type Auth } from "@warden/auth";
 import { COOKIE_HEADER } from "@warden/contracts";
 import { metricsAnswer } from "@warden/metrics";
@@ -39,6 +39,11 @@ export interface ServerOptions {
   logFormat?: LogFormat;
   /** Extra routes (metrics, static console) registered by the host. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
+  /**
+   * What /trpc serves: Warden's router. Another one (the bench's no-op procedure) is served with
+   * everything else unchanged (context, metrics, logging, errors), so the two compare like for like.
+   */
+  router?: AnyTRPCRouter;
 }
 
 const DEFAULT_BODY_LIMIT = 16 * 1024;
@@ -143,7 +148,7 @@ export function wardenTrpcOptions(options: ServerOptions, log: FastifyBaseLogger
     }
   };
   return {
-    router: appRouter,
+    router: (options.router ?? appRouter) as AppRouter,
     allowMethodOverride: false,
     createContext,
     // A rate-limited answer also says when to come back in the standard header.
