@@ -193,7 +193,7 @@ export async function growth(ctx: BenchContext): Promise<Scenario> {
       return { label, url, prefix: newPrefix(), seeder: await createSeeder(url, ctx.keys) };
     }),
   );
-  const [small, large] = sides as [(typeof sides)[0], (typeof sides)[0]];
+  const large = sides[1]!;
   const redis = new Redis(REDIS_URL);
   const servers: Child[] = [];
   try {
