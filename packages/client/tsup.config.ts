@@ -15,6 +15,11 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   removeNodeProtocol: false,
+  // Workspace packages are bundled from their sources (their `development` export): their dist/
+  // need not exist, and this build never depends on another package's build.
+  esbuildOptions(options) {
+    options.conditions = ["development"];
+  },
   // Runtime dependencies stay imports; workspace code the client runs (the zod-free
   // `@warden/contracts/headers`) is inlined: no @warden/* package is published beside it.
   external: ["@trpc/client", "@trpc/server", "proper-lockfile", /^node:/],

@@ -21,4 +21,9 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   removeNodeProtocol: false,
+  // Workspace packages are bundled from their sources (their `development` export): their dist/
+  // need not exist, and this build never depends on another package's build.
+  esbuildOptions(options) {
+    options.conditions = ["development"];
+  },
 });
