@@ -1,5 +1,5 @@
 import { createPublicKey, randomUUID } from "node:crypto";
-import { callerFor } from "@warden/api/testing";
+import { callerFor, signUp } from "@warden/api/testing";
 import {
   createKeyRing,
   es256KeyFromPem,
@@ -118,7 +118,7 @@ async function listSessionsReason(url: string, token: string): Promise<string | 
 
 it("Redis restarted empty: a verifier and an auth server started afterwards refuse revoked sessions; running ones forget nothing", async () => {
   const signup = (tag: string) =>
-    callerFor(a.auth).auth.signup({ email: `${tag}-${randomUUID()}@example.com`, password: "correct horse battery" });
+    signUp(a.auth, { email: `${tag}-${randomUUID()}@example.com`, password: "correct horse battery" });
   const loggedOut = await signup("out");
   await callerFor(a.auth, loggedOut.accessToken).auth.logout({});
   const revoked = await signup("revoked");
@@ -172,7 +172,7 @@ it("Redis restarted empty: a verifier and an auth server started afterwards refu
 it("a rebuild racing new revocations loses none, and only one rebuild runs however many processes notice", async () => {
   const users = await Promise.all(
     Array.from({ length: 40 }, (_, i) =>
-      callerFor(a.auth).auth.signup({ email: `race${i}-${randomUUID()}@example.com`, password: "correct horse battery" }),
+      signUp(a.auth, { email: `race${i}-${randomUUID()}@example.com`, password: "correct horse battery" }),
     ),
   );
   const keepers = [1, 2, 3].map(() =>
@@ -216,7 +216,7 @@ it("a rebuild racing new revocations loses none, and only one rebuild runs howev
 }, 120_000);
 
 it("a feed behind PostgreSQL (a failover lost the last writes, marker included) is found and rebuilt", async () => {
-  const u = await callerFor(a.auth).auth.signup({
+  const u = await signUp(a.auth, {
     email: `behind-${randomUUID()}@example.com`,
     password: "correct horse battery",
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { callerFor, reasonOf } from "@warden/api/testing";
+import { callerFor, reasonOf, signUp } from "@warden/api/testing";
 import { createAuth, createAdmin, hashPassword } from "@warden/auth";
 import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import { sessions, users } from "@warden/db";
@@ -83,7 +83,7 @@ async function outcome<T>(call: Promise<T>): Promise<{ ok: true; value: T } | { 
 
 async function newUser() {
   const email = `race-${randomUUID()}@example.com`;
-  const first = await callerFor(b.auth).auth.signup({ email, password });
+  const first = await signUp(b.auth, { email, password });
   return { email, userId: first.user.id, first };
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { callerFor } from "@warden/api/testing";
+import { signUp } from "@warden/api/testing";
 import { revokeSession, revokeUserSessions } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import { REVOCATION_QUEUE, revocationFeedKeys } from "@warden/contracts";
@@ -62,7 +62,7 @@ const moved =
 const revocationJobs = (s: MetricsScrape, state: string) => s.value("warden_queue_jobs", { queue: REVOCATION_QUEUE, state });
 
 async function newSession() {
-  return callerFor(a.auth).auth.signup({ email: `m-${randomUUID()}@example.com`, password });
+  return signUp(a.auth, { email: `m-${randomUUID()}@example.com`, password });
 }
 
 /** Waits until the worker has applied these events (outbox applied_at). */

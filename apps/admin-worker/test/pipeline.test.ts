@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { callerFor, reasonOf } from "@warden/api/testing";
+import { callerFor, reasonOf, signUp } from "@warden/api/testing";
 import { applyRevocationEvent, createAdmin } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import {
@@ -55,7 +55,7 @@ const admin = () => callerFor(a.auth, adminToken).admin;
 
 async function newUser() {
   const email = `u-${randomUUID()}@example.com`;
-  const first = await callerFor(a.auth).auth.signup({ email, password });
+  const first = await signUp(a.auth, { email, password });
   const second = await callerFor(b.auth).auth.login({ email, password });
   return { email, userId: first.user.id, first, second };
 }

@@ -1,4 +1,4 @@
-import { callerFor, reasonOf } from "@warden/api/testing";
+import { callerFor, reasonOf, signUp } from "@warden/api/testing";
 import { revokeSession } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import { MAINTENANCE_QUEUE, REVOCATION_QUEUE } from "@warden/contracts";
@@ -66,7 +66,7 @@ it("Redis flushed under a running worker: the maintenance schedule is back withi
 
 it("an event published, then lost with Redis before any worker took it, is published again and applied once", async () => {
   const password = "correct horse battery";
-  const user = await callerFor(a.auth).auth.signup({ email: "lost-job@example.com", password });
+  const user = await signUp(a.auth, { email: "lost-job@example.com", password });
   // No worker runs: the relay publishes the event and the job waits in the queue.
   const { eventId } = await revokeSession(a.auth, {
     sessionId: user.sessionId,

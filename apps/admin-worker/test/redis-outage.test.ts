@@ -1,4 +1,4 @@
-import { callerFor, reasonOf } from "@warden/api/testing";
+import { callerFor, reasonOf, signUp } from "@warden/api/testing";
 import { revokeSession, revokeUserSessions } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import { auditLog, outboxEvents, sessions } from "@warden/db";
@@ -70,9 +70,7 @@ afterAll(async () => {
 
 it("revocations made while Redis is down are recorded, nothing is lost, and they are applied once it is back", async () => {
   const password = "correct horse battery";
-  const users = await Promise.all(
-    [1, 2, 3, 4].map((i) => callerFor(a.auth).auth.signup({ email: `outage${i}@example.com`, password })),
-  );
+  const users = await Promise.all([1, 2, 3, 4].map((i) => signUp(a.auth, { email: `outage${i}@example.com`, password })));
   const overHttp = (await post("auth.signup", { email: "outage-http@example.com", password })).body.result.data;
   await redis.stop();
 

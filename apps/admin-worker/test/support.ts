@@ -1,4 +1,4 @@
-import { createAuth, startOutboxRelay, type Auth, type OutboxRelay } from "@warden/auth";
+import { createAuth, startOutboxRelay, type Auth, type DataKeys, type OutboxRelay } from "@warden/auth";
 import { type createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import type { TestDatabase } from "@warden/db/testing";
 import { RevocationSet, startRevocationFeed, type RevocationFeed } from "@warden/revocations";
@@ -40,7 +40,14 @@ export interface Instance {
  */
 export async function startInstance(
   database: TestDatabase,
-  opts: { redisUrl: string; prefix: string; keys: ReturnType<typeof createTestKeyRing>; refreshReuseGraceMs?: number },
+  opts: {
+    redisUrl: string;
+    prefix: string;
+    keys: ReturnType<typeof createTestKeyRing>;
+    refreshReuseGraceMs?: number;
+    /** Shared with the worker when it sends emails (their links are derived from it). */
+    dataKeys?: DataKeys;
+  },
 ): Promise<Instance> {
   const relay = startOutboxRelay({
     db: database.db,
@@ -60,6 +67,7 @@ export async function startInstance(
       ...(opts.refreshReuseGraceMs === undefined ? {} : { refreshReuseGraceMs: opts.refreshReuseGraceMs }),
     },
     revocations,
+    ...(opts.dataKeys ? { dataKeys: opts.dataKeys } : {}),
     afterRevocation: () => relay.wake(),
   });
   const feed = startRevocationFeed({ redis: opts.redisUrl, prefix: opts.prefix, sink: revocations });

@@ -1,4 +1,4 @@
-import { callerFor } from "@warden/api/testing";
+import { signUp } from "@warden/api/testing";
 import { revokeSession } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import { REVOCATION_QUEUE, revocationFeedKeys } from "@warden/contracts";
@@ -48,7 +48,7 @@ function startWorkerProcess(): Child {
 }
 
 it("a worker killed in the middle of a job: another worker applies the event, exactly once in effect", async () => {
-  const user = await callerFor(instance.auth).auth.signup({ email: "crash@example.com", password: "correct horse battery" });
+  const user = await signUp(instance.auth, { email: "crash@example.com", password: "correct horse battery" });
   const { eventId } = await revokeSession(instance.auth, {
     sessionId: user.sessionId,
     reason: "crash test",

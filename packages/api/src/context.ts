@@ -29,10 +29,18 @@ export interface RateLimitSubject {
   email?: string;
 }
 
+/**
+ * Budgets: login per address and per account+address (a password change counts as a login of its
+ * account), signup and refresh per address, password-reset requests per address and per email,
+ * verification emails per account.
+ */
+type RateLimitBucketName =
+  "login" | "loginAccount" | "signup" | "refresh" | "passwordReset" | "passwordResetEmail" | "emailVerification";
+
 /** The limiter decides which addresses count as one source (an IPv6 host owns a whole prefix). */
 export interface RateLimiter {
   /** Throws AuthError('RATE_LIMITED') when the subject is over its budget. */
-  consume(bucket: "login" | "loginAccount" | "signup" | "refresh", subject: RateLimitSubject): Promise<void>;
+  consume(bucket: RateLimitBucketName, subject: RateLimitSubject): Promise<void>;
   /** Clears a subject's failures (a successful login). */
   reward?(bucket: "loginAccount", subject: RateLimitSubject): Promise<void>;
 }

@@ -22,3 +22,10 @@ export async function reasonOf(promise: Promise<unknown>): Promise<string> {
   }
   throw new Error("expected the call to fail");
 }
+
+/** Signs up through the API and returns the session (tests run without REQUIRE_VERIFIED_EMAIL). */
+export async function signUp(auth: Auth, input: { email: string; password: string; deviceName?: string }) {
+  const result = await callerFor(auth).auth.signup(input);
+  if ("verificationRequired" in result) throw new Error("signup opened no session (REQUIRE_VERIFIED_EMAIL)");
+  return result;
+}

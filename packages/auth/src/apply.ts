@@ -1,11 +1,23 @@
-import { notBeforeOf, type RevocationEvent as QueuedEvent, type UserRoleChangedEvent } from "@warden/contracts";
+import { notBeforeOf, type EmailJob, type RevocationEvent as QueuedEvent } from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, type Database } from "@warden/db";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { REVOCATION_SLACK_MS } from "./context.js";
 import type { DbOrTx } from "./sessions.js";
 
-/** The events that end sessions. A role change ends none: `applyRoleChange` handles it. */
-type RevocationEvent = Exclude<QueuedEvent, UserRoleChangedEvent>;
+/** The events that end sessions; the others (a role change, an email) are notices: `applyNotice`. */
+type RevocationEvent = Extract<QueuedEvent, { type: "session.revoked" | "refresh_token.reused" | UserWideType }>;
+type Notice = Exclude<QueuedEvent, RevocationEvent>;
+/** Events whose producer revoked several sessions of a user, each marked with the event's id. */
+type UserWideType = "user.revoked" | "password.changed" | "password.reset";
+const USER_WIDE: readonly string[] = ["user.revoked", "password.changed", "password.reset"] satisfies UserWideType[];
+
+function isUserWide(event: RevocationEvent): event is Extract<RevocationEvent, { type: UserWideType }> {
+  return USER_WIDE.includes(event.type);
+}
+
+function isNotice(event: QueuedEvent): event is Notice {
+  return event.type === "user.role_changed" || event.type === "email.requested" || event.type === "email.verified";
+}
 
 export interface ApplyOptions {
   /** Sends the revoked session ids to every verifier (idempotent: `publishRevocations`). */
@@ -19,6 +31,8 @@ export interface ApplyOptions {
   advanceFeed?: (seq: number) => Promise<void>;
   /** Access-token lifetime: feed entries must outlive the last token of a revoked session. */
   accessTokenTtlMs: number;
+  /** Hands an email to the email queue (idempotent: jobId = eventId). Needed for `email.requested`. */
+  queueEmail?: (job: EmailJob) => Promise<void>;
   now?: () => number;
 }
 
@@ -35,7 +49,7 @@ export interface ApplyResult {
  * comparison of one server's clock with another's). A plain read, so a redelivery finds the same set.
  */
 async function coveredSessions(tx: DbOrTx, event: RevocationEvent): Promise<string[]> {
-  if (event.type !== "user.revoked") {
+  if (!isUserWide(event)) {
     // The producer marked this session revoked in the event's own transaction.
     return [event.sessionId];
   }
@@ -45,10 +59,9 @@ async function coveredSessions(tx: DbOrTx, event: RevocationEvent): Promise<stri
 
 /** Kills every refresh token of the sessions (a subquery, so 100k sessions are one statement). */
 async function blacklistRefreshTokens(tx: DbOrTx, event: RevocationEvent, at: Date): Promise<void> {
-  const scope =
-    event.type === "user.revoked"
-      ? sql`${refreshTokens.sessionId} in (select ${sessions.id} from ${sessions} where ${sessions.revokedEventId} = ${event.eventId})`
-      : eq(refreshTokens.sessionId, event.sessionId);
+  const scope = isUserWide(event)
+    ? sql`${refreshTokens.sessionId} in (select ${sessions.id} from ${sessions} where ${sessions.revokedEventId} = ${event.eventId})`
+    : eq(refreshTokens.sessionId, event.sessionId);
   await tx
     .update(refreshTokens)
     .set({ revokedAt: at })
@@ -107,14 +120,19 @@ async function markApplied(
 }
 
 /**
- * A role change: the producer committed the role and the user's not-before; what is left is to
- * publish the not-before to every verifier, write the audit row and mark the event applied.
+ * An event that ends no session. A role change: the producer committed the role and the user's
+ * not-before; what is left is to publish the not-before to every verifier. An email: it goes to
+ * the email queue (nothing when the request named no account). Then the audit row, and applied.
  */
-async function applyRoleChange(db: Database, event: UserRoleChangedEvent, options: ApplyOptions): Promise<ApplyResult> {
+async function applyNotice(db: Database, event: Notice, options: ApplyOptions): Promise<ApplyResult> {
   const now = options.now ?? Date.now;
   const state = await outboxState(db, event.eventId);
   if (state.applied) return { alreadyApplied: true, sessionIds: [] };
   await publishEventNotBefore(event, options);
+  if (event.type === "email.requested" && event.userId) {
+    if (!options.queueEmail) throw new Error("an email event reached a worker without an email queue");
+    await options.queueEmail({ eventId: event.eventId, kind: event.kind, userId: event.userId });
+  }
   await advanceFeed(state.seq, options);
   await markApplied(db, event, 0, null, new Date(now()));
   return { alreadyApplied: false, sessionIds: [] };
@@ -127,7 +145,7 @@ async function applyRoleChange(db: Database, event: UserRoleChangedEvent, option
  * (retry, a worker killed mid-job) finishes the work and a delivery after that changes nothing.
  */
 export async function applyRevocationEvent(db: Database, event: QueuedEvent, options: ApplyOptions): Promise<ApplyResult> {
-  if (event.type === "user.role_changed") return applyRoleChange(db, event, options);
+  if (isNotice(event)) return applyNotice(db, event, options);
   const now = options.now ?? Date.now;
   const state = await outboxState(db, event.eventId);
   if (state.applied) return { alreadyApplied: true, sessionIds: [] };
@@ -141,7 +159,7 @@ export async function applyRevocationEvent(db: Database, event: QueuedEvent, opt
   await publishEventNotBefore(event, options);
   await advanceFeed(state.seq, options);
 
-  await markApplied(db, event, sessionIds.length, event.type === "user.revoked" ? null : event.sessionId, new Date(now()));
+  await markApplied(db, event, sessionIds.length, isUserWide(event) ? null : event.sessionId, new Date(now()));
   return { alreadyApplied: false, sessionIds };
 }
 

@@ -15,6 +15,8 @@ export interface AuthSettings extends TokenSettings {
   sessionMaxAgeMs: number;
   /** How long the most recently rotated refresh token may be replayed for the same successor. */
   refreshReuseGraceMs: number;
+  /** REQUIRE_VERIFIED_EMAIL: signup opens no session and login refuses an unverified email. */
+  requireVerifiedEmail: boolean;
 }
 
 export const DEFAULT_AUTH_SETTINGS = {
@@ -22,6 +24,7 @@ export const DEFAULT_AUTH_SETTINGS = {
   refreshTokenTtlMs: 7 * 86_400_000,
   sessionMaxAgeMs: 30 * 86_400_000,
   refreshReuseGraceMs: 10_000,
+  requireVerifiedEmail: false,
 } as const;
 
 /** Verifiers may accept tokens a few seconds past exp; revocation entries outlive that too. */
@@ -62,6 +65,8 @@ export interface Auth {
    * rotating a JWT key breaks no grace retry. The current key first, then the previous ones.
    */
   refreshKeys: [current: Buffer, ...previous: Buffer[]];
+  /** Derive the tokens of reset and verification links (one-time-tokens.ts); the worker holds the same keys. */
+  oneTimeKeys: [current: Buffer, ...previous: Buffer[]];
   /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
   /** Told how each refresh ended (metrics); synchronous and cheap, it runs inside the call. */
@@ -86,6 +91,7 @@ export interface CreateAuthOptions {
 export function createAuth(options: CreateAuthOptions): Auth {
   const clock = options.clock ?? systemClock;
   const revocations = options.revocations ?? new RevocationSet({ clock });
+  const dataKeys = options.dataKeys ?? randomDataKeys();
   return {
     db: options.db,
     keys: options.keys,
@@ -94,7 +100,8 @@ export function createAuth(options: CreateAuthOptions): Auth {
     revocations,
     tokenCache: new VerifiedTokenCache(VERIFIED_TOKEN_CACHE_SIZE),
     sessionCache: new SessionCache(revocations),
-    refreshKeys: deriveDataKeys(options.dataKeys ?? randomDataKeys(), "refresh-successor"),
+    refreshKeys: deriveDataKeys(dataKeys, "refresh-successor"),
+    oneTimeKeys: deriveDataKeys(dataKeys, "one-time-token"),
     afterRevocation: options.afterRevocation ?? (() => {}),
     onRefresh: options.onRefresh ?? (() => {}),
     hooks: options.hooks,

@@ -20,3 +20,5 @@ export * from "./maintenance.js";
 export * from "./recanonicalize.js";
 export * from "./roles.js";
 export * from "./feed-keeper.js";
+export * from "./account.js";
+export * from "./one-time-tokens.js";

@@ -1,5 +1,6 @@
 import { outboxEvents, refreshTokens, sessions, type Database } from "@warden/db";
 import { and, isNotNull, lt, or } from "drizzle-orm";
+import { pruneOneTimeTokens } from "./one-time-tokens.js";
 
 export interface PruneOptions {
   now: number;
@@ -13,13 +14,14 @@ export interface PruneResult {
   sessions: number;
   refreshTokens: number;
   outboxEvents: number;
+  oneTimeTokens: number;
 }
 
 /**
  * Deletes what can no longer matter: sessions past their absolute or idle limit, or revoked, for
  * longer than the retention (their refresh tokens go with them: a dead session's token is refused
  * whether or not its row exists); refresh tokens expired and rotated long ago inside live sessions;
- * outbox events applied and published longer ago than the retention.
+ * outbox events applied and published longer ago than the retention; expired reset and verification tokens.
  */
 export async function pruneExpired(db: Database, options: PruneOptions): Promise<PruneResult> {
   const cutoff = new Date(options.now - options.retentionMs);
@@ -37,5 +39,11 @@ export async function pruneExpired(db: Database, options: PruneOptions): Promise
     .delete(outboxEvents)
     .where(and(isNotNull(outboxEvents.publishedAt), lt(outboxEvents.appliedAt, cutoff)))
     .returning({ id: outboxEvents.id });
-  return { sessions: deadSessions.length, refreshTokens: oldTokens.length, outboxEvents: oldEvents.length };
+  const expiredLinks = await pruneOneTimeTokens(db, options.now);
+  return {
+    sessions: deadSessions.length,
+    refreshTokens: oldTokens.length,
+    outboxEvents: oldEvents.length,
+    oneTimeTokens: expiredLinks,
+  };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { notBeforeOf, type Actor, type RevocationEvent } from "@warden/contracts";
 import { outboxEvents, refreshTokens, sessions, users } from "@warden/db";
-import { and, eq, inArray, isNull } from "drizzle-orm";
+import { and, eq, inArray, isNull, ne } from "drizzle-orm";
 import { revocationUntil, type Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import type { DbOrTx } from "./sessions.js";
@@ -10,21 +10,34 @@ type Distribute<T> = T extends unknown ? Omit<T, "eventId" | "at"> : never;
 export type NewRevocationEvent = Distribute<RevocationEvent>;
 
 /** Writes the event to the outbox in the caller's transaction: it commits with the state change or not at all. */
-export async function recordRevocationEvent(tx: DbOrTx, event: NewRevocationEvent, at: number): Promise<RevocationEvent> {
-  const full = { ...event, eventId: randomUUID(), at } as RevocationEvent;
+export async function recordRevocationEvent(
+  tx: DbOrTx,
+  event: NewRevocationEvent,
+  at: number,
+  eventId: string = randomUUID(),
+): Promise<RevocationEvent> {
+  const full = { ...event, eventId, at } as RevocationEvent;
   await tx.insert(outboxEvents).values({ id: full.eventId, type: full.type, payload: full, createdAt: new Date(at) });
   return full;
 }
 
-/** Marks sessions revoked and their refresh tokens dead, in the caller's transaction. */
+/**
+ * Marks sessions revoked and their refresh tokens dead, in the caller's transaction: one session,
+ * or every session of a user (but `exceptSessionId`, the one a password change keeps).
+ */
 export async function markSessionsRevoked(
   tx: DbOrTx,
-  where: { sessionId: string } | { userId: string },
+  where: { sessionId: string } | { userId: string; exceptSessionId?: string },
   eventId: string,
   reason: string,
   at: number,
 ): Promise<string[]> {
-  const filter = "sessionId" in where ? eq(sessions.id, where.sessionId) : eq(sessions.userId, where.userId);
+  const filter =
+    "sessionId" in where
+      ? eq(sessions.id, where.sessionId)
+      : where.exceptSessionId
+        ? and(eq(sessions.userId, where.userId), ne(sessions.id, where.exceptSessionId))
+        : eq(sessions.userId, where.userId);
   const revoked = await tx
     .update(sessions)
     .set({ revokedAt: new Date(at), revokedReason: reason, revokedEventId: eventId })

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Role, SessionSummary, TokenPair } from "@warden/contracts";
+import type { PublicUser, Role, SessionSummary, TokenPair } from "@warden/contracts";
 import { perDatabase, refreshTokens, sessions, users, type Database } from "@warden/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
@@ -105,7 +105,7 @@ export async function listSessions(auth: Auth, userId: string, currentSessionId:
 }
 
 export interface CurrentSession {
-  user: { id: string; email: string; role: Role };
+  user: PublicUser;
   session: { id: string; createdAt: number; expiresAt: number };
   revoked: boolean;
 }
@@ -117,6 +117,9 @@ const currentSessionQuery = perDatabase((db) =>
       userId: users.id,
       email: users.email,
       role: users.role,
+      emailVerifiedAt: users.emailVerifiedAt,
+      lockedAt: users.lockedAt,
+      userCreatedAt: users.createdAt,
       sessionId: sessions.id,
       createdAt: sessions.createdAt,
       expiresAt: sessions.expiresAt,
@@ -132,7 +135,14 @@ export async function getCurrentSession(auth: Auth, sessionId: string): Promise<
   const [row] = await currentSessionQuery(auth.db).execute({ sessionId });
   if (!row) return undefined;
   return {
-    user: { id: row.userId, email: row.email, role: row.role },
+    user: {
+      id: row.userId,
+      email: row.email,
+      role: row.role,
+      emailVerified: row.emailVerifiedAt !== null,
+      locked: row.lockedAt !== null,
+      createdAt: row.userCreatedAt.getTime(),
+    },
     session: { id: row.sessionId, createdAt: row.createdAt.getTime(), expiresAt: row.expiresAt.getTime() },
     revoked: row.revokedAt !== null,
   };

@@ -1,9 +1,10 @@
-import type { Actor, AuthResult, CredentialsInput, PublicUser, Role } from "@warden/contracts";
+import type { Actor, AuthResult, CredentialsInput, PublicUser, Role, VerificationRequired } from "@warden/contracts";
 import { perDatabase, users } from "@warden/db";
 import { eq, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
+import { queueEmail } from "./account.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { createSession, type ClientInfo } from "./sessions.js";
 
@@ -16,19 +17,68 @@ function isUniqueViolation(error: unknown): boolean {
   return false;
 }
 
-/** Creates an account and signs it in. Input is already validated and the email canonical. */
+/** The columns behind PublicUser, for `select` and `returning`. */
+export const publicUserColumns = {
+  id: users.id,
+  email: users.email,
+  role: users.role,
+  emailVerifiedAt: users.emailVerifiedAt,
+  lockedAt: users.lockedAt,
+  createdAt: users.createdAt,
+};
+
+/** The user as every output shows it. */
+export function toPublicUser(row: {
+  id: string;
+  email: string;
+  role: Role;
+  emailVerifiedAt: Date | null;
+  lockedAt: Date | null;
+  createdAt: Date;
+}): PublicUser {
+  return {
+    id: row.id,
+    email: row.email,
+    role: row.role,
+    emailVerified: row.emailVerifiedAt !== null,
+    locked: row.lockedAt !== null,
+    createdAt: row.createdAt.getTime(),
+  };
+}
+
+/** Signup where a session is expected (REQUIRE_VERIFIED_EMAIL off): tests, tools. */
 export async function signup(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
+  const result = await createAccount(auth, input, client);
+  if ("verificationRequired" in result) throw new Error("REQUIRE_VERIFIED_EMAIL is on: signup opens no session (createAccount)");
+  return result;
+}
+
+/**
+ * Creates an account, queues its verification email and signs it in (with REQUIRE_VERIFIED_EMAIL,
+ * no session: the account waits for its link). Input is already validated and the email canonical.
+ */
+export async function createAccount(
+  auth: Auth,
+  input: CredentialsInput,
+  client: ClientInfo,
+): Promise<AuthResult | VerificationRequired> {
   const passwordHash = await hashPassword(input.password);
+  const at = auth.clock();
   try {
-    return await auth.db.transaction(async (tx) => {
-      const [user] = await tx
+    const { result, event } = await auth.db.transaction(async (tx) => {
+      const [row] = await tx
         .insert(users)
-        .values({ email: input.email, passwordHash, createdAt: new Date(auth.clock()) })
-        .returning({ id: users.id, email: users.email, role: users.role });
-      if (!user) throw new Error("insert returned no row");
+        .values({ email: input.email, passwordHash, createdAt: new Date(at) })
+        .returning(publicUserColumns);
+      if (!row) throw new Error("insert returned no row");
+      const user = toPublicUser(row);
+      const event = await queueEmail(auth, tx, "email_verification", user.id, { type: "user", id: user.id }, at);
+      if (auth.settings.requireVerifiedEmail) return { event, result: { user, verificationRequired: true as const } };
       const pair = await createSession(auth, tx, user, { ...client, deviceName: input.deviceName });
-      return { user, ...pair };
+      return { event, result: { user, ...pair } };
     });
+    auth.afterRevocation(event, []);
+    return result;
   } catch (error) {
     if (isUniqueViolation(error)) throw new AuthError("EMAIL_TAKEN", "an account with this email exists");
     throw error;
@@ -38,7 +88,7 @@ export async function signup(auth: Auth, input: CredentialsInput, client: Client
 /** The account behind an email, for the password check (prepared: every login runs it). */
 const credentialsQuery = perDatabase((db) =>
   db
-    .select({ id: users.id, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
+    .select({ id: users.id, passwordHash: users.passwordHash, lockedAt: users.lockedAt, emailVerifiedAt: users.emailVerifiedAt })
     .from(users)
     .where(eq(users.email, sql.placeholder("email")))
     .prepare("credentials"),
@@ -46,13 +96,17 @@ const credentialsQuery = perDatabase((db) =>
 
 /**
  * Checks the password and starts a session. An unknown email costs the same argon2 work as a
- * wrong password and gets the same answer; the lock is only disclosed to the password's owner.
+ * wrong password and gets the same answer; the lock (and, with REQUIRE_VERIFIED_EMAIL, an
+ * unverified email) is only disclosed to the password's owner.
  */
 export async function login(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
   const [user] = await credentialsQuery(auth.db).execute({ email: input.email });
   const ok = user ? await verifyPassword(user.passwordHash, input.password) : await verifyAgainstDummy(input.password);
   if (!user || !ok) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
   if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
+  if (auth.settings.requireVerifiedEmail && !user.emailVerifiedAt) {
+    throw new AuthError("EMAIL_UNVERIFIED", "verify your email address first: the link is in your inbox");
+  }
   await auth.hooks?.afterPasswordCheck?.();
   return startVerifiedSession(auth, user.id, user.passwordHash, { ...client, deviceName: input.deviceName });
 }
@@ -67,7 +121,7 @@ export async function login(auth: Auth, input: CredentialsInput, client: ClientI
 async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: string, client: ClientInfo): Promise<AuthResult> {
   return auth.db.transaction(async (tx) => {
     const [user] = await tx
-      .select({ id: users.id, email: users.email, role: users.role, passwordHash: users.passwordHash, lockedAt: users.lockedAt })
+      .select({ ...publicUserColumns, passwordHash: users.passwordHash })
       .from(users)
       .where(eq(users.id, userId))
       .for("share")
@@ -78,7 +132,7 @@ async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: st
     if (!user || user.passwordHash !== verifiedHash) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
     if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
     await auth.hooks?.beforeSessionInsert?.();
-    const publicUser: PublicUser = { id: user.id, email: user.email, role: user.role };
+    const publicUser = toPublicUser(user);
     const pair = await createSession(auth, tx, publicUser, client);
     return { user: publicUser, ...pair };
   });
@@ -99,10 +153,11 @@ export async function createAdmin(auth: Auth, email: string, password: string): 
   const passwordHash = await hashPassword(password);
   const [user] = await auth.db
     .insert(users)
-    .values({ email, passwordHash, role: "admin", createdAt: new Date(auth.clock()) })
+    // The operator chose the address: verified from the start.
+    .values({ email, passwordHash, role: "admin", createdAt: new Date(auth.clock()), emailVerifiedAt: new Date(auth.clock()) })
     .onConflictDoNothing({ target: users.email })
-    .returning({ id: users.id, email: users.email, role: users.role });
-  return user;
+    .returning(publicUserColumns);
+  return user && toPublicUser(user);
 }
 
 export interface PromoteToAdminInput {
@@ -139,9 +194,9 @@ export async function promoteToAdmin(
       .update(users)
       .set({ role: "admin", passwordHash })
       .where(eq(users.id, found.id))
-      .returning({ id: users.id, email: users.email, role: users.role });
+      .returning(publicUserColumns);
     if (!user) throw new Error("update returned no row");
-    return { user, event, ids };
+    return { user: toPublicUser(user), event, ids };
   });
   announceRevocation(auth, result.event, result.ids);
   return { user: result.user, eventId: result.event.eventId, revokedSessions: result.ids.length };

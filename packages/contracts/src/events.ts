@@ -50,16 +50,70 @@ export const userRoleChangedEvent = z.object({
 });
 export type UserRoleChangedEvent = z.infer<typeof userRoleChangedEvent>;
 
-/** Job data on the revocation queue. Ids only: never a token. */
+/**
+ * The user changed their password: every other session is revoked (those the producer marked with
+ * this event), the one that made the change is kept.
+ */
+export const passwordChangedEvent = z.object({
+  ...eventBase,
+  type: z.literal("password.changed"),
+  userId: idSchema,
+  keptSessionId: idSchema,
+});
+
+/** A password reset through an emailed link: every session of the user is revoked. */
+export const passwordResetEvent = z.object({
+  ...eventBase,
+  type: z.literal("password.reset"),
+  userId: idSchema,
+});
+
+export const EMAIL_KINDS = ["password_reset", "email_verification"] as const;
+export type EmailKind = (typeof EMAIL_KINDS)[number];
+
+/**
+ * An email to send: the worker queues it. `userId` is null when a reset was asked for an address
+ * with no (unlocked) account: the request wrote the same event either way, and nothing is sent.
+ * The link's token is not here: the worker rebuilds it from `eventId` with the data key.
+ */
+export const emailRequestedEvent = z.object({
+  ...eventBase,
+  type: z.literal("email.requested"),
+  kind: z.enum(EMAIL_KINDS),
+  userId: idSchema.nullable(),
+});
+export type EmailRequestedEvent = z.infer<typeof emailRequestedEvent>;
+
+/** The user proved the mailbox (for the audit trail; ends no session). */
+export const emailVerifiedEvent = z.object({
+  ...eventBase,
+  type: z.literal("email.verified"),
+  userId: idSchema,
+});
+
+/** Job data on the revocation queue (every outbox event travels on it). Ids only: never a token. */
 export const revocationEvent = z.discriminatedUnion("type", [
   sessionRevokedEvent,
   userRevokedEvent,
   refreshTokenReusedEvent,
   userRoleChangedEvent,
+  passwordChangedEvent,
+  passwordResetEvent,
+  emailRequestedEvent,
+  emailVerifiedEvent,
 ]);
 export type RevocationEvent = z.infer<typeof revocationEvent>;
 export type RevocationEventType = RevocationEvent["type"];
-export const REVOCATION_EVENT_TYPES = ["session.revoked", "user.revoked", "refresh_token.reused", "user.role_changed"] as const;
+export const REVOCATION_EVENT_TYPES = [
+  "session.revoked",
+  "user.revoked",
+  "refresh_token.reused",
+  "user.role_changed",
+  "password.changed",
+  "password.reset",
+  "email.requested",
+  "email.verified",
+] as const;
 
 /**
  * The not-before (epoch ms) an event sets on its user: access tokens of the user issued before it
@@ -74,6 +128,20 @@ export function notBeforeOf(event: RevocationEvent): { userId: string; notBefore
 
 /** Queue shared by the outbox relay (producer) and the admin worker (consumer). */
 export const REVOCATION_QUEUE = "warden-revocations";
+/** Emails sent by the admin worker over SMTP (one job per `email.requested` event, jobId = eventId). */
+export const EMAIL_QUEUE = "warden-emails";
+
+/** Job data on the email queue: ids only, never the link's token (rebuilt from the event id). */
+export const emailJob = z.object({ eventId: idSchema, kind: z.enum(EMAIL_KINDS), userId: idSchema });
+export type EmailJob = z.infer<typeof emailJob>;
+
+export const EMAIL_JOB_OPTIONS = {
+  attempts: 8,
+  backoff: { type: "exponential", delay: 2_000 },
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const;
+
 /** Maintenance jobs (pruning) run by the admin worker. */
 export const MAINTENANCE_QUEUE = "warden-maintenance";
 

@@ -80,6 +80,20 @@ export const refreshInput = z.object({ refreshToken: refreshTokenSchema.optional
 export const emptyInput = z.object({}).optional();
 export const sessionIdInput = z.object({ sessionId: idSchema });
 
+/** Reset and verification tokens: 256 random bits, base64url without padding. */
+export const ONE_TIME_TOKEN_LENGTH = 43;
+export const oneTimeTokenSchema = z
+  .string()
+  .length(ONE_TIME_TOKEN_LENGTH, { message: "must be the token from the email" })
+  .regex(/^[A-Za-z0-9_-]+$/, { message: "must be the token from the email" });
+
+export const changePasswordInput = z.object({ currentPassword: passwordSchema, newPassword: passwordSchema });
+export type ChangePasswordInput = z.infer<typeof changePasswordInput>;
+export const requestPasswordResetInput = z.object({ email: emailSchema });
+export const resetPasswordInput = z.object({ token: oneTimeTokenSchema, newPassword: passwordSchema });
+export type ResetPasswordInput = z.infer<typeof resetPasswordInput>;
+export const verifyEmailInput = z.object({ token: oneTimeTokenSchema });
+
 export const adminFindUserInput = z.union([z.object({ email: emailSchema }), z.object({ userId: idSchema })]);
 export const adminRevokeUserInput = z.object({
   userId: idSchema,

@@ -7,6 +7,11 @@ export const userOutput = z.object({
   id: z.string(),
   email: z.string(),
   role: z.enum(ROLES),
+  /** The user proved the mailbox (a verification link, or a password reset). */
+  emailVerified: z.boolean(),
+  locked: z.boolean(),
+  /** Epoch milliseconds. */
+  createdAt: z.number(),
 });
 export type PublicUser = z.infer<typeof userOutput>;
 
@@ -21,6 +26,12 @@ export type TokenPair = z.infer<typeof tokenPairOutput>;
 
 export const authResultOutput = tokenPairOutput.extend({ user: userOutput });
 export type AuthResult = z.infer<typeof authResultOutput>;
+
+/** Signup with REQUIRE_VERIFIED_EMAIL: the account exists, the email is on its way, no session yet. */
+export interface VerificationRequired {
+  user: PublicUser;
+  verificationRequired: true;
+}
 
 export const sessionSummaryOutput = z.object({
   id: z.string(),

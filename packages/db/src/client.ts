@@ -15,6 +15,8 @@ export interface DbHandle {
 export interface CreateDbOptions {
   /** Pool size (default 10). */
   max?: number;
+  /** Told of every statement sent (postgres.js `debug`): tests compare what two paths run. */
+  debug?: (connection: number, query: string, parameters: unknown[]) => void;
 }
 
 /**
@@ -34,6 +36,7 @@ export function createDb(url: string, options: CreateDbOptions = {}): DbHandle {
     connect_timeout: 5,
     backoff: reconnectDelay,
     idle_timeout: 60,
+    ...(options.debug ? { debug: options.debug } : {}),
   });
   const db = drizzle({ client: sql, schema, casing: "snake_case" });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };

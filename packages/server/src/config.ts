@@ -115,6 +115,11 @@ export const serverEnvSchema = sharedEnvSchema.extend({
   RATE_LIMIT_LOGIN_ACCOUNT: budget,
   RATE_LIMIT_SIGNUP: budget,
   RATE_LIMIT_REFRESH: budget,
+  RATE_LIMIT_PASSWORD_RESET: budget,
+  RATE_LIMIT_PASSWORD_RESET_EMAIL: budget,
+  RATE_LIMIT_EMAIL_VERIFICATION: budget,
+  /** Signup opens no session and login refuses an unverified email until its link is followed. */
+  REQUIRE_VERIFIED_EMAIL: flag(false),
   /** IPv6 clients are counted per prefix of this length (a host routinely holds a whole /64). */
   RATE_LIMIT_IPV6_PREFIX: ipv6PrefixLength,
   /** When set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open (firewall it). */

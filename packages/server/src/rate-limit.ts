@@ -26,6 +26,9 @@ export const DEFAULT_RATE_LIMITS: Record<RateLimitBucket, RateLimitPolicy> = {
   loginAccount: { points: 10, durationSec: 15 * 60, blockSec: 15 * 60 },
   signup: { points: 10, durationSec: 60 * 60 },
   refresh: { points: 120, durationSec: 60 },
+  passwordReset: { points: 20, durationSec: 60 * 60 },
+  passwordResetEmail: { points: 5, durationSec: 60 * 60 },
+  emailVerification: { points: 5, durationSec: 60 * 60 },
 };
 
 /** The setting that overrides each bucket's budget (see config.ts), named in a 429's message. */
@@ -34,6 +37,9 @@ export const RATE_LIMIT_SETTINGS = {
   loginAccount: "RATE_LIMIT_LOGIN_ACCOUNT",
   signup: "RATE_LIMIT_SIGNUP",
   refresh: "RATE_LIMIT_REFRESH",
+  passwordReset: "RATE_LIMIT_PASSWORD_RESET",
+  passwordResetEmail: "RATE_LIMIT_PASSWORD_RESET_EMAIL",
+  emailVerification: "RATE_LIMIT_EMAIL_VERIFICATION",
 } as const satisfies Record<RateLimitBucket, string>;
 
 /** What each bucket counts, for a 429's message. */
@@ -42,6 +48,9 @@ const COUNTED: Record<RateLimitBucket, string> = {
   loginAccount: "login attempts for this account from this address",
   signup: "sign-ups from this address",
   refresh: "token refreshes from this address",
+  passwordReset: "password-reset requests and emailed-link uses from this address",
+  passwordResetEmail: "password-reset emails for this address",
+  emailVerification: "verification emails for this account",
 };
 
 /** A window in the unit RATE_LIMIT_* settings take: `1h`, `15m`, `30s`. */
@@ -84,6 +93,9 @@ export function rateLimitsFromEnv(env: {
   RATE_LIMIT_LOGIN_ACCOUNT?: RateLimitPolicy | undefined;
   RATE_LIMIT_SIGNUP?: RateLimitPolicy | undefined;
   RATE_LIMIT_REFRESH?: RateLimitPolicy | undefined;
+  RATE_LIMIT_PASSWORD_RESET?: RateLimitPolicy | undefined;
+  RATE_LIMIT_PASSWORD_RESET_EMAIL?: RateLimitPolicy | undefined;
+  RATE_LIMIT_EMAIL_VERIFICATION?: RateLimitPolicy | undefined;
 }): Partial<Record<RateLimitBucket, RateLimitPolicy>> {
   const limits: Partial<Record<RateLimitBucket, RateLimitPolicy>> = {};
   if (env.RATE_LIMIT_LOGIN) limits.login = env.RATE_LIMIT_LOGIN;
@@ -92,6 +104,9 @@ export function rateLimitsFromEnv(env: {
     limits.loginAccount = { ...env.RATE_LIMIT_LOGIN_ACCOUNT, blockSec: env.RATE_LIMIT_LOGIN_ACCOUNT.durationSec };
   if (env.RATE_LIMIT_SIGNUP) limits.signup = env.RATE_LIMIT_SIGNUP;
   if (env.RATE_LIMIT_REFRESH) limits.refresh = env.RATE_LIMIT_REFRESH;
+  if (env.RATE_LIMIT_PASSWORD_RESET) limits.passwordReset = env.RATE_LIMIT_PASSWORD_RESET;
+  if (env.RATE_LIMIT_PASSWORD_RESET_EMAIL) limits.passwordResetEmail = env.RATE_LIMIT_PASSWORD_RESET_EMAIL;
+  if (env.RATE_LIMIT_EMAIL_VERIFICATION) limits.emailVerification = env.RATE_LIMIT_EMAIL_VERIFICATION;
   return limits;
 }
 

@@ -103,6 +103,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
       refreshTokenTtlMs: env.REFRESH_TOKEN_TTL,
       sessionMaxAgeMs: env.SESSION_MAX_AGE,
       refreshReuseGraceMs: env.REFRESH_REUSE_GRACE,
+      requireVerifiedEmail: env.REQUIRE_VERIFIED_EMAIL,
     },
   });
   authRef = auth;

@@ -25,3 +25,4 @@ export {
   type RedisClusterProcess,
   type TestRedisCluster,
 } from "./redis-cluster.js";
+export { startMailbox, tokenOfLink, type Mailbox, type ReceivedMail } from "./mailbox.js";

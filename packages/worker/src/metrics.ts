@@ -1,5 +1,13 @@
 import { appliedHighWaterMark, type FeedCheck } from "@warden/auth";
-import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, REVOCATION_EVENT_TYPES, type RevocationEvent } from "@warden/contracts";
+import {
+  EMAIL_KINDS,
+  EMAIL_QUEUE,
+  MAINTENANCE_QUEUE,
+  REVOCATION_QUEUE,
+  REVOCATION_EVENT_TYPES,
+  type EmailKind,
+  type RevocationEvent,
+} from "@warden/contracts";
 import type { Database } from "@warden/db";
 import { createMetricsRegistry, scrapeReading, serveMetrics } from "@warden/metrics";
 import { feedStats, type FeedStats, type RedisClient } from "@warden/revocations";
@@ -29,7 +37,12 @@ interface WorkerMetrics {
   failed(jobName: string | undefined): void;
   /** A periodic comparison of the feed with PostgreSQL ended (rebuilds are counted). */
   feedChecked(check: FeedCheck): void;
+  /** An email job attempt ended: sent, superseded (its link no longer works), not_applicable, failed. */
+  emailed(kind: EmailKind | undefined, outcome: EmailOutcomeLabel): void;
 }
+
+const EMAIL_OUTCOMES = ["sent", "superseded", "not_applicable", "failed"] as const;
+type EmailOutcomeLabel = (typeof EMAIL_OUTCOMES)[number];
 
 /** A job's name is its event type, unless the row was malformed: label values stay bounded. */
 const typeLabel = (name: string | undefined): string =>
@@ -62,6 +75,14 @@ function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
     registers,
   });
   for (const reason of ["missing", "behind"]) rebuilds.labels({ reason }).inc(0);
+
+  const emails = new Counter({
+    name: "warden_emails_total",
+    help: "Email job attempts by kind and outcome: sent, superseded (a newer link, or used), not_applicable (locked or already verified), failed (retried with backoff)",
+    labelNames: ["kind", "outcome"] as const,
+    registers,
+  });
+  for (const kind of EMAIL_KINDS) for (const outcome of EMAIL_OUTCOMES) emails.labels({ kind, outcome }).inc(0);
 
   const counts = scrapeReading(() => Promise.all(sources.queues.map((q) => q.getJobCounts(...QUEUE_STATES))));
   new Gauge({
@@ -123,6 +144,9 @@ function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
     feedChecked(check) {
       if (check.state === "rebuilt") rebuilds.labels({ reason: check.reason }).inc();
     },
+    emailed(kind, outcome) {
+      emails.labels({ kind: kind && EMAIL_KINDS.includes(kind) ? kind : "unknown", outcome }).inc();
+    },
   };
 }
 
@@ -150,7 +174,7 @@ export async function serveWorkerMetrics(
   options: WorkerMetricsOptions,
   parts: { connection: RedisClient; feed: RedisClient; db: Database; prefix: string },
 ): Promise<ServedWorkerMetrics> {
-  const queues = [REVOCATION_QUEUE, MAINTENANCE_QUEUE].map((name) => {
+  const queues = [REVOCATION_QUEUE, EMAIL_QUEUE, MAINTENANCE_QUEUE].map((name) => {
     const queue = new Queue(name, { connection: parts.connection, prefix: parts.prefix });
     queue.on("error", () => {});
     return queue;

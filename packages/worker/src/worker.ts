@@ -1,5 +1,21 @@
-import { applyRevocationEvent, noteApplyFailure, pruneExpired, startFeedKeeper } from "@warden/auth";
-import { MAINTENANCE_QUEUE, REVOCATION_QUEUE, revocationEvent, type RedisTarget, type RevocationEvent } from "@warden/contracts";
+import {
+  applyRevocationEvent,
+  deriveDataKeys,
+  noteApplyFailure,
+  pruneExpired,
+  startFeedKeeper,
+  type DataKeys,
+} from "@warden/auth";
+import {
+  EMAIL_JOB_OPTIONS,
+  EMAIL_QUEUE,
+  MAINTENANCE_QUEUE,
+  REVOCATION_QUEUE,
+  revocationEvent,
+  type EmailJob,
+  type RedisTarget,
+  type RevocationEvent,
+} from "@warden/contracts";
 import { createDb } from "@warden/db";
 import {
   advanceFeedHighWaterMark,
@@ -11,6 +27,7 @@ import {
 } from "@warden/revocations";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import pino, { type Logger } from "pino";
+import { createEmailSender, type EmailOutcome, type EmailSettings } from "./email.js";
 import { serveWorkerMetrics, type ServedWorkerMetrics, type WorkerMetricsOptions } from "./metrics.js";
 
 export interface AdminWorkerOptions {
@@ -26,6 +43,16 @@ export interface AdminWorkerOptions {
   retentionMs?: number;
   /** How often the revocation feed is compared with PostgreSQL, and rebuilt when Redis lost it (default 2 s). */
   feedCheckEveryMs?: number;
+  /**
+   * Send emails over SMTP (SMTP_URL, MAIL_FROM, PUBLIC_URL); absent, email jobs wait in their queue
+   * for a worker that has it. Needs `dataKeys`: links are rebuilt with the data key.
+   */
+  email?: EmailSettings | undefined;
+  /** WARDEN_DATA_KEY*: the auth servers' data keys (emailed links are derived from them). */
+  dataKeys?: DataKeys | undefined;
+  emailConcurrency?: number;
+  /** Attempts and first backoff of an email job (default EMAIL_JOB_OPTIONS: 8, from 2 s, exponential). */
+  emailRetry?: { attempts: number; delayMs: number };
   /** Serve Prometheus metrics on this port (METRICS_PORT); absent, no metrics. */
   metrics?: WorkerMetricsOptions | undefined;
   logger?: Logger;
@@ -34,6 +61,8 @@ export interface AdminWorkerOptions {
 export interface AdminWorker {
   revocations: Worker<RevocationEvent, RevocationResult>;
   maintenance: Worker;
+  /** Sends emails; undefined without `email` settings. */
+  emails: Worker<EmailJob, EmailOutcome> | undefined;
   /** Where the metrics are served, when `metrics` was given. */
   metricsUrl: string | undefined;
   close(): Promise<void>;
@@ -56,6 +85,9 @@ const SCHEDULE_CHECK_EVERY_MS = 5_000;
  */
 export async function startAdminWorker(options: AdminWorkerOptions): Promise<AdminWorker> {
   const logger = options.logger ?? pino({ level: "info" });
+  if (options.email && !options.dataKeys) {
+    throw new Error("sending emails needs the auth servers' data key: set WARDEN_DATA_KEY or WARDEN_DATA_KEY_FILE");
+  }
   const database = createDb(options.databaseUrl, { max: (options.concurrency ?? 4) + 2 });
   // Workers block on Redis: commands must wait for a reconnect instead of failing.
   const connection = connectRedis(options.redis, { maxRetriesPerRequest: null });
@@ -78,6 +110,19 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   }
   const metrics = served?.metrics;
 
+  // Every email event is queued here, with or without SMTP settings: jobs wait for a worker that has them.
+  const emailQueue = new Queue<EmailJob>(EMAIL_QUEUE, { connection, prefix: options.prefix });
+  emailQueue.on("error", (err) => logger.warn({ err: err.message }, "email queue error"));
+  const queueEmail = async (job: EmailJob) => {
+    await emailQueue.add(job.kind, job, {
+      ...EMAIL_JOB_OPTIONS,
+      ...(options.emailRetry
+        ? { attempts: options.emailRetry.attempts, backoff: { type: "exponential", delay: options.emailRetry.delayMs } }
+        : {}),
+      jobId: job.eventId,
+    });
+  };
+
   const processRevocation = async (job: Job<RevocationEvent, RevocationResult>): Promise<RevocationResult> => {
     const parsed = revocationEvent.safeParse(job.data);
     // A malformed event never becomes valid: fail it now, visibly, and move on to the next job.
@@ -94,6 +139,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       publish: (ids, until) => publishRevocations(feed, ids, until, options.prefix),
       publishNotBefore: (userId, notBefore, until) => publishNotBefore(feed, userId, notBefore, until, options.prefix),
       advanceFeed: (seq) => advanceFeedHighWaterMark(feed, seq, options.prefix),
+      queueEmail,
     });
     metrics?.applied(event, result.alreadyApplied, Date.now());
     logger.info(
@@ -124,6 +170,33 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     metrics?.failed(job?.name);
     if (job?.id) void noteApplyFailure(database.db, job.id, err.message).catch(() => {});
   });
+
+  let emails: Worker<EmailJob, EmailOutcome> | undefined;
+  let closeSender = () => {};
+  if (options.email && options.dataKeys) {
+    const sender = createEmailSender(database.db, deriveDataKeys(options.dataKeys, "one-time-token"), options.email);
+    closeSender = sender.close;
+    emails = new Worker<EmailJob, EmailOutcome>(EMAIL_QUEUE, (job) => sender.process(job.data), {
+      connection,
+      prefix: options.prefix,
+      concurrency: options.emailConcurrency ?? 2,
+    });
+    emails.on("error", (err) => logger.error({ err: err.message }, "email worker error"));
+    emails.on("completed", (job, outcome) => {
+      metrics?.emailed(job.data.kind, outcome);
+      // Ids only: the address and the link stay out of the logs.
+      logger.info({ eventId: job.data.eventId, userId: job.data.userId, kind: job.data.kind, outcome }, "email job done");
+    });
+    emails.on("failed", (job, err) => {
+      metrics?.emailed(job?.data.kind, "failed");
+      logger.error(
+        { eventId: job?.data.eventId, kind: job?.data.kind, attemptsMade: job?.attemptsMade, err: err.message },
+        "email not sent (retried with backoff until its attempts are used up, then kept in the failed set)",
+      );
+    });
+  } else {
+    logger.warn("SMTP_URL is not set: emails wait in the queue until a worker with SMTP_URL runs");
+  }
 
   const maintenance = new Worker(
     MAINTENANCE_QUEUE,
@@ -195,6 +268,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   return {
     revocations,
     maintenance,
+    emails,
     metricsUrl: served?.url,
     close: () =>
       (closing ??= (async () => {
@@ -202,8 +276,9 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
         connection.off("ready", onReady);
         redisRequirements.close();
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.
-        await Promise.all([revocations.close(), maintenance.close(), keeper.close()]);
-        await scheduler.close();
+        await Promise.all([revocations.close(), maintenance.close(), emails?.close(), keeper.close()]);
+        closeSender();
+        await Promise.all([scheduler.close(), emailQueue.close()]);
         await served?.close();
         connection.disconnect();
         feed.disconnect();

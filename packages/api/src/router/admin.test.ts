@@ -4,7 +4,7 @@ import { createTestAuth, type TestAuth } from "@warden/auth/testing";
 import { users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callerFor, reasonOf } from "../testing.js";
+import { callerFor, reasonOf, signUp } from "../testing.js";
 
 let t: TestAuth;
 const password = "correct horse battery";
@@ -19,7 +19,7 @@ afterAll(() => t.close());
 
 async function newUser() {
   const email = `u-${randomUUID()}@example.com`;
-  return { email, ...(await callerFor(t.auth).auth.signup({ email, password })) };
+  return { email, ...(await signUp(t.auth, { email, password })) };
 }
 
 /** Every admin procedure, each called with a valid input and with garbage. */

@@ -4,7 +4,7 @@ import { refreshTokens } from "@warden/db";
 import { and, eq, isNull } from "drizzle-orm";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callerFor, reasonOf } from "../testing.js";
+import { callerFor, reasonOf, signUp } from "../testing.js";
 
 const clock = createTestClock();
 let t: TestAuth;
@@ -17,7 +17,7 @@ afterAll(() => t.close());
 let n = 0;
 const password = "correct horse battery";
 async function signup(extra: { deviceName?: string } = {}) {
-  return callerFor(t.auth).auth.signup({ email: `user${++n}-${randomUUID()}@example.com`, password, ...extra });
+  return signUp(t.auth, { email: `user${++n}-${randomUUID()}@example.com`, password, ...extra });
 }
 
 describe("access tokens", () => {
@@ -105,7 +105,7 @@ describe("signup and login", () => {
 
   it("a duplicate signup, also in other case and with spaces, gets EMAIL_TAKEN", async () => {
     const email = `dup-${randomUUID()}@example.com`;
-    await callerFor(t.auth).auth.signup({ email, password });
+    await signUp(t.auth, { email, password });
     expect(await reasonOf(callerFor(t.auth).auth.signup({ email, password }))).toBe("EMAIL_TAKEN");
     expect(await reasonOf(callerFor(t.auth).auth.signup({ email: `  ${email.toUpperCase()} `, password }))).toBe("EMAIL_TAKEN");
     const login = await callerFor(t.auth).auth.login({ email: ` ${email.toUpperCase()}`, password });

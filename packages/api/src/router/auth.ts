@@ -1,6 +1,29 @@
 import type { TRPCRouterRecord } from "@trpc/server";
-import { getCurrentSessionCached, login, revokeSession, revokeUserSessions, rotateRefreshToken, signup } from "@warden/auth";
-import { emptyInput, loginInput, refreshInput, signupInput, type TokenPair } from "@warden/contracts";
+import {
+  changePassword,
+  createAccount,
+  getCurrentSessionCached,
+  login,
+  requestEmailVerification,
+  requestPasswordReset,
+  resetPassword,
+  revokeSession,
+  revokeUserSessions,
+  rotateRefreshToken,
+  verifyEmail,
+} from "@warden/auth";
+import {
+  changePasswordInput,
+  emptyInput,
+  loginInput,
+  refreshInput,
+  requestPasswordResetInput,
+  resetPasswordInput,
+  signupInput,
+  verifyEmailInput,
+  type TokenPair,
+  type VerificationRequired,
+} from "@warden/contracts";
 import type { Context } from "../context.js";
 import { fail } from "../errors.js";
 import { protectedProcedure, publicProcedure } from "../trpc.js";
@@ -10,8 +33,8 @@ function clientInfo(ctx: Context) {
 }
 
 /** In browser mode the refresh token goes into the httpOnly cookie and never into the body. */
-function deliver<T extends TokenPair>(ctx: Context, result: T): T {
-  if (!ctx.req.cookieMode || !ctx.req.setRefreshCookie) return result;
+function deliver<T extends TokenPair | VerificationRequired>(ctx: Context, result: T): T {
+  if ("verificationRequired" in result || !ctx.req.cookieMode || !ctx.req.setRefreshCookie) return result;
   ctx.req.setRefreshCookie(result.refreshToken, result.refreshTokenExpiresAt);
   return { ...result, refreshToken: "" };
 }
@@ -19,7 +42,7 @@ function deliver<T extends TokenPair>(ctx: Context, result: T): T {
 export const authRouter = {
   signup: publicProcedure.input(signupInput).mutation(async ({ ctx, input }) => {
     await ctx.rateLimiter?.consume("signup", { ip: ctx.req.ip });
-    return deliver(ctx, await signup(ctx.auth, input, clientInfo(ctx)));
+    return deliver(ctx, await createAccount(ctx.auth, input, clientInfo(ctx)));
   }),
 
   login: publicProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
@@ -54,6 +77,40 @@ export const authRouter = {
     });
     ctx.req.clearRefreshCookie?.();
     return { revokedSessions };
+  }),
+
+  changePassword: protectedProcedure.input(changePasswordInput).mutation(async ({ ctx, input }) => {
+    const { userId, sessionId } = ctx.principal;
+    // The budgets of a login: a stolen access token cannot be used to guess the password.
+    await ctx.rateLimiter?.consume("login", { ip: ctx.req.ip });
+    await ctx.rateLimiter?.consume("loginAccount", { ip: ctx.req.ip, email: `user:${userId}` });
+    const result = await changePassword(ctx.auth, { userId, sessionId }, input);
+    await ctx.rateLimiter?.reward?.("loginAccount", { ip: ctx.req.ip, email: `user:${userId}` });
+    return result;
+  }),
+
+  requestPasswordReset: publicProcedure.input(requestPasswordResetInput).mutation(async ({ ctx, input }) => {
+    await ctx.rateLimiter?.consume("passwordReset", { ip: ctx.req.ip });
+    // Per address, wherever the requests come from: nobody floods a mailbox with reset emails.
+    await ctx.rateLimiter?.consume("passwordResetEmail", { ip: undefined, email: input.email });
+    return requestPasswordReset(ctx.auth, input.email);
+  }),
+
+  resetPassword: publicProcedure.input(resetPasswordInput).mutation(async ({ ctx, input }) => {
+    await ctx.rateLimiter?.consume("passwordReset", { ip: ctx.req.ip });
+    const { ok } = await resetPassword(ctx.auth, input);
+    ctx.req.clearRefreshCookie?.();
+    return { ok };
+  }),
+
+  requestEmailVerification: protectedProcedure.input(emptyInput).mutation(async ({ ctx }) => {
+    await ctx.rateLimiter?.consume("emailVerification", { ip: undefined, email: `user:${ctx.principal.userId}` });
+    return requestEmailVerification(ctx.auth, ctx.principal.userId);
+  }),
+
+  verifyEmail: publicProcedure.input(verifyEmailInput).mutation(async ({ ctx, input }) => {
+    await ctx.rateLimiter?.consume("passwordReset", { ip: ctx.req.ip });
+    return verifyEmail(ctx.auth, input.token);
   }),
 
   me: protectedProcedure.query(async ({ ctx }) => {

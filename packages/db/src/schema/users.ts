@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { index, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 export const users = pgTable(
   "users",
@@ -19,6 +19,11 @@ export const users = pgTable(
      */
     tokensNotBefore: timestamp({ withTimezone: true }),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    /**
+     * When the user proved the mailbox (a verification link, or a password reset sent to it).
+     * Accounts made before email verification existed were marked verified by the migration.
+     */
+    emailVerifiedAt: timestamp({ withTimezone: true }),
   },
   (t) => [
     // The revocation feed is rebuilt from the not-befores set within one access-token lifetime.
@@ -26,6 +31,30 @@ export const users = pgTable(
       .on(t.tokensNotBefore)
       .where(sql`${t.tokensNotBefore} is not null`),
   ],
+);
+
+export const ONE_TIME_TOKEN_PURPOSES = ["password_reset", "email_verification"] as const;
+export type OneTimeTokenPurpose = (typeof ONE_TIME_TOKEN_PURPOSES)[number];
+
+/**
+ * Password-reset and email-verification tokens: at most one live token per user and purpose (a
+ * newer request replaces the older), only its SHA-256 stored, deleted when used.
+ */
+export const oneTimeTokens = pgTable(
+  "one_time_tokens",
+  {
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    purpose: text({ enum: ONE_TIME_TOKEN_PURPOSES }).notNull(),
+    /** Hex SHA-256 of the token. */
+    tokenHash: text().notNull().unique(),
+    /** The outbox event that queued its email: the worker rebuilds the link from it. */
+    eventId: uuid().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull(),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.purpose] }), index().on(t.expiresAt)],
 );
 
 export type UserRow = typeof users.$inferSelect;
