@@ -16,6 +16,7 @@ import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import type { DevServerRecord } from "@warden/contracts";
 import { freePort, startEmbeddedPostgres } from "@warden/db";
 import { startAuthServer } from "@warden/server";
+import { startMailbox, type ReceivedMail } from "@warden/testing";
 import { Redis } from "ioredis";
 import { appliedEnv, consoleBuilt, DEV_RATE_LIMIT_FACTOR, devFiles, loadDevEnv, serverSettings } from "./env.js";
 
@@ -155,10 +156,30 @@ async function main() {
       `development rate limits (${DEV_RATE_LIMIT_FACTOR}x production's unless RATE_LIMIT_* is set; RATE_LIMITS=false turns them off)`,
     );
   }
-  await track(Promise.resolve(startAdminWorker(env)), stopChild);
+  const mail = await mailSettings(env, server.url);
+  if (interrupted()) return;
+  await track(Promise.resolve(startAdminWorker({ ...env, ...mail })), stopChild);
   const record: DevServerRecord = { pid: process.pid, url: server.url, databaseUrl, startedAt: Date.now() };
   await track(Promise.resolve(recordDevServer(record)), forgetDevServer);
   printReady(record, env, settings.DATABASE_URL === undefined);
+}
+
+/**
+ * Where the worker sends emails: SMTP_URL when given, else a development mailbox on loopback that
+ * prints each message's subject and links here, so reset and verification work out of the box.
+ * The one place a link with its token is shown: development only, never a production log.
+ */
+async function mailSettings(env: NodeJS.ProcessEnv, serverUrl: string): Promise<NodeJS.ProcessEnv> {
+  const publicUrl = env.PUBLIC_URL ?? serverUrl;
+  if (env.SMTP_URL) return { PUBLIC_URL: publicUrl };
+  const mailbox = await track(startMailbox({ onMessage: printMail }), (box) => box.close());
+  say(`no SMTP_URL: emails go to a development mailbox (${mailbox.url}) and are printed here`);
+  return { SMTP_URL: mailbox.url, PUBLIC_URL: publicUrl };
+}
+
+function printMail(mail: ReceivedMail): void {
+  const links = mail.links.map((link) => `\n    ${link}`).join("");
+  say(`email to ${mail.to.join(", ")}: ${mail.subject}${links}`);
 }
 
 /** The record the warden CLI reads (see DEV_SERVER_FILE), readable by this user only: it holds the database URL. */

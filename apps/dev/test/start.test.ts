@@ -132,6 +132,27 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
   expect(me.status).toBe(200);
   const sessionId = ((await me.json()) as { result: { data: { session: { id: string } } } }).result.data.session.id;
 
+  // No SMTP_URL: the verification email lands in the development mailbox, printed with its link.
+  const mailDeadline = Date.now() + 30_000;
+  let link: RegExpExecArray | null;
+  const linkPattern = new RegExp(
+    `email to start@example\\.com: Confirm your email address\\n\\s+(${api}/console/verify-email#token=([\\w-]{43}))`,
+  );
+  while (!(link = linkPattern.exec(output))) {
+    if (Date.now() > mailDeadline) throw new Error(`no verification email printed\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const verified = await fetch(`${api}/trpc/auth.verifyEmail`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token: link[2] }),
+  });
+  expect(verified.status, await verified.clone().text()).toBe(200);
+  const meAgain = await fetch(`${api}/trpc/auth.me`, { headers: { authorization: `Bearer ${accessToken}` } });
+  expect(
+    ((await meAgain.json()) as { result: { data: { user: { emailVerified: boolean } } } }).result.data.user.emailVerified,
+  ).toBe(true);
+
   // The worker runs: the logout's event is applied and shows in the audit log.
   const logout = await fetch(`http://127.0.0.1:${port}/trpc/auth.logout`, {
     method: "POST",

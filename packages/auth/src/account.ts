@@ -138,6 +138,7 @@ export async function requestPasswordReset(auth: Auth, email: string): Promise<{
     select ${eventId}::uuid, 'email.requested',
       jsonb_set(${JSON.stringify(event)}::jsonb, '{userId}', coalesce((select to_jsonb(user_id) from issued), 'null'::jsonb)),
       ${created}::timestamptz`);
+  auth.sessionCache.forgetUser(event.userId ?? "");
   auth.afterRevocation(event, []);
   return { ok: true };
 }
@@ -199,7 +200,7 @@ export async function requestEmailVerification(auth: Auth, userId: string): Prom
 /** Marks the email verified with a verification link's token (used up). */
 export async function verifyEmail(auth: Auth, token: string): Promise<{ ok: true }> {
   const at = auth.clock();
-  const event = await auth.db.transaction(async (tx) => {
+  const { event, userId } = await auth.db.transaction(async (tx) => {
     const { userId } = await consumeOneTimeToken(tx, token, "email_verification", at);
     const [user] = await tx
       .update(users)
@@ -207,12 +208,14 @@ export async function verifyEmail(auth: Auth, token: string): Promise<{ ok: true
       .where(eq(users.id, userId))
       .returning({ id: users.id });
     if (!user) throw new AuthError("ONE_TIME_TOKEN_INVALID", "this link is unknown, used or expired: ask for a new one");
-    return recordRevocationEvent(
+    const event = await recordRevocationEvent(
       tx,
       { type: "email.verified", userId, reason: "email verified", actor: { type: "user", id: userId } },
       at,
     );
+    return { event, userId };
   });
+  auth.sessionCache.forgetUser(userId);
   auth.afterRevocation(event, []);
   return { ok: true };
 }

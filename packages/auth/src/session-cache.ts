@@ -32,6 +32,15 @@ export class SessionCache {
   }
 
   /**
+   * Drops a user's rows after a change they show (a verified email): this process answers the new
+   * state at once; other instances within the TTL.
+   */
+  forgetUser(userId: string): void {
+    this.epoch++;
+    this.rows.deleteWhere((current) => current.user.id === userId);
+  }
+
+  /**
    * The cached row, or the one `read` returns, kept for the TTL when it is live and no revocation
    * arrived while it was read.
    */
