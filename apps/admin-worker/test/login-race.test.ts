@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { callerFor, reasonOf, signUp } from "@warden/api/testing";
-import { createAuth, createAdmin, hashPassword } from "@warden/auth";
+import { createAuth, createAdmin, deriveOneTimeToken, hashPassword } from "@warden/auth";
 import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
 import { sessions, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -19,7 +19,7 @@ import {
 } from "./support.js";
 
 /**
- * A login races an account lock, a revocation or a password change. Instance A serves the
+ * A login races an account lock, a revocation, a password change or a password reset. Instance A serves the
  * logins (its pause points hold a login at a chosen step), instance B the admin; A learns of
  * revoked sessions only from the worker, so what A refuses is what the worker covered.
  */
@@ -85,6 +85,15 @@ async function newUser() {
   const email = `race-${randomUUID()}@example.com`;
   const first = await signUp(b.auth, { email, password });
   return { email, userId: first.user.id, first };
+}
+
+/** A reset link's token for the user, as the worker would email it (requested through instance B). */
+async function resetToken(u: { email: string; userId: string }): Promise<string> {
+  await callerFor(b.auth).auth.requestPasswordReset({ email: u.email });
+  const [event] = await database.sql<{ id: string }[]>`
+    select id from outbox_events where type = 'email.requested'
+    and payload->>'userId' = ${u.userId} and payload->>'kind' = 'password_reset'`;
+  return deriveOneTimeToken(b.auth.oneTimeKeys[0], event!.id);
 }
 
 async function liveSessions(userId: string): Promise<string[]> {
@@ -181,6 +190,59 @@ describe("a login racing a lock, a revocation or a password change", () => {
     const result = await login;
     expect(result.ok ? "a session" : result.reason).toBe("INVALID_CREDENTIALS");
     expect(await liveSessions(u.userId)).toEqual([u.first.sessionId]);
+  });
+
+  it("a password reset committed while the login is past its password check: INVALID_CREDENTIALS, and no live session", async () => {
+    const u = await newUser();
+    const token = await resetToken(u);
+    const pause = pausePoint();
+    a.auth.hooks = { afterPasswordCheck: pause.hook };
+    const login = outcome(callerFor(a.auth).auth.login({ email: u.email, password }));
+    await pause.reached;
+
+    await callerFor(b.auth).auth.resetPassword({ token, newPassword: "a brand new password" });
+    pause.release();
+
+    const result = await login;
+    expect(result.ok ? "a session" : result.reason).toBe("INVALID_CREDENTIALS");
+    expect(await liveSessions(u.userId)).toEqual([]);
+  });
+
+  it("a password reset racing a login that holds the user row waits for it, then revokes the new session on every instance", async () => {
+    const u = await newUser();
+    const token = await resetToken(u);
+    const pause = pausePoint();
+    a.auth.hooks = { beforeSessionInsert: pause.hook };
+    const login = outcome(callerFor(a.auth).auth.login({ email: u.email, password }));
+    await pause.reached;
+
+    let returned = false;
+    const reset = callerFor(b.auth)
+      .auth.resetPassword({ token, newPassword: "a brand new password" })
+      .finally(() => (returned = true));
+    const seen = await waitFor(
+      async () => (returned ? "returned" : (await lockWaiters()) > 0 && "waiting"),
+      15_000,
+      "reset waiting",
+    );
+    pause.release();
+
+    const result = await login;
+    if (!result.ok) throw new Error(`login failed: ${result.reason}`);
+    await reset;
+    const refused = await waitFor(
+      async () => {
+        const me = await outcome(callerFor(a.auth, result.value.accessToken).sessions.list());
+        return !me.ok && me.reason;
+      },
+      10_000,
+      "instance A refusing the access token of the session opened during the reset",
+    );
+    expect(refused).toBe("SESSION_REVOKED");
+    const refreshed = await outcome(callerFor(a.auth).auth.refresh({ refreshToken: result.value.refreshToken }));
+    expect(refreshed.ok ? "rotated" : refreshed.reason).toBe("REFRESH_TOKEN_REVOKED");
+    expect(await liveSessions(u.userId)).toEqual([]);
+    expect(seen).toBe("waiting");
   });
 
   it("a login committed after a revocation stays alive when the worker applies it, even from a server whose clock is behind", async () => {

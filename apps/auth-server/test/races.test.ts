@@ -1,4 +1,4 @@
-import { createAdmin, signAccessToken } from "@warden/auth";
+import { createAdmin, deriveOneTimeToken, signAccessToken } from "@warden/auth";
 import { createTestAuth, createTestClock, type TestAuth } from "@warden/auth/testing";
 import { email, PASSWORD, startTestServer, type TestServer } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -144,6 +144,28 @@ describe("revocation and refresh, each order forced by a held row lock", () => {
       "admin.revokeUser",
       (pair) =>
         server.post("/trpc/admin.revokeUser", { userId: pair.user.id, reason: "race test", lock: false }, bearer(adminToken)),
+    ],
+    [
+      "auth.changePassword from another session",
+      async (pair) => {
+        const other = (await server.post("/trpc/auth.login", { email: pair.email, password: PASSWORD })).body.result.data;
+        return server.post(
+          "/trpc/auth.changePassword",
+          { currentPassword: PASSWORD, newPassword: "a brand new passphrase" },
+          bearer(other.accessToken),
+        );
+      },
+    ],
+    [
+      "auth.resetPassword",
+      async (pair) => {
+        await server.post("/trpc/auth.requestPasswordReset", { email: pair.email });
+        const [event] = await t.database.sql<{ id: string }[]>`
+          select id from outbox_events where type = 'email.requested'
+          and payload->>'userId' = ${pair.user.id} and payload->>'kind' = 'password_reset'`;
+        const token = deriveOneTimeToken(t.auth.oneTimeKeys[0], event!.id);
+        return server.post("/trpc/auth.resetPassword", { token, newPassword: "a brand new passphrase" });
+      },
     ],
   ];
 
