@@ -134,6 +134,23 @@ describe("emails sent by the admin worker over SMTP", () => {
     console.log(`the other instance refused the old session ${Math.round(performance.now() - revokedAt)} ms after the reset`);
     expect((await callerFor(b.auth).auth.login({ email, password: newPassword })).user.emailVerified).toBe(true);
     expect(await reasonOf(callerFor(b.auth).auth.resetPassword({ token, newPassword: password }))).toBe("ONE_TIME_TOKEN_INVALID");
+
+    // Each step of the flow has its audit row, written once by the worker.
+    const audited = await waitFor(
+      async () => {
+        const rows = await database.sql<{ type: string; reason: string; sessions_revoked: number }[]>`
+          select type, reason, sessions_revoked from audit_log where user_id = ${first.user.id} order by id`;
+        return rows.length >= 3 && rows;
+      },
+      10_000,
+      "the flow's audit rows",
+    );
+    expect(audited.map((r) => [r.type, r.reason])).toEqual([
+      ["email.requested", "verification email"],
+      ["email.requested", "password reset email"],
+      ["password.reset", "password reset"],
+    ]);
+    expect(audited[2]!.sessions_revoked).toBe(1);
   });
 
   it("an unknown address gets no email; a superseded link is not sent", async () => {

@@ -1,4 +1,4 @@
-import { createAdmin, createAuth, hashToken } from "@warden/auth";
+import { createAdmin, createAuth, deriveOneTimeToken, hashToken } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
 import { createDb } from "@warden/db";
 import { email, LogCapture, startTestServer, type TestServer } from "@warden/testing";
@@ -87,6 +87,39 @@ describe("no secret in logs", () => {
     await server.get("/trpc/auth.me", undefined, auth(signup.accessToken));
     await server.post("/trpc/auth.logout", {}, auth(admin.accessToken));
 
+    // The account flows: a password change (right and wrong current password), a reset through
+    // its link, a verification link, and tokens of the wrong shape.
+    const changer = (await server.post("/trpc/auth.login", { email: adminEmail, password: adminPassword })).body.result.data;
+    keep(changer.accessToken, changer.refreshToken);
+    const changedPassword = "changed-passphrase-\u00fc-9";
+    keep(changedPassword);
+    await server.post(
+      "/trpc/auth.changePassword",
+      { currentPassword: `${adminPassword}-no`, newPassword: changedPassword },
+      auth(changer.accessToken),
+    );
+    keep(`${adminPassword}-no`);
+    await server.post(
+      "/trpc/auth.changePassword",
+      { currentPassword: adminPassword, newPassword: changedPassword },
+      auth(changer.accessToken),
+    );
+    await server.post("/trpc/auth.requestPasswordReset", { email: adminEmail });
+    const [resetEvent] = await t.database.sql<{ id: string }[]>`
+      select id from outbox_events where type = 'email.requested' and payload->>'kind' = 'password_reset' order by seq desc limit 1`;
+    const resetToken = deriveOneTimeToken(t.auth.oneTimeKeys[0], resetEvent!.id);
+    const resetPassword = "reset-passphrase-\u00e5-3";
+    keep(resetToken, resetPassword);
+    expect((await server.post("/trpc/auth.resetPassword", { token: resetToken, newPassword: resetPassword })).status).toBe(200);
+    await server.post("/trpc/auth.resetPassword", { token: resetToken, newPassword: resetPassword }); // used: 400
+    await server.post("/trpc/auth.resetPassword", { token: `${resetToken}x`, newPassword: resetPassword }); // malformed
+    const [verifyEvent] = await t.database.sql<{ id: string }[]>`
+      select id from outbox_events where type = 'email.requested' and payload->>'kind' = 'email_verification' order by seq desc limit 1`;
+    const verifyToken = deriveOneTimeToken(t.auth.oneTimeKeys[0], verifyEvent!.id);
+    keep(verifyToken);
+    await server.post("/trpc/auth.verifyEmail", { token: verifyToken });
+    await server.get("/trpc/auth.verifyEmail", { token: verifyToken }); // a mutation as GET, token in the query string
+
     // An outage: the database is gone while signing up and refreshing (errors logged with detail).
     const gone = createDb(t.database.url, { max: 1 });
     await gone.close();
@@ -106,7 +139,7 @@ describe("no secret in logs", () => {
     for (const secret of secrets) expect(text.includes(secret), `a secret of length ${secret.length} is in the logs`).toBe(false);
     // Nor what they are stored as: argon2 hashes, refresh-token digests.
     expect(text).not.toContain("$argon2");
-    for (const token of [signup.refreshToken, login.refreshToken, rotated.refreshToken])
+    for (const token of [signup.refreshToken, login.refreshToken, rotated.refreshToken, resetToken, verifyToken])
       expect(text).not.toContain(hashToken(token));
     // Both the successful flow and the failures were logged (the check is not vacuous).
     expect(text).toContain("/trpc/auth.refresh");

@@ -17,6 +17,11 @@ import type { DbOrTx } from "./sessions.js";
 import { hashToken } from "./tokens.js";
 
 const SYSTEM: Actor = { type: "system", id: null };
+/** The reason an `email.requested` event records (the audit shows it). */
+const EMAIL_REASON: Record<EmailKind, string> = {
+  password_reset: "password reset email",
+  email_verification: "verification email",
+};
 
 /**
  * Queues an email for the user in the caller's transaction: the token is issued (its hash stored,
@@ -33,12 +38,7 @@ export async function queueEmail(
 ): Promise<RevocationEvent> {
   const eventId = randomUUID();
   await issueOneTimeToken(tx, auth.oneTimeKeys[0], eventId, userId, PURPOSE_OF_EMAIL[kind], at);
-  return recordRevocationEvent(
-    tx,
-    { type: "email.requested", kind, userId, reason: `${kind.replace("_", " ")} email`, actor },
-    at,
-    eventId,
-  );
+  return recordRevocationEvent(tx, { type: "email.requested", kind, userId, reason: EMAIL_REASON[kind], actor }, at, eventId);
 }
 
 /**
@@ -115,7 +115,7 @@ export async function requestPasswordReset(auth: Auth, email: string): Promise<{
     type: "email.requested",
     kind: "password_reset",
     userId: null,
-    reason: "password reset email",
+    reason: EMAIL_REASON.password_reset,
     actor: SYSTEM,
     eventId,
     at,
