@@ -190,9 +190,7 @@ describe("an SMTP server that refuses", () => {
     const failingPrefix = testPrefix();
     const keys = createTestKeyRing();
     const instance = await startInstance(database, { redisUrl: REDIS_URL, prefix: failingPrefix, keys, dataKeys });
-    const down = await startMailbox();
-    const deadUrl = down.url;
-    await down.close(); // nothing listens there any more: every connection is refused
+    const refusing = await startMailbox({ refuseWith: "mailbox unavailable, try again later" });
     const failing = await startAdminWorker({
       databaseUrl: database.url,
       redis: REDIS_URL,
@@ -200,7 +198,7 @@ describe("an SMTP server that refuses", () => {
       accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
       refreshTokenTtlMs: 7 * 86_400_000,
       dataKeys,
-      email: { smtpUrl: deadUrl, from: "Warden <no-reply@example.test>", publicUrl: PUBLIC_URL },
+      email: { smtpUrl: refusing.url, from: "Warden <no-reply@example.test>", publicUrl: PUBLIC_URL },
       emailRetry: { attempts: 3, delayMs: 100 },
       metrics: { port: 0 },
       logger: pino({ level: "silent" }),
@@ -218,7 +216,7 @@ describe("an SMTP server that refuses", () => {
         "the email job in the failed set",
       );
       expect(failed.attemptsMade).toBe(3);
-      expect(failed.failedReason).toMatch(/ECONNREFUSED|connect/i);
+      expect(failed.failedReason).toMatch(/451.*mailbox unavailable/);
       const scrape = await scrapeMetrics(failing.metricsUrl!);
       expect(scrape.value("warden_emails_total", { kind: "email_verification", outcome: "failed" })).toBe(3);
       expect(scrape.value("warden_queue_jobs", { queue: EMAIL_QUEUE, state: "failed" })).toBe(1);
@@ -226,6 +224,7 @@ describe("an SMTP server that refuses", () => {
       await queue.close();
       connection.disconnect();
       await failing.close();
+      await refusing.close();
       await instance.close();
       await deletePrefix(REDIS_URL, failingPrefix);
     }

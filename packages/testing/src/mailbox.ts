@@ -29,13 +29,24 @@ const LINK = /https?:\/\/[^\s<>"]+/g;
  * start` (which prints each message) and the mail server of tests. Accepts any sender and
  * recipient, no TLS, no authentication: never expose it.
  */
-export async function startMailbox(options: { port?: number; onMessage?: (mail: ReceivedMail) => void } = {}): Promise<Mailbox> {
+export async function startMailbox(
+  options: {
+    port?: number;
+    onMessage?: (mail: ReceivedMail) => void;
+    /** Refuse every message with this temporary (451) error instead: an SMTP server in trouble. */
+    refuseWith?: string;
+  } = {},
+): Promise<Mailbox> {
   const messages: ReceivedMail[] = [];
   const waiters = new Set<{ match: (mail: ReceivedMail) => boolean; resolve: (mail: ReceivedMail) => void }>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
+    onMailFrom(_address, _session, callback) {
+      if (!options.refuseWith) return callback();
+      callback(Object.assign(new Error(options.refuseWith), { responseCode: 451 }));
+    },
     onData(stream, session, callback) {
       simpleParser(stream).then(
         (parsed) => {
