@@ -1,9 +1,10 @@
+import type { PublicUser } from "@warden/contracts";
 import { auditLog, outboxEvents, sessions, users } from "@warden/db";
 import { desc, eq, lt, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
 
 export interface AdminUserView {
-  user: { id: string; email: string; role: "user" | "admin"; locked: boolean; lockedAt: number | null; createdAt: number };
+  user: PublicUser & { lockedAt: number | null };
   sessions: {
     id: string;
     deviceName: string | null;
@@ -25,7 +26,14 @@ export async function findUserForAdmin(
   by: { email: string } | { userId: string },
 ): Promise<AdminUserView | undefined> {
   const [user] = await auth.db
-    .select({ id: users.id, email: users.email, role: users.role, lockedAt: users.lockedAt, createdAt: users.createdAt })
+    .select({
+      id: users.id,
+      email: users.email,
+      role: users.role,
+      emailVerifiedAt: users.emailVerifiedAt,
+      lockedAt: users.lockedAt,
+      createdAt: users.createdAt,
+    })
     .from(users)
     .where("email" in by ? eq(users.email, by.email) : eq(users.id, by.userId));
   if (!user) return undefined;
@@ -50,6 +58,7 @@ export async function findUserForAdmin(
       id: user.id,
       email: user.email,
       role: user.role,
+      emailVerified: user.emailVerifiedAt !== null,
       locked: user.lockedAt !== null,
       lockedAt: user.lockedAt?.getTime() ?? null,
       createdAt: user.createdAt.getTime(),
