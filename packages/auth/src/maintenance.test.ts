@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { outboxEvents, refreshTokens, sessions, users } from "@warden/db";
+import { oneTimeTokens, outboxEvents, refreshTokens, sessions, users } from "@warden/db";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { pruneExpired } from "./maintenance.js";
+import { issueOneTimeToken } from "./one-time-tokens.js";
 import { revokeSession } from "./revoke.js";
 import { createSession } from "./sessions.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
@@ -33,15 +34,24 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
     .set({ publishedAt: new Date(clock()), appliedAt: new Date(clock()) })
     .where(eq(outboxEvents.id, eventId!));
 
+  // A reset link issued now has expired by the time maintenance runs.
+  await issueOneTimeToken(t.auth.db, t.auth.oneTimeKeys[0], randomUUID(), user!.id, "password_reset", clock());
+
   clock.advance(9 * DAY_MS); // past the 7-day idle limit plus one day of retention
   const live = await createSession(t.auth, t.auth.db, user!, {});
+  await issueOneTimeToken(t.auth.db, t.auth.oneTimeKeys[0], randomUUID(), user!.id, "email_verification", clock());
   const retentionMs = 1 * DAY_MS;
   const result = await pruneExpired(t.auth.db, {
     now: clock(),
     refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
     retentionMs,
   });
-  expect(result).toMatchObject({ sessions: 2, outboxEvents: 1 });
+  expect(result).toMatchObject({ sessions: 2, outboxEvents: 1, oneTimeTokens: 1 });
+  const links = await t.auth.db
+    .select({ purpose: oneTimeTokens.purpose })
+    .from(oneTimeTokens)
+    .where(eq(oneTimeTokens.userId, user!.id));
+  expect(links).toEqual([{ purpose: "email_verification" }]);
 
   const left = await t.auth.db
     .select({ id: sessions.id })
@@ -58,5 +68,6 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
     sessions: 0,
     refreshTokens: 0,
     outboxEvents: 0,
+    oneTimeTokens: 0,
   });
 });
