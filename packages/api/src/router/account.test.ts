@@ -104,13 +104,17 @@ describe("auth.changePassword", () => {
   });
 });
 
-function createCallerWithLimiter(auth: Auth, accessToken: string | undefined, onConsume: (bucket: string) => void) {
+function createCallerWithLimiter(
+  auth: Auth,
+  accessToken: string | undefined,
+  onConsume: (bucket: string, subject: { ip: string | undefined; email?: string }) => void,
+) {
   return createCaller(
     createContextInner({
       auth,
       rateLimiter: {
-        async consume(bucket) {
-          onConsume(bucket);
+        async consume(bucket, subject) {
+          onConsume(bucket, subject);
         },
       },
       req: { ip: "127.0.0.1", ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}) },
@@ -119,6 +123,27 @@ function createCallerWithLimiter(auth: Auth, accessToken: string | undefined, on
 }
 
 describe("auth.requestPasswordReset", () => {
+  it("is rate limited per address and per email; link uses and verification emails have budgets too", async () => {
+    const { email, first } = await account();
+    const consumed: unknown[] = [];
+    const record = (bucket: string, subject: { ip: string | undefined; email?: string }) => consumed.push([bucket, subject]);
+    await createCallerWithLimiter(t.auth, undefined, record).auth.requestPasswordReset({ email });
+    expect(consumed).toEqual([
+      ["passwordReset", { ip: "127.0.0.1" }],
+      ["passwordResetEmail", { ip: undefined, email }],
+    ]);
+    consumed.length = 0;
+    const token = Buffer.alloc(32, 1).toString("base64url");
+    await createCallerWithLimiter(t.auth, undefined, record)
+      .auth.resetPassword({ token, newPassword })
+      .catch(() => {});
+    await createCallerWithLimiter(t.auth, undefined, record)
+      .auth.verifyEmail({ token })
+      .catch(() => {});
+    await createCallerWithLimiter(t.auth, first.accessToken, record).auth.requestEmailVerification({});
+    expect(consumed.map((c) => (c as [string])[0])).toEqual(["passwordReset", "passwordReset", "emailVerification"]);
+  });
+
   it("answers alike, with the same statements and one outbox write, for an account, a locked one and no account", async () => {
     const statements: string[] = [];
     let watched: DbHandle | undefined;
