@@ -252,3 +252,85 @@ describe("@warden/client against a running server", () => {
     expect(res.body.error.data.reason).toBe("SESSION_REVOKED");
   });
 });
+
+describe("public procedures", () => {
+  /** A token of the right shape that no email ever carried. */
+  const UNKNOWN_TOKEN = "x".repeat(43);
+
+  /** A fetch that remembers which procedures each request called and whether it carried a bearer token. */
+  function recordingFetch() {
+    const sent: { path: string; bearer: boolean }[] = [];
+    const record: typeof fetch = (input, init) => {
+      const path = new URL(String(input instanceof Request ? input.url : input)).pathname.replace(/^\/trpc\//, "");
+      const headers = new Headers(init?.headers);
+      sent.push({ path, bearer: headers.has("authorization") });
+      return fetch(input, init);
+    };
+    return { sent, fetch: record };
+  }
+
+  it("are sent without an access token and never renew it, even when it has expired", async () => {
+    const recorded = recordingFetch();
+    const warden = createWardenClient({ url: s.url, store: memoryStore(), now: clock, fetch: recorded.fetch });
+    const credentials = { email: email(), password };
+    await warden.signup(credentials);
+    clock.advance(16 * MINUTE); // the access token has expired: a protected call would renew first
+    const refreshes = s.requests("auth.refresh");
+    recorded.sent.length = 0;
+
+    await expect(warden.api.auth.requestPasswordReset.mutate({ email: credentials.email })).resolves.toEqual({ ok: true });
+    await expect(
+      warden.api.auth.resetPassword.mutate({ token: UNKNOWN_TOKEN, newPassword: "a brand new passphrase" }),
+    ).rejects.toMatchObject({ reason: "ONE_TIME_TOKEN_INVALID", status: 400 });
+    await expect(warden.api.auth.verifyEmail.mutate({ token: UNKNOWN_TOKEN })).rejects.toMatchObject({
+      reason: "ONE_TIME_TOKEN_INVALID",
+    });
+    await expect(warden.api.health.query()).resolves.toMatchObject({ db: expect.any(String) });
+
+    expect(s.requests("auth.refresh")).toBe(refreshes);
+    expect(recorded.sent.map((r) => r.path)).toEqual([
+      "auth.requestPasswordReset",
+      "auth.resetPassword",
+      "auth.verifyEmail",
+      "health",
+    ]);
+    expect(recorded.sent.every((r) => !r.bearer)).toBe(true);
+    // The session is still there for the next protected call (renewed then).
+    await expect(warden.api.auth.me.query()).resolves.toMatchObject({ user: { email: credentials.email } });
+    expect(s.requests("auth.refresh")).toBe(refreshes + 1);
+  });
+
+  it("work signed out and after the session ended (a reset requested from a revoked browser)", async () => {
+    const signedOut = createWardenClient({ url: s.url, store: memoryStore() });
+    const credentials = { email: email(), password };
+    await expect(signedOut.api.auth.requestPasswordReset.mutate({ email: credentials.email })).resolves.toEqual({ ok: true });
+
+    const { warden } = newClient();
+    await warden.signup(credentials);
+    await warden.api.auth.logoutAll.mutate({});
+    await expect(warden.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+    // Protected calls fail fast from now on; the public ones still reach the server.
+    await expect(warden.api.sessions.list.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+    await expect(warden.api.auth.requestPasswordReset.mutate({ email: credentials.email })).resolves.toEqual({ ok: true });
+    await expect(warden.api.auth.verifyEmail.mutate({ token: UNKNOWN_TOKEN })).rejects.toMatchObject({
+      reason: "ONE_TIME_TOKEN_INVALID",
+    });
+  });
+
+  it("changePassword is typed and keeps this session: the client goes on with its tokens", async () => {
+    const { warden, store } = newClient();
+    const credentials = { email: email(), password };
+    await warden.signup(credentials);
+    const other = newClient();
+    await other.warden.login(credentials);
+    const before = await store.get();
+    const result: { ok: true; revokedSessions: number } = await warden.api.auth.changePassword.mutate({
+      currentPassword: password,
+      newPassword: "a brand new passphrase",
+    });
+    expect(result).toEqual({ ok: true, revokedSessions: 1 });
+    expect((await store.get())?.sessionId).toBe(before?.sessionId);
+    await expect(warden.api.auth.me.query()).resolves.toMatchObject({ user: { email: credentials.email } });
+    await expect(other.warden.api.auth.me.query()).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+  });
+});
