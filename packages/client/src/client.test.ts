@@ -5,11 +5,12 @@ import {
   createWardenClient,
   isWardenError,
   memoryStore,
+  type SignupResult,
   type WardenError,
   WardenSessionEndedError,
   webStorageStore,
 } from "./node.js";
-import { startCountingServer, type CountingServer } from "@warden/testing";
+import { sessionOf, startCountingServer, type CountingServer } from "@warden/testing";
 
 const password = "correct horse battery";
 const email = () => `client-${randomUUID()}@example.com`;
@@ -35,7 +36,7 @@ function newClient(now: () => number = clock) {
 describe("@warden/client against a running server", () => {
   it("signup, call, access token expires, next call renews silently", async () => {
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password, deviceName: "laptop" });
+    const signed = await sessionOf(warden.signup({ email: email(), password, deviceName: "laptop" }));
     expect(await warden.isSignedIn()).toBe(true);
     const me = await warden.api.auth.me.query();
     expect(me.user).toEqual(signed.user);
@@ -62,7 +63,7 @@ describe("@warden/client against a running server", () => {
 
   it("50 concurrent calls with an expired access token cause exactly one refresh request", async () => {
     const { warden } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     clock.advance(16 * MINUTE);
     const before = s.requests("auth.refresh");
     const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
@@ -84,7 +85,7 @@ describe("@warden/client against a running server", () => {
     // The client's clock stays put while the server's moves on: only the server knows it expired.
     const clientNow = clock();
     const { warden } = newClient(() => clientNow);
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     clock.advance(16 * MINUTE);
     const before = s.requests("auth.refresh");
     const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
@@ -107,7 +108,7 @@ describe("@warden/client against a running server", () => {
     const admin = createWardenClient({ url: s.url, store: memoryStore(), now: clock });
     await admin.login(await s.makeAdmin());
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     const events: unknown[] = [];
     warden.onSessionEnded((e) => events.push(e));
 
@@ -136,7 +137,7 @@ describe("@warden/client against a running server", () => {
     const admin = createWardenClient({ url: s.url, store: memoryStore(), now: clock });
     await admin.login(await s.makeAdmin());
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     const reasons: string[] = [];
     warden.onSessionEnded(({ reason }) => reasons.push(reason));
     await admin.api.admin.revokeUser.mutate({ userId: signed.user.id, reason: "stolen", lock: true });
@@ -159,7 +160,7 @@ describe("@warden/client against a running server", () => {
     };
     const credentials = { email: email(), password };
     const oldTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
-    const first = await oldTab.signup(credentials);
+    const first = await sessionOf(oldTab.signup(credentials));
     await oldTab.api.auth.me.query();
     const newTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
     const second = await newTab.login(credentials);
@@ -176,7 +177,7 @@ describe("@warden/client against a running server", () => {
 
   it("a refresh token used by a thief first ends the session with REFRESH_TOKEN_REUSED", async () => {
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     const reasons: string[] = [];
     warden.onSessionEnded(({ reason }) => reasons.push(reason));
     const stolen = await s.server.post("/trpc/auth.refresh", { refreshToken: signed.refreshToken });
@@ -253,7 +254,7 @@ describe("@warden/client against a running server", () => {
   });
 });
 
-describe("public procedures", () => {
+describe("public procedures and signup without a session", () => {
   /** A token of the right shape that no email ever carried. */
   const UNKNOWN_TOKEN = "x".repeat(43);
 
@@ -332,5 +333,29 @@ describe("public procedures", () => {
     expect((await store.get())?.sessionId).toBe(before?.sessionId);
     await expect(warden.api.auth.me.query()).resolves.toMatchObject({ user: { email: credentials.email } });
     await expect(other.warden.api.auth.me.query()).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+  });
+
+  it("a signup that must verify its email first stores no tokens and says so in its type", async () => {
+    const strict = await startCountingServer({ settings: { requireVerifiedEmail: true } });
+    try {
+      const store = memoryStore();
+      const warden = createWardenClient({ url: strict.url, store });
+      const credentials = { email: email(), password };
+      const result: SignupResult = await warden.signup(credentials);
+      if (!("verificationRequired" in result)) throw new Error("expected verificationRequired");
+      // @ts-expect-error: an answer without a session has no tokens to read
+      expect(result.accessToken).toBeUndefined();
+      expect(result).toEqual({
+        verificationRequired: true,
+        user: expect.objectContaining({ email: credentials.email, emailVerified: false }),
+      });
+      expect(await store.get()).toBeNull();
+      expect(await warden.isSignedIn()).toBe(false);
+      expect(strict.requests("auth.refresh")).toBe(0);
+      await expect(warden.login(credentials)).rejects.toMatchObject({ reason: "EMAIL_UNVERIFIED", status: 403 });
+      expect(await store.get()).toBeNull();
+    } finally {
+      await strict.close();
+    }
   });
 });
