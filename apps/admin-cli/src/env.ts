@@ -11,6 +11,8 @@ const envSchema = sharedEnvSchema.pick({ DATABASE_URL: true }).extend({
   WARDEN_URL: z.url({ message: "WARDEN_URL must be an http(s):// URL" }).optional(),
   WARDEN_CONFIG_DIR: z.string().min(1).optional(),
   WARDEN_PASSWORD: z.string().optional(),
+  /** The new password of `password change`, instead of a prompt. */
+  WARDEN_NEW_PASSWORD: z.string().optional(),
   WARDEN_EMAIL: z.string().optional(),
   XDG_CONFIG_HOME: z.string().optional(),
   /** Where `pnpm start` keeps its files (see dev-server.ts); default: the nearest enclosing `.warden/`. */

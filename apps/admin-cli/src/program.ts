@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { emailSchema, idSchema, passwordSchema, REVOCATION_EVENT_TYPES, reasonSchema } from "@warden/contracts";
-import type { WardenClient } from "@warden/client";
+import { isWardenError, type WardenClient } from "@warden/client";
 import type { z } from "zod";
 import { loadEnv, UsageError, type CliEnv } from "./env.js";
 import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -22,11 +22,13 @@ function parseWith<T>(schema: z.ZodType<T>, name: string) {
 }
 
 /** The signup password policy; an error here is one line and exit 1, like any bad argument. */
-function checkedPassword(value: string): string {
+function checkedPassword(value: string, name = "password"): string {
   const result = passwordSchema.safeParse(value);
-  if (!result.success) throw new UsageError(`password ${result.error.issues[0]?.message ?? "is invalid"}`);
+  if (!result.success) throw new UsageError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}`);
   return result.data;
 }
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 const positiveInt = (name: string, max: number) => (value: string) => {
   const n = Number(value);
@@ -168,7 +170,9 @@ async function followAudit(
 
 export function buildProgram(): Command {
   const program = new Command("warden")
-    .description("Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log.")
+    .description(
+      "Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log, change your password.",
+    )
     .version("0.1.0", "-V, --version")
     .addOption(
       new Option(
@@ -179,7 +183,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run `warden --help` for usage)")
     .addHelpText(
       "after",
-      `\nEnvironment:\n  WARDEN_URL         server URL\n  WARDEN_CONFIG_DIR  where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD    password for \`login\` and \`admin create\` instead of a prompt\n  DATABASE_URL       PostgreSQL URL for \`admin create\`\n  WARDEN_HOME        where \`pnpm start\` records its server and database (default: the nearest .warden/)\n  NO_COLOR           no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
+      `\nEnvironment:\n  WARDEN_URL           server URL\n  WARDEN_CONFIG_DIR    where the session is kept (default ~/.config/warden)\n  WARDEN_PASSWORD      password for \`login\`, \`admin create\` and (the current one) \`password change\` instead of a prompt\n  WARDEN_NEW_PASSWORD  the new password for \`password change\` instead of a prompt\n  DATABASE_URL         PostgreSQL URL for \`admin create\`\n  WARDEN_HOME          where \`pnpm start\` records its server and database (default: the nearest .warden/)\n  NO_COLOR             no colours (colours are only used on a terminal anyway)\n${EXIT_CODES_HELP}`,
     )
     .exitOverride();
 
@@ -334,6 +338,35 @@ export function buildProgram(): Command {
         return out.line(table(headers, page.items.map(row), out.colors.dim));
       }
       await followAudit(client, out, page.items, headers, row, opts.interval * 1000);
+    });
+
+  program
+    .command("password")
+    .description("the signed-in account's password")
+    .command("change")
+    .description("change the signed-in account's password: every other session of the account is signed out, this one stays")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const { env, url, out } = await context(command, opts.json);
+      const client = await signedInClient(env, url);
+      const prompt = () => import("./prompt.js");
+      const currentPassword = env.WARDEN_PASSWORD ?? (await (await prompt()).askPassword("Current password"));
+      const newPassword = checkedPassword(
+        env.WARDEN_NEW_PASSWORD ?? (await (await prompt()).askPassword("New password", true, "WARDEN_NEW_PASSWORD")),
+        "new password",
+      );
+      const { revokedSessions } = await client.api.auth.changePassword
+        .mutate({ currentPassword, newPassword })
+        .catch((error: unknown) => {
+          // This session is fine: only the password typed was wrong.
+          if (isWardenError(error, "INVALID_CREDENTIALS"))
+            throw new CliError("the current password is wrong", EXIT.NOT_SIGNED_IN);
+          throw error;
+        });
+      if (out.json) return out.printJson({ ok: true, revokedSessions });
+      out.line(
+        `password changed; ${plural(revokedSessions, "other session", "other sessions")} signed out (this one stays signed in)`,
+      );
     });
 
   const admin = program.command("admin").description("bootstrap tasks that talk to the database directly");

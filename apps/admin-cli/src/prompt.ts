@@ -10,8 +10,9 @@ export async function askText(label: string): Promise<string> {
   return input({ message: label, required: true });
 }
 
-export async function askPassword(label: string, confirm = false): Promise<string> {
-  requireTerminal("password (or WARDEN_PASSWORD)");
+/** `variable`: the environment variable that stands in for the prompt, named when there is no terminal. */
+export async function askPassword(label: string, confirm = false, variable = "WARDEN_PASSWORD"): Promise<string> {
+  requireTerminal(`${label.toLowerCase()} (or ${variable})`);
   const first = await password({ message: label, mask: "*" });
   if (confirm && (await password({ message: "Again", mask: "*" })) !== first) throw new UsageError("passwords do not match");
   return first;

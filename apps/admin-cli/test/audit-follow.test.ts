@@ -1,5 +1,5 @@
 import { createWardenClient, memoryStore, type WardenClient } from "@warden/client";
-import { startWardenSystem, waitFor, type WardenSystem } from "@warden/testing";
+import { sessionOf, startWardenSystem, waitFor, type WardenSystem } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { runWarden, spawnWarden, tempConfigDir } from "./cli.js";
 
@@ -8,7 +8,12 @@ let system: WardenSystem;
 let admin: WardenClient;
 let configDir: Awaited<ReturnType<typeof tempConfigDir>>;
 const PASSWORD = "correct horse battery";
-let users = 0;
+/**
+ * The accounts whose sessions are revoked below, signed up first: each signup queues a verification
+ * email, and that event's audit entry must be in the log before the revocations' entries.
+ */
+let accounts: { sessionId: string; user: { id: string } }[];
+let used = 0;
 
 beforeAll(async () => {
   system = await startWardenSystem();
@@ -20,6 +25,19 @@ beforeAll(async () => {
     WARDEN_PASSWORD: system.admin.password,
   });
   expect(login.code, login.stderr).toBe(0);
+  accounts = await Promise.all(
+    [1, 2, 3, 4].map((n) =>
+      sessionOf(
+        createWardenClient({ url: system.url, store: memoryStore() }).signup({
+          email: `follow-${n}@example.com`,
+          password: PASSWORD,
+        }),
+      ),
+    ),
+  );
+  const emailsAudited = async () =>
+    (await admin.api.admin.audit.query({ limit: 100 })).items.filter((i) => i.type === "email.requested").length;
+  await waitFor(async () => (await emailsAudited()) === accounts.length, 15_000, "the signups' email events applied");
 });
 
 afterAll(async () => {
@@ -29,8 +47,7 @@ afterAll(async () => {
 
 /** One applied audit entry: a session.revoked (a session id) or a user.revoked ("-" for the session). */
 async function revoke(kind: "session" | "user", reason: string): Promise<string> {
-  const user = createWardenClient({ url: system.url, store: memoryStore() });
-  const signed = await user.signup({ email: `follow-${++users}@example.com`, password: PASSWORD });
+  const signed = accounts[used++]!;
   const { eventId } =
     kind === "session"
       ? await admin.api.admin.revokeSession.mutate({ sessionId: signed.sessionId, reason })

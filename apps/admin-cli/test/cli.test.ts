@@ -284,6 +284,63 @@ describe("warden CLI against a running server", () => {
     const login = await trpc("auth.login", { email: boss, password: "bootstrap password" });
     expect(login.data).toMatchObject({ user: { email: boss, role: "admin" } });
   });
+
+  it("password change keeps the CLI's session, signs the account's other sessions out and says how many", async () => {
+    const email = "changer@example.com";
+    const newPassword = "a brand new passphrase";
+    const laptop = createWardenClient({ url: system.url, store: memoryStore() });
+    await laptop.signup({ email, password: PASSWORD, deviceName: "laptop" });
+    const phone = createWardenClient({ url: system.url, store: memoryStore() });
+    await phone.login({ email, password: PASSWORD, deviceName: "phone" });
+    const dir = await tempConfigDir();
+    try {
+      const env = { WARDEN_CONFIG_DIR: dir.dir, WARDEN_URL: system.url };
+      expect((await runWarden(["login", "--email", email], { ...env, WARDEN_PASSWORD: PASSWORD })).code).toBe(0);
+      const change = (passwords: Record<string, string>, ...args: string[]) =>
+        runWarden(["password", "change", ...args], { ...env, ...passwords });
+
+      const [wrong, short, noPrompt] = await Promise.all([
+        change({ WARDEN_PASSWORD: "not the password", WARDEN_NEW_PASSWORD: newPassword }),
+        change({ WARDEN_PASSWORD: PASSWORD, WARDEN_NEW_PASSWORD: "short" }),
+        change({}),
+      ]);
+      expectOneLineError(wrong, 2, /^warden: the current password is wrong\n$/);
+      expectOneLineError(short, 1, /^warden: new password must be at least 8 characters\n$/);
+      expectOneLineError(noPrompt, 1, /current password \(or WARDEN_PASSWORD\) is required \(no terminal to prompt on\)/);
+      await expect(phone.api.auth.me.query()).resolves.toMatchObject({ user: { email } });
+
+      const changed = await change({ WARDEN_PASSWORD: PASSWORD, WARDEN_NEW_PASSWORD: newPassword });
+      expect(changed.code, changed.stderr).toBe(0);
+      expect(changed.stdout).toBe("password changed; 2 other sessions signed out (this one stays signed in)\n");
+      for (const output of [wrong, short, changed]) {
+        expect(output.stdout + output.stderr).not.toContain(PASSWORD);
+        expect(output.stdout + output.stderr).not.toContain(newPassword);
+      }
+      await expect(laptop.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+      await expect(phone.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+      const whoami = await runWarden(["whoami"], env);
+      expect(whoami.code, whoami.stderr).toBe(0);
+      expect(whoami.stdout).toContain(`${email} (user)`);
+      expect(await trpc("auth.login", { email, password: PASSWORD })).toMatchObject({
+        status: 401,
+        reason: "INVALID_CREDENTIALS",
+      });
+
+      // On a terminal it asks for the current password, then the new one twice; --json says the same.
+      const prompted = await runWardenInTerminal(["password", "change", "--json"], env, [
+        { prompt: "Current password", answer: newPassword },
+        { prompt: "New password", answer: PASSWORD },
+        { prompt: "Again", answer: PASSWORD },
+      ]);
+      expect(prompted.code, prompted.stdout).toBe(0);
+      expect(prompted.stdout).toMatch(/"revokedSessions": 0/);
+      expect(prompted.stdout).not.toContain(PASSWORD);
+      expect(prompted.stdout).not.toContain(newPassword);
+      expect((await trpc("auth.login", { email, password: PASSWORD })).status).toBe(200);
+    } finally {
+      await dir.remove();
+    }
+  });
 });
 
 let signedInAdmin: Promise<WardenClient> | undefined;

@@ -66,8 +66,15 @@ function cleanEnv(env: Record<string, string | undefined>): Record<string, strin
   return Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-/** Runs `warden <args>` on a pseudo-terminal (util-linux `script`), to see what a person sees. */
-export function runWardenInTerminal(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+/**
+ * Runs `warden <args>` on a pseudo-terminal (util-linux `script`), to see what a person sees. Each
+ * of `answers` is typed, followed by Enter, once its prompt has appeared since the previous answer.
+ */
+export function runWardenInTerminal(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  answers: { prompt: string; answer: string }[] = [],
+): Promise<CliResult> {
   const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
   const command = [process.execPath, "--conditions=development", "--import", "tsx", MAIN, ...args].map(quote).join(" ");
   return new Promise((resolve, reject) => {
@@ -78,10 +85,21 @@ export function runWardenInTerminal(args: string[], env: Record<string, string |
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    let seen = 0;
+    const pending = [...answers];
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      const next = pending[0];
+      const at = next ? stdout.indexOf(next.prompt, seen) : -1;
+      if (!next || at < 0) return;
+      pending.shift();
+      seen = at + next.prompt.length;
+      child.stdin.write(`${next.answer}\r`);
+    });
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr: "" }));
-    child.stdin.end();
+    // With answers to type, the terminal stays open until the command is done.
+    if (answers.length === 0) child.stdin.end();
   });
 }
 

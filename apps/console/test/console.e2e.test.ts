@@ -196,6 +196,19 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await fitsPhoneAndDesktop("06-audit");
 });
 
+it("the auth server answers the console's own pages (the emailed links) with its index.html, and a missing file with a 404", async () => {
+  const index = await (await fetch(`${system.url}/console/`)).text();
+  for (const page of ["/console/reset-password", "/console/verify-email", "/console/verify-email?from=mail"]) {
+    const res = await fetch(`${system.url}${page}`);
+    expect(res.status, page).toBe(200);
+    expect(res.headers.get("content-type"), page).toBe("text/html; charset=utf-8");
+    expect(await res.text(), page).toBe(index);
+  }
+  const missing = await fetch(`${system.url}/console/assets/no-such-file.js`);
+  expect(missing.status).toBe(404);
+  expect(((await missing.json()) as { error: { data: { reason: string } } }).error.data.reason).toBe("NOT_FOUND");
+});
+
 it("the Vite dev server serves the console and proxies /trpc to the auth server (same origin for the cookie)", async () => {
   const { createServer } = await import("vite");
   process.env.WARDEN_URL = system.url; // read by env.ts (vite.config.ts) for the proxy target

@@ -5,11 +5,12 @@ import {
   createWardenClient,
   isWardenError,
   memoryStore,
+  type SignupResult,
   type WardenError,
   WardenSessionEndedError,
   webStorageStore,
 } from "./node.js";
-import { startCountingServer, type CountingServer } from "@warden/testing";
+import { sessionOf, startCountingServer, type CountingServer } from "@warden/testing";
 
 const password = "correct horse battery";
 const email = () => `client-${randomUUID()}@example.com`;
@@ -35,7 +36,7 @@ function newClient(now: () => number = clock) {
 describe("@warden/client against a running server", () => {
   it("signup, call, access token expires, next call renews silently", async () => {
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password, deviceName: "laptop" });
+    const signed = await sessionOf(warden.signup({ email: email(), password, deviceName: "laptop" }));
     expect(await warden.isSignedIn()).toBe(true);
     const me = await warden.api.auth.me.query();
     expect(me.user).toEqual(signed.user);
@@ -62,7 +63,7 @@ describe("@warden/client against a running server", () => {
 
   it("50 concurrent calls with an expired access token cause exactly one refresh request", async () => {
     const { warden } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     clock.advance(16 * MINUTE);
     const before = s.requests("auth.refresh");
     const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
@@ -84,7 +85,7 @@ describe("@warden/client against a running server", () => {
     // The client's clock stays put while the server's moves on: only the server knows it expired.
     const clientNow = clock();
     const { warden } = newClient(() => clientNow);
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     clock.advance(16 * MINUTE);
     const before = s.requests("auth.refresh");
     const results = await Promise.all(Array.from({ length: 50 }, () => warden.api.auth.me.query()));
@@ -107,7 +108,7 @@ describe("@warden/client against a running server", () => {
     const admin = createWardenClient({ url: s.url, store: memoryStore(), now: clock });
     await admin.login(await s.makeAdmin());
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     const events: unknown[] = [];
     warden.onSessionEnded((e) => events.push(e));
 
@@ -136,7 +137,7 @@ describe("@warden/client against a running server", () => {
     const admin = createWardenClient({ url: s.url, store: memoryStore(), now: clock });
     await admin.login(await s.makeAdmin());
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     const reasons: string[] = [];
     warden.onSessionEnded(({ reason }) => reasons.push(reason));
     await admin.api.admin.revokeUser.mutate({ userId: signed.user.id, reason: "stolen", lock: true });
@@ -159,7 +160,7 @@ describe("@warden/client against a running server", () => {
     };
     const credentials = { email: email(), password };
     const oldTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
-    const first = await oldTab.signup(credentials);
+    const first = await sessionOf(oldTab.signup(credentials));
     await oldTab.api.auth.me.query();
     const newTab = createWardenClient({ url: s.url, store: webStorageStore(storage), now: clock });
     const second = await newTab.login(credentials);
@@ -176,7 +177,7 @@ describe("@warden/client against a running server", () => {
 
   it("a refresh token used by a thief first ends the session with REFRESH_TOKEN_REUSED", async () => {
     const { warden, store } = newClient();
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     const reasons: string[] = [];
     warden.onSessionEnded(({ reason }) => reasons.push(reason));
     const stolen = await s.server.post("/trpc/auth.refresh", { refreshToken: signed.refreshToken });
@@ -250,5 +251,111 @@ describe("@warden/client against a running server", () => {
     expect(events).toEqual([]);
     const res = await s.server.get("/trpc/auth.me", undefined, { authorization: `Bearer ${token}` });
     expect(res.body.error.data.reason).toBe("SESSION_REVOKED");
+  });
+});
+
+describe("public procedures and signup without a session", () => {
+  /** A token of the right shape that no email ever carried. */
+  const UNKNOWN_TOKEN = "x".repeat(43);
+
+  /** A fetch that remembers which procedures each request called and whether it carried a bearer token. */
+  function recordingFetch() {
+    const sent: { path: string; bearer: boolean }[] = [];
+    const record: typeof fetch = (input, init) => {
+      const path = new URL(String(input instanceof Request ? input.url : input)).pathname.replace(/^\/trpc\//, "");
+      const headers = new Headers(init?.headers);
+      sent.push({ path, bearer: headers.has("authorization") });
+      return fetch(input, init);
+    };
+    return { sent, fetch: record };
+  }
+
+  it("are sent without an access token and never renew it, even when it has expired", async () => {
+    const recorded = recordingFetch();
+    const warden = createWardenClient({ url: s.url, store: memoryStore(), now: clock, fetch: recorded.fetch });
+    const credentials = { email: email(), password };
+    await warden.signup(credentials);
+    clock.advance(16 * MINUTE); // the access token has expired: a protected call would renew first
+    const refreshes = s.requests("auth.refresh");
+    recorded.sent.length = 0;
+
+    await expect(warden.api.auth.requestPasswordReset.mutate({ email: credentials.email })).resolves.toEqual({ ok: true });
+    await expect(
+      warden.api.auth.resetPassword.mutate({ token: UNKNOWN_TOKEN, newPassword: "a brand new passphrase" }),
+    ).rejects.toMatchObject({ reason: "ONE_TIME_TOKEN_INVALID", status: 400 });
+    await expect(warden.api.auth.verifyEmail.mutate({ token: UNKNOWN_TOKEN })).rejects.toMatchObject({
+      reason: "ONE_TIME_TOKEN_INVALID",
+    });
+    await expect(warden.api.health.query()).resolves.toMatchObject({ db: expect.any(String) });
+
+    expect(s.requests("auth.refresh")).toBe(refreshes);
+    expect(recorded.sent.map((r) => r.path)).toEqual([
+      "auth.requestPasswordReset",
+      "auth.resetPassword",
+      "auth.verifyEmail",
+      "health",
+    ]);
+    expect(recorded.sent.every((r) => !r.bearer)).toBe(true);
+    // The session is still there for the next protected call (renewed then).
+    await expect(warden.api.auth.me.query()).resolves.toMatchObject({ user: { email: credentials.email } });
+    expect(s.requests("auth.refresh")).toBe(refreshes + 1);
+  });
+
+  it("work signed out and after the session ended (a reset requested from a revoked browser)", async () => {
+    const signedOut = createWardenClient({ url: s.url, store: memoryStore() });
+    const credentials = { email: email(), password };
+    await expect(signedOut.api.auth.requestPasswordReset.mutate({ email: credentials.email })).resolves.toEqual({ ok: true });
+
+    const { warden } = newClient();
+    await warden.signup(credentials);
+    await warden.api.auth.logoutAll.mutate({});
+    await expect(warden.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+    // Protected calls fail fast from now on; the public ones still reach the server.
+    await expect(warden.api.sessions.list.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+    await expect(warden.api.auth.requestPasswordReset.mutate({ email: credentials.email })).resolves.toEqual({ ok: true });
+    await expect(warden.api.auth.verifyEmail.mutate({ token: UNKNOWN_TOKEN })).rejects.toMatchObject({
+      reason: "ONE_TIME_TOKEN_INVALID",
+    });
+  });
+
+  it("changePassword is typed and keeps this session: the client goes on with its tokens", async () => {
+    const { warden, store } = newClient();
+    const credentials = { email: email(), password };
+    await warden.signup(credentials);
+    const other = newClient();
+    await other.warden.login(credentials);
+    const before = await store.get();
+    const result: { ok: true; revokedSessions: number } = await warden.api.auth.changePassword.mutate({
+      currentPassword: password,
+      newPassword: "a brand new passphrase",
+    });
+    expect(result).toEqual({ ok: true, revokedSessions: 1 });
+    expect((await store.get())?.sessionId).toBe(before?.sessionId);
+    await expect(warden.api.auth.me.query()).resolves.toMatchObject({ user: { email: credentials.email } });
+    await expect(other.warden.api.auth.me.query()).rejects.toMatchObject({ reason: "SESSION_REVOKED" });
+  });
+
+  it("a signup that must verify its email first stores no tokens and says so in its type", async () => {
+    const strict = await startCountingServer({ settings: { requireVerifiedEmail: true } });
+    try {
+      const store = memoryStore();
+      const warden = createWardenClient({ url: strict.url, store });
+      const credentials = { email: email(), password };
+      const result: SignupResult = await warden.signup(credentials);
+      if (!("verificationRequired" in result)) throw new Error("expected verificationRequired");
+      // @ts-expect-error: an answer without a session has no tokens to read
+      expect(result.accessToken).toBeUndefined();
+      expect(result).toEqual({
+        verificationRequired: true,
+        user: expect.objectContaining({ email: credentials.email, emailVerified: false }),
+      });
+      expect(await store.get()).toBeNull();
+      expect(await warden.isSignedIn()).toBe(false);
+      expect(strict.requests("auth.refresh")).toBe(0);
+      await expect(warden.login(credentials)).rejects.toMatchObject({ reason: "EMAIL_UNVERIFIED", status: 403 });
+      expect(await store.get()).toBeNull();
+    } finally {
+      await strict.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from "@trpc/client";
 import type { AppRouter } from "@warden/api";
-import type { AuthResult } from "@warden/contracts";
+import type { AuthResult, VerificationRequired } from "@warden/contracts";
 import { COOKIE_HEADER } from "@warden/contracts/headers";
 import { toWardenError } from "./errors.js";
 import { accessTokenOf, renewalLink } from "./link.js";
@@ -28,10 +28,17 @@ export interface SignInInput {
   deviceName?: string;
 }
 
+/**
+ * What signup answers: a session (its tokens saved in the store), or, when the server requires a
+ * verified email (REQUIRE_VERIFIED_EMAIL), the account with `verificationRequired: true` and no
+ * session: nothing is stored; the user follows the emailed link, then logs in.
+ */
+export type SignupResult = AuthResult | VerificationRequired;
+
 export interface WardenClient {
   /** The typed tRPC client (AppRouter); renewal built in, errors are WardenError. */
   api: TRPCClient<AppRouter>;
-  signup(input: SignInInput): Promise<AuthResult>;
+  signup(input: SignInInput): Promise<SignupResult>;
   login(input: SignInInput): Promise<AuthResult>;
   /** Ends this session at the server (best effort) and clears the store. */
   logout(): Promise<void>;
@@ -90,16 +97,16 @@ export function createWardenClient(options: WardenClientOptions): WardenClient {
     ],
   });
 
-  const signIn = async (kind: "signup" | "login", input: SignInInput): Promise<AuthResult> => {
-    const result = (await api.auth[kind].mutate(input)) as AuthResult;
-    await session.start(result, result.user);
+  const signIn = async <T extends SignupResult>(result: T): Promise<T> => {
+    // No session yet (the email must be verified first): the store keeps what it had.
+    if (!("verificationRequired" in result)) await session.start(result, result.user);
     return result;
   };
 
   return {
     api,
-    signup: (input) => signIn("signup", input),
-    login: (input) => signIn("login", input),
+    signup: async (input) => signIn(await api.auth.signup.mutate(input)),
+    login: async (input) => signIn(await api.auth.login.mutate(input)),
     async logout() {
       try {
         if (!session.endedError && (await session.tokens())) await api.auth.logout.mutate({});

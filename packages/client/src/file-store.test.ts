@@ -9,7 +9,7 @@ import { outboxEvents, sessions } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWardenClient, fileStore } from "./node.js";
-import { startCountingServer, type CountingServer } from "@warden/testing";
+import { sessionOf, startCountingServer, type CountingServer } from "@warden/testing";
 
 const run = promisify(execFile);
 const worker = fileURLToPath(new URL("../test/file-store-worker.ts", import.meta.url));
@@ -31,7 +31,9 @@ describe("file store", () => {
   it("keeps the tokens in a file only its owner can read", async () => {
     const file = path.join(dir, "nested", "session.json");
     const warden = createWardenClient({ url: s.url, store: fileStore(file) });
-    const signed = await warden.signup({ email: `file-${randomUUID()}@example.com`, password: "correct horse battery" });
+    const signed = await sessionOf(
+      warden.signup({ email: `file-${randomUUID()}@example.com`, password: "correct horse battery" }),
+    );
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, "utf8")).refreshToken).toBe(signed.refreshToken);
     await warden.logout();
@@ -41,7 +43,9 @@ describe("file store", () => {
   it("two processes sharing one file store renew without tripping theft detection", async () => {
     const file = path.join(dir, "shared.json");
     const warden = createWardenClient({ url: s.url, store: fileStore(file) });
-    const signed = await warden.signup({ email: `shared-${randomUUID()}@example.com`, password: "correct horse battery" });
+    const signed = await sessionOf(
+      warden.signup({ email: `shared-${randomUUID()}@example.com`, password: "correct horse battery" }),
+    );
     const refreshesBefore = s.requests("auth.refresh");
 
     const runWorker = () =>

@@ -1,11 +1,12 @@
 import type { Operation, TRPCLink } from "@trpc/client";
 import type { AppRouter } from "@warden/api";
 import { observable } from "@trpc/server/observable";
+import { PUBLIC_PROCEDURES } from "@warden/contracts/procedures";
 import { isSessionEndingReason, toWardenError } from "./errors.js";
 import type { Session } from "./session.js";
 
-/** Procedures that take no access token. */
-const PUBLIC_PATHS = new Set(["auth.signup", "auth.login", "auth.refresh", "health"]);
+/** Procedures that take no access token: sent without one, never renewed for (the router's list, checked by a test in packages/api). */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(PUBLIC_PROCEDURES);
 /** Answers that a fresh access token may cure: renew once and replay. */
 const RENEWABLE = new Set(["TOKEN_EXPIRED", "TOKEN_INVALID"]);
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createTestClock } from "@warden/auth/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cookieStore, createWardenClient, webLock, webStorageStore } from "./node.js";
-import { startCountingServer, type CountingServer } from "@warden/testing";
+import { sessionOf, startCountingServer, type CountingServer } from "@warden/testing";
 
 const password = "correct horse battery";
 const email = () => `store-${randomUUID()}@example.com`;
@@ -86,7 +86,7 @@ describe("cookie mode", () => {
     const browser = browserFetch();
     const store = cookieStore();
     const warden = createWardenClient({ url: s.url, store, fetch: browser.fetch, now: clock });
-    const signed = await warden.signup({ email: email(), password });
+    const signed = await sessionOf(warden.signup({ email: email(), password }));
     expect(signed.refreshToken).toBe("");
     expect(browser.jar.size).toBe(1);
     expect((await store.get())?.refreshToken).toBeUndefined();

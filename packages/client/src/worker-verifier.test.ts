@@ -5,7 +5,7 @@ import { createVerifier, isVerifierError, publishRevocations, verifyRequest, typ
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWardenClient, memoryStore } from "./node.js";
-import { startCountingServer, type CountingServer } from "@warden/testing";
+import { sessionOf, startCountingServer, type CountingServer } from "@warden/testing";
 
 // A worker process in the monorepo: gets tokens from Warden with @warden/client, checks the
 // tokens its own callers send with @warden/verifier, hears revocations through the feed.
@@ -49,7 +49,7 @@ afterAll(async () => {
 
 async function signedInUser() {
   const warden = createWardenClient({ url: s.url, store: memoryStore() });
-  const result = await warden.signup({ email: `v-${randomUUID()}@example.com`, password: "correct horse battery" });
+  const result = await sessionOf(warden.signup({ email: `v-${randomUUID()}@example.com`, password: "correct horse battery" }));
   return { warden, result };
 }
 

@@ -152,12 +152,15 @@ describe("@warden/client and @warden/verifier installed from their tarballs outs
     expect(typecheck.correct.code).toBe(0);
   });
 
-  it("an unknown procedure and a wrong input are type errors for the package's users", () => {
+  it("an unknown procedure, a wrong input and a missing one are type errors for the package's users", () => {
     expect(typecheck.wrong.code).not.toBe(0);
     const errors = typecheck.wrong.output.split("\n").filter((line) => line.includes("error TS"));
-    expect(errors).toHaveLength(2);
+    expect(errors).toHaveLength(3);
     expect(errors[0]).toMatch(/wrong\.ts\(5,\d+\): error TS2339: Property 'notAProcedure' does not exist on type/);
     expect(errors[1]).toMatch(/wrong\.ts\(6,\d+\): error TS2322: Type 'number' is not assignable to type 'string'\./);
+    expect(errors[2]).toMatch(
+      /wrong\.ts\(7,\d+\): error TS2345: Argument of type '\{ token: string; \}' is not assignable to parameter of type '\{ token: string; newPassword: string; \}'\./,
+    );
   });
 
   it("plain node signs up and in, is renewed past an access token's expiry, and gets WardenSessionEndedError after an admin revocation", async () => {

@@ -5,5 +5,6 @@ export * from "./events.js";
 export * from "./durations.js";
 export * from "./data-key.js";
 export * from "./headers.js";
+export * from "./procedures.js";
 export * from "./redis-target.js";
 export * from "./dev-server.js";

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { errorBody } from "./server.js";
 
 /** The console directory to serve (CONSOLE_DIR), or undefined when none is configured or it holds no build. */
 function consoleDirFor(configured: string | undefined): string | undefined {
@@ -43,5 +44,24 @@ export async function registerConsole(app: FastifyInstance, configured: string):
   }
   // Loaded only when there is a console to serve: a server without one does not carry it in memory.
   const { default: fastifyStatic } = await import("@fastify/static");
-  await app.register(fastifyStatic, { root: dir, prefix: "/console/", index: ["index.html"], wildcard: true });
+  // A scope of its own, so that what is not a file gets the console's not-found answer, not the API's.
+  await app.register(
+    async (scope) => {
+      await scope.register(fastifyStatic, { root: dir, prefix: "/", index: ["index.html"], wildcard: true });
+      scope.setNotFoundHandler((req, reply) => {
+        // A page of the single-page app (/console/reset-password, the emailed links): its index.html,
+        // which routes in the browser. A missing file (a name with an extension) stays a 404.
+        if ((req.method === "GET" || req.method === "HEAD") && isPagePath(req.url)) return reply.sendFile("index.html");
+        return reply.status(404).send(errorBody(404, "NOT_FOUND", "no such file"));
+      });
+    },
+    { prefix: "/console" },
+  );
+}
+
+/** A path the console routes itself: under /console/, its last segment without a file extension. */
+function isPagePath(url: string): boolean {
+  const pathname = url.split(/[?#]/, 1)[0] ?? "";
+  const last = pathname.slice(pathname.lastIndexOf("/") + 1);
+  return pathname.startsWith("/console/") && !last.includes(".");
 }

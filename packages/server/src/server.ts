@@ -80,7 +80,8 @@ function fastifyTrustProxy(
   return hops > 0 ? (_address, hop) => hop < hops : false;
 }
 
-function errorBody(status: number, reason: string, message: string) {
+/** A JSON error in the shape tRPC answers with, for what the HTTP layer refuses before tRPC. */
+export function errorBody(status: number, reason: string, message: string) {
   return { error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: status, reason } } };
 }
 

@@ -6,6 +6,16 @@ import { Cluster, Redis } from "ioredis";
 
 export const PASSWORD = "correct horse battery";
 export const email = (tag = "u") => `${tag}-${randomUUID()}@example.com`;
+/**
+ * The session a signup opened (`warden.signup(...)` of @warden/client, or the API's answer): test
+ * servers run without REQUIRE_VERIFIED_EMAIL, so an answer without one is a failure.
+ */
+export async function sessionOf<T extends object>(signup: T | Promise<T>): Promise<Exclude<T, { verificationRequired: true }>> {
+  const result = await signup;
+  if ("verificationRequired" in result) throw new Error("signup opened no session (REQUIRE_VERIFIED_EMAIL)");
+  return result as Exclude<T, { verificationRequired: true }>;
+}
+
 /** Every test file keeps its Redis keys under a prefix of its own. */
 export const testPrefix = () => `{warden-t-${randomBytes(6).toString("hex")}}`;
 

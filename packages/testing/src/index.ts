@@ -4,7 +4,7 @@ export { comparable, rawRequest, type RawAnswer, type RawRequest } from "./raw-h
 export { startCountingServer, type CountingServer } from "./counting-server.js";
 export { scrapeMetrics, type MetricsScrape } from "./metrics.js";
 export { REDIS_URL, startWardenSystem, type WardenSystem } from "./system.js";
-export { deleteKeys, email, ownRedis, PASSWORD, testPrefix, type OwnRedis } from "./helpers.js";
+export { deleteKeys, email, ownRedis, PASSWORD, sessionOf, testPrefix, type OwnRedis } from "./helpers.js";
 export {
   alive,
   asPostgresUser,

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { generateDataKey } from "@warden/auth";
+import { generateDataKey, loadDataKeys } from "@warden/auth";
 import { serverEnvSchema, startAuthServer, type RunningServer } from "@warden/server";
 import { startAdminWorker, type AdminWorker } from "@warden/worker";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -20,17 +20,25 @@ export interface WardenSystem {
   close(): Promise<void>;
 }
 
+/** The worker sends emails: SMTP_URL (e.g. `startMailbox().url`) and MAIL_FROM; PUBLIC_URL is the server's URL. */
+interface SystemMail {
+  smtpUrl: string;
+  from?: string;
+}
+
 /**
  * The real thing for end-to-end tests: a fresh database, the auth server as `pnpm start` runs it
  * (relay, feed, HTTP on port 0) and one admin worker, on a Redis prefix of their own. `env`
- * overrides the server's settings.
+ * overrides the server's settings. With `mail`, the worker sends emails whose links point at the
+ * server (its /console/ pages), rebuilt with the data key the server and the worker share.
  */
 export async function startWardenSystem(
-  options: { consoleDir?: string; env?: Record<string, string> } = {},
+  options: { consoleDir?: string; env?: Record<string, string>; mail?: SystemMail } = {},
 ): Promise<WardenSystem> {
   const database = await createTestDatabase();
   const prefix = `{warden-t-${randomUUID().slice(0, 8)}}`;
   const admin = { email: "root@example.com", password: "correct horse battery" };
+  const dataKey = options.env?.WARDEN_DATA_KEY ?? generateDataKey();
   const server: RunningServer = await startAuthServer(
     serverEnvSchema.parse({
       PORT: "0",
@@ -40,7 +48,7 @@ export async function startWardenSystem(
       RELAY_POLL_INTERVAL: "200ms",
       JWT_ALG: "HS256",
       JWT_SECRET: randomUUID() + randomUUID(),
-      WARDEN_DATA_KEY: generateDataKey(),
+      WARDEN_DATA_KEY: dataKey,
       WARDEN_ADMIN_EMAIL: admin.email,
       WARDEN_ADMIN_PASSWORD: admin.password,
       COOKIE_SECURE: "false",
@@ -59,6 +67,16 @@ export async function startWardenSystem(
       prefix,
       accessTokenTtlMs: 15 * 60_000,
       refreshTokenTtlMs: 7 * 86_400_000,
+      ...(options.mail
+        ? {
+            dataKeys: loadDataKeys({ key: dataKey }),
+            email: {
+              smtpUrl: options.mail.smtpUrl,
+              from: options.mail.from ?? "Warden <no-reply@example.test>",
+              publicUrl: server.url,
+            },
+          }
+        : {}),
       logger: pino({ level: "silent" }),
     });
   };
