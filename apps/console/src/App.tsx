@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { AuditView } from "./AuditView.js";
+import { ChangePasswordForm } from "./ChangePasswordForm.js";
 import { LoginForm } from "./LoginForm.js";
 import { UsersView } from "./UsersView.js";
 import { messageOf, warden } from "./warden.js";
@@ -9,7 +10,7 @@ type State = { phase: "loading" } | { phase: "signedOut"; notice?: string } | { 
 
 export function App() {
   const [state, setState] = useState<State>({ phase: "loading" });
-  const [tab, setTab] = useState<"users" | "audit">("users");
+  const [tab, setTab] = useState<"users" | "audit" | "account">("users");
 
   useEffect(() => {
     // After a reload the refresh cookie may still hold a session: resume it, else show the login.
@@ -45,6 +46,13 @@ export function App() {
           <button className={tab === "audit" ? "tab active" : "tab"} onClick={() => setTab("audit")} data-testid="tab-audit">
             Audit log
           </button>
+          <button
+            className={tab === "account" ? "tab active" : "tab"}
+            onClick={() => setTab("account")}
+            data-testid="tab-account"
+          >
+            Account
+          </button>
         </nav>
         <span className="who" data-testid="whoami">
           {state.me.email}
@@ -61,7 +69,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{tab === "users" ? <UsersView /> : <AuditView />}</main>
+      <main>{tab === "users" ? <UsersView /> : tab === "audit" ? <AuditView /> : <ChangePasswordForm />}</main>
     </div>
   );
 }

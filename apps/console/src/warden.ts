@@ -1,4 +1,4 @@
-import { cookieStore, createWardenClient } from "@warden/client";
+import { cookieStore, createWardenClient, isWardenError, type ErrorReason } from "@warden/client";
 
 /**
  * One client for the page, in cookie mode: the refresh token lives in an httpOnly cookie the
@@ -6,6 +6,16 @@ import { cookieStore, createWardenClient } from "@warden/client";
  * (served by the auth server, or proxied by the Vite dev server).
  */
 export const warden = createWardenClient({ url: window.location.origin, store: cookieStore() });
+
+/** The reason a call failed with (a WardenError's), or undefined for anything else. */
+export function reasonOf(error: unknown): ErrorReason | undefined {
+  return isWardenError(error) ? error.reason : undefined;
+}
+
+/** What VALIDATION_FAILED found wrong, field by field (`path` is the input's field: `newPassword`). */
+export function issuesOf(error: unknown): { path: string; message: string }[] {
+  return (isWardenError(error) && error.issues) || [];
+}
 
 export function messageOf(error: unknown): string {
   if (error && typeof error === "object" && "reason" in error) {

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startWardenSystem, type WardenSystem } from "@warden/testing";
+import { startMailbox, startWardenSystem, type Mailbox, type ReceivedMail, type WardenSystem } from "@warden/testing";
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -14,6 +14,10 @@ const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/console", impor
 const VICTIM = { email: "victim@example.com", password: "victim password 1" };
 
 let system: WardenSystem;
+/** Where the worker sends the emails (real SMTP on loopback); their links point at system.url/console/. */
+let mailbox: Mailbox;
+/** The bootstrap admin's password: the reset and change-password tests below change it. */
+let adminPassword: string;
 let tmp: string;
 let browser: BrowserContext;
 let page: Page;
@@ -79,7 +83,9 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), "warden-console-"));
   const dist = path.join(tmp, "dist");
   await Promise.all([buildConsole(dist), mkdir(ARTIFACTS, { recursive: true })]);
-  system = await startWardenSystem({ consoleDir: dist });
+  mailbox = await startMailbox();
+  system = await startWardenSystem({ consoleDir: dist, mail: { smtpUrl: mailbox.url } });
+  adminPassword = system.admin.password;
   victim = createWardenClient({ url: system.url, store: memoryStore() });
   await victim.signup({ ...VICTIM, deviceName: "victim laptop" });
   victimPhone = createWardenClient({ url: system.url, store: memoryStore() });
@@ -106,6 +112,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await system?.close();
+  await mailbox?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
@@ -209,6 +216,169 @@ it("the auth server answers the console's own pages (the emailed links) with its
   expect(((await missing.json()) as { error: { data: { reason: string } } }).error.data.reason).toBe("NOT_FOUND");
 });
 
+const mailTo = (address: string, subject: RegExp) => (mail: ReceivedMail) =>
+  mail.to.includes(address) && subject.test(mail.subject);
+
+/** An emailed link, opened as a click in the email does: a page load of its own. */
+async function openEmailLink(link: string) {
+  await page.goto("about:blank");
+  await page.goto(link);
+}
+
+/** A client of its own, signed in as the bootstrap admin with its current password. */
+async function adminSession(): Promise<WardenClient> {
+  const client = createWardenClient({ url: system.url, store: memoryStore() });
+  await client.login({ email: system.admin.email, password: adminPassword });
+  return client;
+}
+
+/** The console's login form, signing out first if the page resumes a session. */
+async function signedOutConsole() {
+  await page.goto(`${system.url}/console/`);
+  const signOut = page.getByRole("button", { name: "Sign out" });
+  const form = page.getByRole("form", { name: "Sign in" });
+  await signOut.or(form).first().waitFor();
+  if (await signOut.isVisible()) {
+    await signOut.click();
+    await form.waitFor();
+  }
+}
+
+/** Signs in on the console's login form (signing out first if a session is open). */
+async function signInOnConsole(password: string) {
+  await signedOutConsole();
+  await page.getByLabel("Email").fill(system.admin.email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+it("a reset asked for on the login form arrives by email; its link, opened in Chromium, sets a new password, ends every session, and the new password signs in", async () => {
+  const elsewhere = await adminSession();
+  await signedOutConsole();
+  await page.getByRole("button", { name: "Forgot password?" }).click();
+  const forgot = page.getByRole("form", { name: "Reset password" });
+  await forgot.getByLabel("Email").fill(system.admin.email);
+  await forgot.getByRole("button", { name: "Send reset link" }).click();
+  await expect(forgot.getByRole("status").textContent()).resolves.toContain(
+    `If an account exists for ${system.admin.email}, an email is on its way`,
+  );
+  await fitsPhoneAndDesktop("07-forgot-password");
+
+  const mail = await mailbox.waitFor(mailTo(system.admin.email, /reset your password/i));
+  const link = mail.links[0]!;
+  expect(link).toMatch(new RegExp(`^${system.url}/console/reset-password#token=[A-Za-z0-9_-]{43}$`));
+  await openEmailLink(link);
+  const reset = page.getByRole("region", { name: "Set a new password" });
+  await reset.getByLabel("New password", { exact: true }).waitFor();
+  // The token leaves the address bar (and the history) as soon as the page has read it.
+  expect(page.url()).toBe(`${system.url}/console/reset-password`);
+  await fitsPhoneAndDesktop("08-reset-password");
+
+  const newPassword = "a reset admin passphrase";
+  const setPassword = async (first: string, second = first) => {
+    await reset.getByLabel("New password", { exact: true }).fill(first);
+    await reset.getByLabel("New password again").fill(second);
+    await reset.getByRole("button", { name: "Set password" }).click();
+  };
+  await setPassword(newPassword, "something else entirely");
+  await expect(reset.getByRole("alert").textContent()).resolves.toBe("The two passwords differ. Type the same one twice.");
+  await setPassword("short"); // the server's rule (VALIDATION_FAILED), said plainly
+  await expect(reset.getByRole("alert").textContent()).resolves.toBe("The new password must be at least 8 characters.");
+  await setPassword(newPassword);
+  await reset.locator("[data-testid=reset-result][data-state=done]").waitFor();
+  await expect(reset.getByRole("status").textContent()).resolves.toContain("Your password is set");
+  await fitsPhoneAndDesktop("09-reset-done");
+  await expect(elsewhere.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+
+  // The link works once.
+  await openEmailLink(link);
+  await setPassword("yet another passphrase");
+  await expect(reset.getByRole("alert").textContent()).resolves.toMatch(/^This link has expired or was already used/);
+  await shot("10-reset-link-used");
+
+  // The new password signs in on the console; the old one no longer does.
+  await reset.getByRole("link", { name: "Go to sign-in" }).click();
+  await signInOnConsole(adminPassword);
+  await expect(page.getByRole("alert").textContent()).resolves.toContain("Wrong email or password");
+  adminPassword = newPassword;
+  await signInOnConsole(adminPassword);
+  await expect(page.getByTestId("whoami").textContent()).resolves.toBe(system.admin.email);
+
+  // An account locked after its reset email was sent: the link says so, the password stays.
+  const lockedEmail = "locked-later@example.com";
+  const locked = createWardenClient({ url: system.url, store: memoryStore() });
+  const { user } = await locked.signup({ email: lockedEmail, password: "locked user password" });
+  await locked.api.auth.requestPasswordReset.mutate({ email: lockedEmail });
+  const lockedMail = await mailbox.waitFor(mailTo(lockedEmail, /reset your password/i));
+  const admin = await adminSession();
+  await admin.api.admin.revokeUser.mutate({ userId: user.id, reason: "locked for the test", lock: true });
+  await admin.logout();
+  await openEmailLink(lockedMail.links[0]!);
+  await setPassword("a passphrase for nothing");
+  await expect(reset.getByRole("alert").textContent()).resolves.toMatch(/^This account is locked/);
+});
+
+it("a verification link opened in Chromium marks the email verified, once", async () => {
+  const reader = createWardenClient({ url: system.url, store: memoryStore() });
+  const readerEmail = "reader@example.com";
+  const { user } = await reader.signup({ email: readerEmail, password: "reader password 1" });
+  // (auth.me is not asked before: it may answer from a cache for a few seconds.)
+  expect(user.emailVerified).toBe(false);
+  const mail = await mailbox.waitFor(mailTo(readerEmail, /confirm your email/i));
+  const link = mail.links[0]!;
+  expect(link).toMatch(new RegExp(`^${system.url}/console/verify-email#token=[A-Za-z0-9_-]{43}$`));
+
+  await openEmailLink(link);
+  const result = page.getByTestId("verify-result");
+  await page.locator("[data-testid=verify-result][data-state=verified]").waitFor();
+  await expect(result.textContent()).resolves.toBe("Your email address is verified. You can close this page.");
+  expect(page.url()).toBe(`${system.url}/console/verify-email`);
+  await fitsPhoneAndDesktop("11-verify-email");
+  expect((await reader.api.auth.me.query()).user.emailVerified).toBe(true);
+
+  // Pasted into the tab that shows the page (only the fragment changes): read afresh, and used already.
+  await page.goto(link);
+  await page.locator("[data-testid=verify-result][data-state=failed]").waitFor();
+  await expect(result.textContent()).resolves.toMatch(/^This link has expired or was already used/);
+  await page.goto(`${system.url}/console/verify-email`);
+  await expect(result.textContent()).resolves.toMatch(/^This link is incomplete/);
+});
+
+it("the signed-in admin changes their password on the Account tab: a wrong current one is refused, other sessions end, this one stays", async () => {
+  await signInOnConsole(adminPassword);
+  await expect(page.getByTestId("whoami").textContent()).resolves.toBe(system.admin.email);
+  const elsewhere = await adminSession();
+  await page.getByTestId("tab-account").click();
+  const form = page.getByRole("form", { name: "Change password" });
+  await form.waitFor();
+  await fitsPhoneAndDesktop("12-change-password");
+
+  const newPassword = "a changed admin passphrase";
+  const change = async (current: string, next: string, again = next) => {
+    await form.getByLabel("Current password").fill(current);
+    await form.getByLabel("New password", { exact: true }).fill(next);
+    await form.getByLabel("New password again").fill(again);
+    await form.getByRole("button", { name: "Change password" }).click();
+  };
+  await change("not the password", newPassword);
+  await expect(form.getByRole("alert").textContent()).resolves.toBe("The current password is wrong.");
+  await change(adminPassword, newPassword, "something else");
+  await expect(form.getByRole("alert").textContent()).resolves.toBe("The two new passwords differ. Type the same one twice.");
+  await expect(elsewhere.api.auth.me.query()).resolves.toMatchObject({ user: { email: system.admin.email } });
+
+  await change(adminPassword, newPassword);
+  await expect(form.getByTestId("password-changed").textContent()).resolves.toBe(
+    "Password changed. 1 other session was signed out; this one stays signed in.",
+  );
+  adminPassword = newPassword;
+  await fitsPhoneAndDesktop("13-password-changed");
+  await expect(elsewhere.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+  // This session goes on, across a reload too (the refresh cookie still works).
+  await page.reload();
+  await expect(page.getByTestId("whoami").textContent()).resolves.toBe(system.admin.email);
+  await expect(adminSession()).resolves.toBeDefined();
+});
+
 it("the Vite dev server serves the console and proxies /trpc to the auth server (same origin for the cookie)", async () => {
   const { createServer } = await import("vite");
   process.env.WARDEN_URL = system.url; // read by env.ts (vite.config.ts) for the proxy target
@@ -229,7 +399,7 @@ it("the Vite dev server serves the console and proxies /trpc to the auth server 
     const login = await fetch(`${base}/trpc/auth.login`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-warden-cookie": "1" },
-      body: JSON.stringify({ email: system.admin.email, password: system.admin.password }),
+      body: JSON.stringify({ email: system.admin.email, password: adminPassword }),
     });
     expect(login.status).toBe(200);
     expect(login.headers.get("set-cookie")).toMatch(/warden-refresh=.*HttpOnly.*SameSite=Strict/i);

@@ -38,6 +38,8 @@ beforeAll(async () => {
     config: false,
     clean: false,
     sourcemap: false,
+    // metafile-esm.json: every file the build took in.
+    metafile: true,
   } as never);
 }, 120_000);
 afterAll(async () => {
@@ -54,6 +56,13 @@ describe("built @warden/client (browser entry)", () => {
     expect(files).toContain("index.js");
     expect(files).toContain("node.js");
     for (const file of files) expect(serverCodeIn(await readFile(path.join(outDir, file), "utf8")), file).toEqual([]);
+  });
+
+  it("takes no zod in: what it needs of @warden/contracts (the cookie header, the public procedures) comes without the schemas", async () => {
+    const { inputs } = JSON.parse(await readFile(path.join(outDir, "metafile-esm.json"), "utf8")) as { inputs: object };
+    const taken = Object.keys(inputs);
+    expect(taken.some((file) => file.includes("contracts/src/procedures.ts"))).toBe(true);
+    expect(taken.filter((file) => /[\\/]zod[\\/]/.test(file))).toEqual([]);
   });
 
   it("bundles for the browser with every dependency inlined: no Node built-ins, no server code", async () => {
