@@ -2,6 +2,7 @@ import type { PublicUser } from "@warden/contracts";
 import { auditLog, outboxEvents, sessions, users } from "@warden/db";
 import { desc, eq, lt, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
+import { publicUserColumns, toPublicUser } from "./users.js";
 
 export interface AdminUserView {
   user: PublicUser & { lockedAt: number | null };
@@ -26,14 +27,7 @@ export async function findUserForAdmin(
   by: { email: string } | { userId: string },
 ): Promise<AdminUserView | undefined> {
   const [user] = await auth.db
-    .select({
-      id: users.id,
-      email: users.email,
-      role: users.role,
-      emailVerifiedAt: users.emailVerifiedAt,
-      lockedAt: users.lockedAt,
-      createdAt: users.createdAt,
-    })
+    .select(publicUserColumns)
     .from(users)
     .where("email" in by ? eq(users.email, by.email) : eq(users.id, by.userId));
   if (!user) return undefined;
@@ -54,15 +48,7 @@ export async function findUserForAdmin(
     .orderBy(desc(sessions.createdAt))
     .limit(SESSIONS_SHOWN);
   return {
-    user: {
-      id: user.id,
-      email: user.email,
-      role: user.role,
-      emailVerified: user.emailVerifiedAt !== null,
-      locked: user.lockedAt !== null,
-      lockedAt: user.lockedAt?.getTime() ?? null,
-      createdAt: user.createdAt.getTime(),
-    },
+    user: { ...toPublicUser(user), lockedAt: user.lockedAt?.getTime() ?? null },
     sessions: rows.map((s) => ({
       ...s,
       createdAt: s.createdAt.getTime(),
