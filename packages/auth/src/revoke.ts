@@ -38,10 +38,22 @@ export async function markSessionsRevoked(
       : where.exceptSessionId
         ? and(eq(sessions.userId, where.userId), ne(sessions.id, where.exceptSessionId))
         : eq(sessions.userId, where.userId);
+  // Locked in id order first, the order a batch of refreshes locks its sessions in: a user-wide
+  // revocation racing refreshes of two of the user's sessions waits instead of deadlocking.
   const revoked = await tx
     .update(sessions)
     .set({ revokedAt: new Date(at), revokedReason: reason, revokedEventId: eventId })
-    .where(and(filter, isNull(sessions.revokedAt)))
+    .where(
+      inArray(
+        sessions.id,
+        tx
+          .select({ id: sessions.id })
+          .from(sessions)
+          .where(and(filter, isNull(sessions.revokedAt)))
+          .orderBy(sessions.id)
+          .for("update"),
+      ),
+    )
     .returning({ id: sessions.id });
   const ids = revoked.map((r) => r.id);
   if (ids.length > 0) {

@@ -84,14 +84,22 @@ async function statementsDuring<T>(run: () => Promise<T>): Promise<{ result: T; 
 const isRotationStatement = (query: string) => query.includes("insert into refresh_tokens");
 const writesRefreshTokens = (query: string) => /\b(insert into|update) "?refresh_tokens"?/i.test(query);
 
-/** The backend that starts waiting for a lock (other than `known`), and the backends it waits for. */
-async function nextLockWaiter(known: number[]): Promise<{ pid: number; blockers: number[] }> {
+interface LockWaiter {
+  pid: number;
+  blockers: number[];
+}
+
+/**
+ * The backend that starts waiting for a lock (other than `known`, or the first that `matches`),
+ * and the backends it waits for.
+ */
+async function nextLockWaiter(known: number[], matches: (waiter: LockWaiter) => boolean = () => true): Promise<LockWaiter> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const rows = await t.database.sql<{ pid: number; blockers: number[] }[]>`
+    const rows = await t.database.sql<LockWaiter[]>`
       select pid, pg_blocking_pids(pid) as blockers from pg_stat_activity
       where datname = current_database() and wait_event_type = 'Lock'`;
-    const waiter = rows.find((r) => !known.includes(r.pid));
+    const waiter = rows.find((r) => !known.includes(r.pid) && matches(r));
     if (waiter) return waiter;
     if (Date.now() > deadline) throw new Error("nothing started waiting for a lock");
     await new Promise((r) => setTimeout(r, 10));
@@ -147,7 +155,8 @@ describe("refresh: one rotation, one round trip", () => {
         await nextLockWaiter([statement.pid]); // the restore queues behind it
         await revoker`commit`; // the statement finds the session revoked and misses
         await restoring; // the restore holds the session row, not yet committed
-        const classifier = await nextLockWaiter([statement.pid, restorerPid]);
+        // The classification may run on the connection the statement used: found by what it waits for.
+        const classifier = await nextLockWaiter([restorerPid], (w) => w.blockers.includes(restorerPid));
         expect(classifier.blockers).toEqual([restorerPid]);
         await restorer`commit`; // the classification finds the token live and never rotated
         return refreshing;
@@ -165,6 +174,39 @@ describe("refresh: one rotation, one round trip", () => {
       revoker.release();
       restorer.release();
     }
+  });
+});
+
+describe("refreshes that arrive together", () => {
+  it("share statements and commits, each rotated to a successor of its own", async () => {
+    const clients = await Promise.all(Array.from({ length: 16 }, () => newUser()));
+    const { result, statements } = await statementsDuring(() =>
+      Promise.all(clients.map((c) => rotateRefreshToken(t.auth, c.refreshToken))),
+    );
+    expect(result.map((pair) => pair.sessionId)).toEqual(clients.map((c) => c.sessionId));
+    expect(new Set(result.map((pair) => pair.refreshToken)).size).toBe(clients.length);
+    const rotations = statements.filter(isRotationStatement).length;
+    expect(rotations).toBeLessThan(clients.length);
+    console.log(`${clients.length} refreshes at once: ${rotations} rotation statements`);
+    for (const [i, client] of clients.entries()) {
+      const [parent] = await t.database.db
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, hashToken(client.refreshToken)));
+      const children = await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.parentId, parent!.id));
+      expect(children.map((c) => c.tokenHash)).toEqual([hashToken(result[i]!.refreshToken)]);
+    }
+  });
+
+  it("of a burst of refreshes of one token, one rotates and the rest are its grace retries", async () => {
+    const res = await newUser();
+    const pairs = await Promise.all(Array.from({ length: 8 }, () => rotateRefreshToken(t.auth, res.refreshToken)));
+    expect(new Set(pairs.map((pair) => pair.refreshToken)).size).toBe(1);
+    const [parent] = await t.database.db
+      .select()
+      .from(refreshTokens)
+      .where(eq(refreshTokens.tokenHash, hashToken(res.refreshToken)));
+    expect(await t.database.db.select().from(refreshTokens).where(eq(refreshTokens.parentId, parent!.id))).toHaveLength(1);
   });
 });
 

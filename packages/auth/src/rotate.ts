@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ErrorReason, Role, TokenPair } from "@warden/contracts";
-import { preparedStatement } from "@warden/db";
+import { perDatabase, preparedStatement, type Database } from "@warden/db";
+import { Batcher } from "./batcher.js";
 import { signAccessToken } from "./access-tokens.js";
 import type { Auth, RefreshOutcome } from "./context.js";
 import { AuthError } from "./errors.js";
@@ -62,48 +63,129 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
 }
 
 interface RotatedRow {
+  n: number;
   session_id: string;
   user_id: string;
   role: Role;
   session_expires_ms: number;
 }
 
+/** One rotation to attempt: the presented token's hash, and the successor it would get. */
+interface RotationRequest {
+  tokenHash: string;
+  /** Epoch ms of the refresh (the compare-and-swap's `now`). */
+  now: number;
+  salt: string;
+  successorId: string;
+  successorHash: string;
+  /** Epoch ms: the successor's idle limit, before the session's absolute limit caps it. */
+  idleLimit: number;
+}
+
 /**
- * The rotation, in one statement (one round trip): a live, never rotated token ($1, its hash) of
- * a live session of an unlocked user is marked rotated at $2 (compare-and-swap on rotated_at and
- * revoked_at) together with the salt its successor was derived from ($3), its successor inserted
- * ($4 id, $5 hash, idle limit $6, capped by the session's absolute limit) and the session
- * touched. Prepared: it runs on every refresh.
+ * The rotation, for every request of a batch in one statement and one commit: each live, never
+ * rotated token (by hash) of a live session of an unlocked user is marked rotated at its `now`
+ * (compare-and-swap on rotated_at and revoked_at) together with the salt its successor was
+ * derived from, its successor is inserted (idle limit capped by the session's absolute limit) and
+ * the session touched. Answers a row per rotated request (`n`, its index); a request with no row
+ * was not rotated. Prepared: it runs on every refresh.
  */
-const rotateStatement = preparedStatement<RotatedRow, [string, string, string, string, string, string]>(`
-  with t as (
-    select rt.id, rt.session_id, s.expires_at as session_expires_at, u.id as user_id, u.role
-    from refresh_tokens rt
-    join sessions s on s.id = rt.session_id
-    join users u on u.id = s.user_id
-    where rt.token_hash = $1
-      and rt.rotated_at is null and rt.revoked_at is null and rt.expires_at > $2::timestamptz
-      and s.revoked_at is null and s.expires_at > $2::timestamptz and u.locked_at is null
-    -- Session before token, the order every revocation locks in: a refresh racing a logout or
-    -- an admin revocation waits for it instead of deadlocking.
-    for update of s
+const rotateStatement = preparedStatement<RotatedRow, [number[], string[], string[], string[], string[], string[], string[]]>(`
+  with input as (
+    -- Times travel as text: drizzle hands timestamptz[] parameters to the driver unserialized.
+    select n, token_hash, now::timestamptz as now, salt, successor_id, successor_hash, idle_limit::timestamptz as idle_limit
+    from unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[])
+      as i(n, token_hash, now, salt, successor_id, successor_hash, idle_limit)
+  ),
+  -- Each request's token, session and user by their unique keys. A lateral subquery with a limit
+  -- is never folded into a join the planner may drive from a table scan: whatever the statistics
+  -- say, the work is a few index probes per request.
+  found as materialized (
+    select i.*, x.*
+    from input i
+    cross join lateral (
+      select rt.id, rt.session_id, s.expires_at as session_expires_at, u.id as user_id, u.role
+      from refresh_tokens rt
+      join sessions s on s.id = rt.session_id
+      join users u on u.id = s.user_id
+      where rt.token_hash = i.token_hash
+        and rt.rotated_at is null and rt.revoked_at is null and rt.expires_at > i.now
+        and s.revoked_at is null and s.expires_at > i.now and u.locked_at is null
+      limit 1
+    ) x
+  ),
+  -- Then their sessions, locked one by one in id order: the order every revocation locks in, so a
+  -- batch racing a logout, an admin revocation or another batch waits instead of deadlocking. A
+  -- session revoked meanwhile is rechecked under its lock and drops out.
+  t as (
+    select f.*
+    from (select * from found order by session_id) f
+    cross join lateral (
+      select s.id from sessions s
+      where s.id = f.session_id and s.revoked_at is null and s.expires_at > f.now
+      for update
+    ) locked
   ),
   rotated as (
-    update refresh_tokens r set rotated_at = $2::timestamptz, successor_salt = $3
+    update refresh_tokens r set rotated_at = t.now, successor_salt = t.salt
     from t
     where r.id = t.id and r.rotated_at is null and r.revoked_at is null
-    returning t.id, t.session_id, t.session_expires_at, t.user_id, t.role
+    returning t.*
   ),
   successor as (
     insert into refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at)
-    select $4::uuid, session_id, $5, id, $2::timestamptz, least($6::timestamptz, session_expires_at)
+    select successor_id, session_id, successor_hash, id, now, least(idle_limit, session_expires_at)
     from rotated
   ),
   touched as (
-    update sessions set last_seen_at = $2::timestamptz where id in (select session_id from rotated)
+    update sessions s set last_seen_at = rotated.now from rotated where s.id = rotated.session_id
   )
-  select session_id, user_id, role, (extract(epoch from session_expires_at) * 1000)::float8 as session_expires_ms
+  select n, session_id, user_id, role, (extract(epoch from session_expires_at) * 1000)::float8 as session_expires_ms
   from rotated`);
+
+/** PostgreSQL's deadlock_detected: the statement was rolled back whole, so nothing rotated. */
+const DEADLOCK_DETECTED = "40P01";
+
+export async function rotateBatch(db: Database, requests: RotationRequest[]): Promise<(RotatedRow | undefined)[]> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const column = <T>(value: (r: RotationRequest) => T) => requests.map(value);
+  try {
+    const rows = await rotateStatement(
+      db,
+      requests.map((_, n) => n),
+      column((r) => r.tokenHash),
+      column((r) => iso(r.now)),
+      column((r) => r.salt),
+      column((r) => r.successorId),
+      column((r) => r.successorHash),
+      column((r) => iso(r.idleLimit)),
+    );
+    const byIndex: (RotatedRow | undefined)[] = new Array<RotatedRow | undefined>(requests.length).fill(undefined);
+    for (const row of rows) byIndex[row.n] = row;
+    return byIndex;
+  } catch (error) {
+    // Every lock is taken in one order, so this should not happen; if it does, each request is a
+    // miss, and the caller's classification finds its token live and tries again.
+    if ((error as { code?: unknown }).code === DEADLOCK_DETECTED) return requests.map(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Refreshes that arrive together are rotated together: a refresh that finds a free slot goes at
+ * once, those arriving while every slot is busy share the next statement and commit. Two
+ * refreshes of one token never share a batch. One batcher per database handle (its pool).
+ */
+const ROTATIONS_IN_FLIGHT = 4;
+const ROTATIONS_PER_BATCH = 64;
+const rotationBatcher = perDatabase(
+  (db) =>
+    new Batcher<RotationRequest, RotatedRow | undefined>((requests) => rotateBatch(db, requests), {
+      maxInFlight: ROTATIONS_IN_FLIGHT,
+      maxBatch: ROTATIONS_PER_BATCH,
+      key: (request) => request.tokenHash,
+    }),
+);
 
 /**
  * The rotation (see rotateStatement). Returns undefined when the token is anything but live and
@@ -117,15 +199,14 @@ export async function rotateInOneStatement(
   now: number,
 ): Promise<Rotation | undefined> {
   const idleLimit = now + auth.settings.refreshTokenTtlMs;
-  const [row] = await rotateStatement(
-    auth.db,
-    hashToken(presented),
-    new Date(now).toISOString(),
-    successor.salt,
-    randomUUID(),
-    hashToken(successor.token),
-    new Date(idleLimit).toISOString(),
-  );
+  const row = await rotationBatcher(auth.db).submit({
+    tokenHash: hashToken(presented),
+    now,
+    salt: successor.salt,
+    successorId: randomUUID(),
+    successorHash: hashToken(successor.token),
+    idleLimit,
+  });
   if (!row) return undefined;
   return {
     sessionId: row.session_id,
