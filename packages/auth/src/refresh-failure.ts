@@ -1,6 +1,6 @@
 import type { RevocationEvent, Role } from "@warden/contracts";
 import { refreshTokens, sessions, users } from "@warden/db";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
@@ -49,7 +49,9 @@ export async function classifyRefreshFailure(auth: Auth, presented: string, now:
     const [next] = await tx
       .select({ rotatedAt: refreshTokens.rotatedAt, expiresAt: refreshTokens.expiresAt, tokenHash: refreshTokens.tokenHash })
       .from(refreshTokens)
-      .where(eq(refreshTokens.parentId, row.id));
+      // Through the session's tokens (indexed): parent_id has no index of its own, which would
+      // cost every rotation an index insert for the sake of this rare path.
+      .where(and(eq(refreshTokens.sessionId, row.sessionId), eq(refreshTokens.parentId, row.id)));
     // The successor is recomputed from the salt its rotation stored, under the current refresh key
     // or one from before a data-key rotation, and must be the very token in the child's row.
     const withinGrace = now - row.rotatedAt.getTime() <= auth.settings.refreshReuseGraceMs;
