@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { generateDataKey, generateEs256PrivateKeyPem, SESSION_CACHE_TTL_MS } from "@warden/auth";
+import { generateDataKey, generateEs256PrivateKeyPem } from "@warden/auth";
 import { createDb, freePort, startEmbeddedPostgres, type DbHandle, type EmbeddedDatabase } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { publishRevocations } from "@warden/revocations";
@@ -26,6 +26,8 @@ function serverEnv(databaseUrl: string, redisUrl: string, extra: Record<string, 
   });
 }
 
+/** SESSION_CACHE_TTL of the server under test: short, so the test sees it run out. */
+const SESSION_CACHE_TTL_MS = 5_000;
 const sha256Hex = (token: string) => createHash("sha256").update(token).digest("hex");
 
 async function call(base: string, method: "GET" | "POST", procedure: string, body?: unknown, token?: string) {
@@ -71,7 +73,12 @@ describe("PostgreSQL down", () => {
     // Retries after the restart must fall inside the reuse grace however slow the restart is, and
     // the back-to-back refreshes below would spend the per-IP refresh budget.
     server = await startAuthServer(
-      serverEnv(pg.url, redis.url, { QUEUE_PREFIX: prefix, REFRESH_REUSE_GRACE: "2m", RATE_LIMITS: "false" }),
+      serverEnv(pg.url, redis.url, {
+        QUEUE_PREFIX: prefix,
+        REFRESH_REUSE_GRACE: "2m",
+        RATE_LIMITS: "false",
+        SESSION_CACHE_TTL: `${SESSION_CACHE_TTL_MS}ms`,
+      }),
     );
     inspect = createDb(pg.url, { max: 1 });
   }, 120_000);

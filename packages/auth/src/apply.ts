@@ -31,6 +31,8 @@ export interface ApplyOptions {
   advanceFeed?: (seq: number) => Promise<void>;
   /** Access-token lifetime: feed entries must outlive the last token of a revoked session. */
   accessTokenTtlMs: number;
+  /** Tells every instance a user changed (`publishUserChanged`): a verified email shows at once everywhere. */
+  publishUserChanged?: (userId: string) => Promise<void>;
   /** Hands an email to the email queue (idempotent: jobId = eventId). Needed for `email.requested`. */
   queueEmail?: (job: EmailJob) => Promise<void>;
   now?: () => number;
@@ -129,6 +131,7 @@ async function applyNotice(db: Database, event: Notice, options: ApplyOptions): 
   const state = await outboxState(db, event.eventId);
   if (state.applied) return { alreadyApplied: true, sessionIds: [] };
   await publishEventNotBefore(event, options);
+  if (event.type === "email.verified") await options.publishUserChanged?.(event.userId);
   if (event.type === "email.requested" && event.userId) {
     if (!options.queueEmail) throw new Error("an email event reached a worker without an email queue");
     await options.queueEmail({ eventId: event.eventId, kind: event.kind, userId: event.userId });

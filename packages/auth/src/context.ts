@@ -6,7 +6,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { deriveDataKeys, randomDataKeys, type DataKeys } from "./data-keys.js";
 import type { KeyRing } from "./keys.js";
 import { RevocationSet } from "@warden/revocations";
-import { SessionCache, VERIFIED_TOKEN_CACHE_SIZE } from "./session-cache.js";
+import { DEFAULT_SESSION_CACHE_TTL_MS, SessionCache, VERIFIED_TOKEN_CACHE_SIZE } from "./session-cache.js";
 
 export interface AuthSettings extends TokenSettings {
   /** Idle limit: a refresh token unused this long is dead. */
@@ -17,6 +17,8 @@ export interface AuthSettings extends TokenSettings {
   refreshReuseGraceMs: number;
   /** REQUIRE_VERIFIED_EMAIL: signup opens no session and login refuses an unverified email. */
   requireVerifiedEmail: boolean;
+  /** SESSION_CACHE_TTL: how long the rows behind `auth.me` are answered from memory (session-cache.ts). */
+  sessionCacheTtlMs: number;
 }
 
 export const DEFAULT_AUTH_SETTINGS = {
@@ -25,6 +27,7 @@ export const DEFAULT_AUTH_SETTINGS = {
   sessionMaxAgeMs: 30 * 86_400_000,
   refreshReuseGraceMs: 10_000,
   requireVerifiedEmail: false,
+  sessionCacheTtlMs: DEFAULT_SESSION_CACHE_TTL_MS,
 } as const;
 
 /** Verifiers may accept tokens a few seconds past exp; revocation entries outlive that too. */
@@ -58,7 +61,7 @@ export interface Auth {
   revocations: RevocationSet;
   /** Access tokens whose signature and claims this process has verified, until their exp. */
   tokenCache: VerifiedTokenCache;
-  /** The rows behind `auth.me` for a few seconds, dropped when a revocation reaches `revocations`. */
+  /** The rows behind `auth.me` for SESSION_CACHE_TTL, dropped when a revocation or a user change reaches `revocations`. */
   sessionCache: SessionCache;
   /**
    * Derive refresh-token successors (see tokens.ts): from the data key, never a JWT key, so
@@ -92,14 +95,15 @@ export function createAuth(options: CreateAuthOptions): Auth {
   const clock = options.clock ?? systemClock;
   const revocations = options.revocations ?? new RevocationSet({ clock });
   const dataKeys = options.dataKeys ?? randomDataKeys();
+  const settings = { ...DEFAULT_AUTH_SETTINGS, ...options.settings };
   return {
     db: options.db,
     keys: options.keys,
-    settings: { ...DEFAULT_AUTH_SETTINGS, ...options.settings },
+    settings,
     clock,
     revocations,
     tokenCache: new VerifiedTokenCache(VERIFIED_TOKEN_CACHE_SIZE),
-    sessionCache: new SessionCache(revocations),
+    sessionCache: new SessionCache(revocations, settings.sessionCacheTtlMs),
     refreshKeys: deriveDataKeys(dataKeys, "refresh-successor"),
     oneTimeKeys: deriveDataKeys(dataKeys, "one-time-token"),
     afterRevocation: options.afterRevocation ?? (() => {}),

@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BoundedCache } from "./bounded-cache.js";
 import { verifyAccessTokenCached } from "./access-tokens.js";
-import { getCurrentSessionCached, SESSION_CACHE_TTL_MS } from "./session-cache.js";
+import { getCurrentSessionCached } from "./session-cache.js";
 import { createAuth } from "./context.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
 import { signup } from "./users.js";
@@ -65,7 +65,7 @@ describe("current-session cache", () => {
     const renamed = `renamed-${randomUUID()}@example.com`;
     await t.database.db.update(users).set({ email: renamed }).where(eq(users.id, res.user.id));
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(res.user.email);
-    clock.advance(SESSION_CACHE_TTL_MS);
+    clock.advance(t.auth.settings.sessionCacheTtlMs);
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(renamed);
   });
 

@@ -3,8 +3,12 @@ import { BoundedCache } from "./bounded-cache.js";
 import type { Auth } from "./context.js";
 import { getCurrentSession, type CurrentSession } from "./sessions.js";
 
-/** A session row is reused this long; revocations evict it sooner. */
-export const SESSION_CACHE_TTL_MS = 5_000;
+/**
+ * A session row is reused this long (SESSION_CACHE_TTL) unless something evicts it sooner: a
+ * revocation, a user's not-before or a change to the user reaching this process. Nothing that
+ * decides access waits on it: revocations are checked on every call, before the cache.
+ */
+export const DEFAULT_SESSION_CACHE_TTL_MS = 60_000;
 export const SESSION_CACHE_SIZE = 10_000;
 /** Verified access tokens this process remembers (by exact string, until exp). */
 export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
@@ -19,7 +23,10 @@ export class SessionCache {
   /** Bumped on every revocation: a row read before it must not be cached after it. */
   private epoch = 0;
 
-  constructor(revocations: RevocationSet) {
+  constructor(
+    revocations: RevocationSet,
+    private readonly ttlMs: number = DEFAULT_SESSION_CACHE_TTL_MS,
+  ) {
     revocations.onAdd((sessionIds) => {
       this.epoch++;
       for (const id of sessionIds) this.rows.delete(id);
@@ -29,11 +36,14 @@ export class SessionCache {
       this.epoch++;
       this.rows.deleteWhere((current) => current.user.id === userId);
     });
+    // A change another instance made to the user (a verified email): its rows show the old state.
+    revocations.onUserChanged((userId) => this.forgetUser(userId));
   }
 
   /**
    * Drops a user's rows after a change they show (a verified email): this process answers the new
-   * state at once; other instances within the TTL.
+   * state at once; other instances when the change reaches them through the feed (or, with Redis
+   * down, after the TTL).
    */
   forgetUser(userId: string): void {
     this.epoch++;
@@ -53,13 +63,13 @@ export class SessionCache {
     if (cached) return cached;
     const epoch = this.epoch;
     const current = await read();
-    if (current && !current.revoked && this.epoch === epoch) this.rows.set(sessionId, current, now + SESSION_CACHE_TTL_MS);
+    if (current && !current.revoked && this.epoch === epoch) this.rows.set(sessionId, current, now + this.ttlMs);
     return current;
   }
 }
 
 /**
- * getCurrentSession, answered from memory for a few seconds unless the session is revoked meanwhile.
+ * getCurrentSession, answered from memory for the TTL unless the session is revoked meanwhile.
  * A bounded, revocation-aware read cache, also while PostgreSQL is down: within the TTL a session
  * read before the outage still answers (a revocation reaching this process refuses it, as ever),
  * and after the TTL the read fails closed with UNAVAILABLE. Never serves a row older than the TTL.

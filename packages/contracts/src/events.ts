@@ -176,11 +176,14 @@ export type UserNotBefore = z.infer<typeof userNotBefore>;
 /**
  * One message on the feed: session ids whose access tokens must be refused until `until`, and
  * per-user not-befores kept until `until`. A message with only not-befores carries an empty
- * `sessionIds`, so older subscribers read it as nothing to do.
+ * `sessionIds`, so older subscribers read it as nothing to do. `changedUsers`: accounts whose
+ * cached views are out of date (a verified email); nothing is refused for them, and they are not
+ * kept in the feed's sets (a missed one is stale for one session-cache TTL at most).
  */
 export const revocationFeedMessage = z.object({
   sessionIds: z.array(z.string()).max(100_000),
   until: z.number(),
   notBefore: z.array(userNotBefore).max(100_000).optional(),
+  changedUsers: z.array(z.string().min(1).max(200)).max(100_000).optional(),
 });
 export type RevocationFeedMessage = z.infer<typeof revocationFeedMessage>;

@@ -3,6 +3,7 @@ import {
   revocationFeedKeys,
   revocationFeedMessage,
   userNotBefore,
+  type RevocationFeedMessage,
   type RedisTarget,
 } from "@warden/contracts";
 import { clusterNodesOf, connectRedis, type RedisClient } from "./redis.js";
@@ -12,6 +13,8 @@ import { connectSubscriber, type Subscriber } from "./subscriber.js";
 export interface RevocationSink {
   add(sessionIds: readonly string[], until: number): void;
   addNotBefore(userId: string, notBefore: number, until: number): void;
+  /** A change to the user that cached views show (see `revocationFeedMessage`). */
+  userChanged?(userId: string): void;
 }
 
 export interface RevocationFeedOptions {
@@ -105,6 +108,7 @@ export class RevocationFeed {
       const message = revocationFeedMessage.parse(JSON.parse(text));
       this.options.sink.add(message.sessionIds, message.until);
       for (const entry of message.notBefore ?? []) this.options.sink.addNotBefore(entry.userId, entry.notBefore, message.until);
+      for (const userId of message.changedUsers ?? []) this.options.sink.userChanged?.(userId);
     } catch (error) {
       this.options.onError?.(error as Error);
     }
@@ -365,6 +369,20 @@ export async function publishNotBefore(
     .zadd(keys.notBefore, until, notBeforeMember(userId, notBefore))
     .publish(keys.channel, JSON.stringify({ sessionIds: [], until, notBefore: [{ userId, notBefore }] }))
     .exec();
+}
+
+/**
+ * Tells every instance that a user changed in a way its cached views show (a verified email).
+ * Announced only, not recorded: an instance that misses it shows the old state for one
+ * session-cache TTL at most.
+ */
+export async function publishUserChanged(
+  redis: RedisClient,
+  userId: string,
+  prefix: string = DEFAULT_QUEUE_PREFIX,
+): Promise<void> {
+  const message: RevocationFeedMessage = { sessionIds: [], until: 0, changedUsers: [userId] };
+  await redis.publish(revocationFeedKeys(prefix).channel, JSON.stringify(message));
 }
 
 /** Drops entries whose access tokens have all expired (maintenance). */

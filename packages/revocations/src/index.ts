@@ -4,6 +4,7 @@ export {
   startRevocationFeed,
   publishRevocations,
   publishNotBefore,
+  publishUserChanged,
   pruneRevocations,
   feedHighWaterMark,
   feedStats,

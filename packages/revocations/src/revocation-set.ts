@@ -23,6 +23,7 @@ export class RevocationSet {
   private timer: NodeJS.Timeout | undefined;
   private listeners = new Set<(sessionIds: readonly string[]) => void>();
   private notBeforeListeners = new Set<(userId: string) => void>();
+  private userChangedListeners = new Set<(userId: string) => void>();
 
   constructor(options: { clock?: Clock; sweep?: boolean } = {}) {
     this.clock = options.clock ?? systemClock;
@@ -105,6 +106,19 @@ export class RevocationSet {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * A user's account changed in a way cached views of it show (a verified email): nothing is
+   * refused, listeners drop what they hold of the user.
+   */
+  userChanged(userId: string): void {
+    for (const listener of this.userChangedListeners) listener(userId);
+  }
+
+  onUserChanged(listener: (userId: string) => void): () => void {
+    this.userChangedListeners.add(listener);
+    return () => this.userChangedListeners.delete(listener);
+  }
+
   sweep(): void {
     const now = this.clock();
     for (const [id, until] of this.entries) if (until <= now) this.entries.delete(id);
@@ -116,5 +130,6 @@ export class RevocationSet {
     this.timer = undefined;
     this.listeners.clear();
     this.notBeforeListeners.clear();
+    this.userChangedListeners.clear();
   }
 }

@@ -118,6 +118,11 @@ export const serverEnvSchema = sharedEnvSchema.extend({
   RATE_LIMIT_PASSWORD_RESET: budget,
   RATE_LIMIT_PASSWORD_RESET_EMAIL: budget,
   RATE_LIMIT_EMAIL_VERIFICATION: budget,
+  /**
+   * How long an instance answers `auth.me` for a session it has read from memory (revocations are
+   * checked on every call all the same; changes to the user reach it through the feed).
+   */
+  SESSION_CACHE_TTL: duration("60s"),
   /** Signup opens no session and login refuses an unverified email until its link is followed. */
   REQUIRE_VERIFIED_EMAIL: flag(false),
   /** IPv6 clients are counted per prefix of this length (a host routinely holds a whole /64). */

@@ -22,6 +22,7 @@ import {
   connectRedis,
   publishNotBefore,
   publishRevocations,
+  publishUserChanged,
   pruneRevocations,
   watchRedisRequirements,
 } from "@warden/revocations";
@@ -138,6 +139,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       accessTokenTtlMs: options.accessTokenTtlMs,
       publish: (ids, until) => publishRevocations(feed, ids, until, options.prefix),
       publishNotBefore: (userId, notBefore, until) => publishNotBefore(feed, userId, notBefore, until, options.prefix),
+      publishUserChanged: (userId) => publishUserChanged(feed, userId, options.prefix),
       advanceFeed: (seq) => advanceFeedHighWaterMark(feed, seq, options.prefix),
       queueEmail,
     });
