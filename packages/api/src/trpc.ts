@@ -1,5 +1,5 @@
-import { initTRPC } from "@trpc/server";
-import { parseBearer, principalOf } from "@warden/access-token";
+import { getTRPCErrorFromUnknown, initTRPC, type TRPCError } from "@trpc/server";
+import { parseBearer, principalOf, type Principal } from "@warden/access-token";
 import { AuthError, findUserRole, verifyAccessTokenCached } from "@warden/auth";
 import type { Context } from "./context.js";
 import { fail, formatError } from "./errors.js";
@@ -12,28 +12,47 @@ export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * Every procedure starts here: the context's observer (metrics) is told how each call ended and how
- * long it took, authorization and input parsing included. Without an observer it costs one branch.
+ * Every procedure runs inside this: the context's observer (metrics) is told how each call ended
+ * and how long it took, authorization and input parsing included. Without an observer it costs
+ * one branch.
  */
-export const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
+async function observed<Result extends { ok: boolean; error?: TRPCError }>(
+  ctx: Context,
+  path: string,
+  call: () => Promise<Result>,
+): Promise<Result> {
   const observer = ctx.observer;
-  if (!observer) return next();
+  if (!observer) return call();
   const started = performance.now();
-  const result = await next();
-  observer.called(path, result.ok ? undefined : result.error, (performance.now() - started) / 1000);
-  return result;
-});
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const result = await call();
+    observer.called(path, result.ok ? undefined : result.error, seconds());
+    return result;
+  } catch (cause) {
+    observer.called(path, getTRPCErrorFromUnknown(cause), seconds());
+    throw cause;
+  }
+}
+
+export const publicProcedure = t.procedure.use(({ ctx, path, next }) => observed(ctx, path, () => next()));
+
+/** A valid access token whose session is not revoked, as the request's Authorization header carries it. */
+function authenticate(ctx: Context): Principal {
+  const bearer = parseBearer(ctx.req.authorization);
+  if (!bearer.ok) fail(bearer.reason, bearer.message);
+  return principalOf(verifyAccessTokenCached(ctx.auth, bearer.token));
+}
 
 /**
  * Signed in: a valid access token whose session is not revoked. Runs before input parsing, so
- * an anonymous caller learns nothing about the input's shape.
+ * an anonymous caller learns nothing about the input's shape. Observed and authorized in one
+ * middleware, not publicProcedure plus another: tRPC copies a call's options at every middleware
+ * level, a cost every protected call would pay.
  */
-export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
-  const bearer = parseBearer(ctx.req.authorization);
-  if (!bearer.ok) fail(bearer.reason, bearer.message);
-  const principal = principalOf(verifyAccessTokenCached(ctx.auth, bearer.token));
-  return next({ ctx: { ...ctx, principal } });
-});
+export const protectedProcedure = t.procedure.use(({ ctx, path, next }) =>
+  observed(ctx, path, () => next({ ctx: { principal: authenticate(ctx) } })),
+);
 
 /** Admin: the token says admin and the database still agrees (a demotion takes effect at once). */
 export const adminProcedure = protectedProcedure.use(async ({ ctx, next }) => {
