@@ -10,6 +10,7 @@ import type { BenchContext } from "./lib/context.js";
 import { serverNodeArgs } from "./lib/context.js";
 import {
   buildAuthServer,
+  buildBenchServers,
   createSeeder,
   newKeys,
   newPrefix,
@@ -39,8 +40,9 @@ const started = performance.now();
 const log = (message: string) =>
   process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 
-log("building the auth server (pnpm build): the bench runs the JavaScript production runs");
+log("building the auth server (pnpm build) and the servers it is compared with: every side runs built JavaScript");
 buildAuthServer();
+buildBenchServers();
 const pg = await startPostgres();
 const keys = newKeys();
 const prefix = newPrefix();

@@ -246,6 +246,35 @@ export function buildAuthServer(): void {
   });
 }
 
+/**
+ * The servers the auth server is compared with (the tRPC no-op, the Express tutorial server),
+ * compiled to `bench/dist/` and run on plain node like the auth server: every side of a comparison
+ * runs built JavaScript, none pays for a TypeScript loader. Workspace packages stay external, so the
+ * no-op runs the very `dist` code of @warden/server and @warden/api the auth server runs.
+ */
+export function buildBenchServers(): void {
+  execFileSync(
+    path.resolve(BENCH_DIR, "../node_modules/.bin/tsup"),
+    [
+      "servers/noop.ts",
+      "baselines/express-jwt/server.ts",
+      "--format",
+      "esm",
+      "--target",
+      "node20",
+      "--out-dir",
+      "dist",
+      "--silent",
+    ],
+    { cwd: BENCH_DIR, stdio: ["ignore", "ignore", "inherit"] },
+  );
+}
+
+/** A server `buildBenchServers` compiled: `servers/noop.ts` runs from `dist/servers/noop.js`. */
+export function builtBenchServer(script: string): string {
+  return path.join("dist", script.replace(/\.ts$/, ".js"));
+}
+
 /** One auth-server instance, built, on a port of its own; ready once its health answers ok. */
 export async function startAuthServer(
   env: Record<string, string>,

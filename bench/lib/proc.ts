@@ -45,11 +45,13 @@ export interface StartOptions {
    * and `ready.url` is that URL.
    */
   healthUrl?: string;
+  /** Built JavaScript (`buildBenchServers`): run on plain node, as the auth server is. */
+  built?: boolean;
 }
 
 /** Starts a long-running child that prints `READY <json>` on stdout once it serves (or see healthUrl). */
 export function startChild(script: string, options: StartOptions = {}): Promise<Child> {
-  const built = options.healthUrl !== undefined;
+  const built = options.healthUrl !== undefined || options.built === true;
   const [bin, ...rest] = command(path.resolve(BENCH_DIR, script), options.args ?? [], options.cpu, options.nodeArgs ?? [], built);
   const child = spawn(bin!, rest, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";

@@ -2,7 +2,7 @@
 import jwt from "jsonwebtoken";
 import type { BenchContext } from "../lib/context.js";
 import { serverNodeArgs } from "../lib/context.js";
-import { createSeeder, REDIS_URL, serverEnv, newPrefix, startAuthServer } from "../lib/infra.js";
+import { builtBenchServer, createSeeder, REDIS_URL, serverEnv, newPrefix, startAuthServer } from "../lib/infra.js";
 import { CPU, peakRss, runJob, startChild, type Child } from "../lib/proc.js";
 import { fmt, type Scenario } from "../lib/report.js";
 import { median } from "../lib/stats.js";
@@ -53,11 +53,16 @@ function check(label: string, r: CannonResult) {
 
 export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{ scenario: Scenario; rss: number }> {
   ctx.log(`1. protected call: ${SESSIONS.toLocaleString("en-US")} sessions; the express-jwt reference and the tRPC no-op server`);
-  const express = await startChild("baselines/express-jwt/server.ts", {
+  const express = await startChild(builtBenchServer("baselines/express-jwt/server.ts"), {
+    built: true,
     cpu: CPU.server,
     env: { JWT_SECRET: "tutorial-secret" },
   });
-  const noop = await startChild("servers/noop.ts", { cpu: CPU.server, env: serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys) });
+  const noop = await startChild(builtBenchServer("servers/noop.ts"), {
+    built: true,
+    cpu: CPU.server,
+    env: serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys),
+  });
   try {
     const sessions = await ctx.seeder.sessions(SESSIONS, { eachOwnUser: true });
     const tokens = sessions.map((s) => s.accessToken);
