@@ -15,8 +15,17 @@ function isUserWide(event: RevocationEvent): event is Extract<RevocationEvent, {
   return USER_WIDE.includes(event.type);
 }
 
+const ENDS_SESSIONS: readonly string[] = [
+  "session.revoked",
+  "refresh_token.reused",
+  "user.revoked",
+  "password.changed",
+  "password.reset",
+] satisfies RevocationEvent["type"][];
+
+/** Every event that ends no session is a notice, whatever new kinds the outbox gets. */
 function isNotice(event: QueuedEvent): event is Notice {
-  return event.type === "user.role_changed" || event.type === "email.requested" || event.type === "email.verified";
+  return !ENDS_SESSIONS.includes(event.type);
 }
 
 export interface ApplyOptions {
@@ -104,7 +113,7 @@ async function markApplied(
         type: event.type,
         actorType: event.actor.type,
         actorId: event.actor.id,
-        userId: event.userId,
+        userId: "userId" in event ? event.userId : null,
         sessionId,
         reason: event.reason,
         sessionsRevoked,
