@@ -42,6 +42,11 @@ export interface ApplyOptions {
   accessTokenTtlMs: number;
   /** Hands an email to the email queue (idempotent: jobId = eventId). Needed for `email.requested`. */
   queueEmail?: (job: EmailJob) => Promise<void>;
+  /**
+   * Creates the event's webhook deliveries and queues them (idempotent: one delivery per webhook and
+   * event, jobId = delivery id). Runs once the event's effects are published, before `applied_at`.
+   */
+  queueWebhooks?: (event: QueuedEvent) => Promise<void>;
   now?: () => number;
 }
 
@@ -142,6 +147,7 @@ async function applyNotice(db: Database, event: Notice, options: ApplyOptions): 
     if (!options.queueEmail) throw new Error("an email event reached a worker without an email queue");
     await options.queueEmail({ eventId: event.eventId, kind: event.kind, userId: event.userId });
   }
+  await options.queueWebhooks?.(event);
   await advanceFeed(state.seq, options);
   await markApplied(db, event, 0, null, new Date(now()));
   return { alreadyApplied: false, sessionIds: [] };
@@ -166,6 +172,7 @@ export async function applyRevocationEvent(db: Database, event: QueuedEvent, opt
   });
   await options.publish(sessionIds, event.at + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
   await publishEventNotBefore(event, options);
+  await options.queueWebhooks?.(event);
   await advanceFeed(state.seq, options);
 
   await markApplied(db, event, sessionIds.length, isUserWide(event) ? null : event.sessionId, new Date(now()));

@@ -17,6 +17,8 @@ export interface AuthSettings extends TokenSettings {
   refreshReuseGraceMs: number;
   /** REQUIRE_VERIFIED_EMAIL: signup opens no session and login refuses an unverified email. */
   requireVerifiedEmail: boolean;
+  /** WEBHOOKS_ALLOW_LOCAL: webhooks may point to loopback (development, tests); never to other private addresses. */
+  webhooksAllowLocal: boolean;
 }
 
 export const DEFAULT_AUTH_SETTINGS = {
@@ -25,6 +27,7 @@ export const DEFAULT_AUTH_SETTINGS = {
   sessionMaxAgeMs: 30 * 86_400_000,
   refreshReuseGraceMs: 10_000,
   requireVerifiedEmail: false,
+  webhooksAllowLocal: false,
 } as const;
 
 /** Verifiers may accept tokens a few seconds past exp; revocation entries outlive that too. */
@@ -67,6 +70,8 @@ export interface Auth {
   refreshKeys: [current: Buffer, ...previous: Buffer[]];
   /** Derive the tokens of reset and verification links (one-time-tokens.ts); the worker holds the same keys. */
   oneTimeKeys: [current: Buffer, ...previous: Buffer[]];
+  /** Encrypt webhook signing secrets at rest (webhook-secrets.ts); the worker decrypts with the same keys. */
+  webhookSecretKeys: [current: Buffer, ...previous: Buffer[]];
   /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
   /** Told how each refresh ended (metrics); synchronous and cheap, it runs inside the call. */
@@ -102,6 +107,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
     sessionCache: new SessionCache(revocations),
     refreshKeys: deriveDataKeys(dataKeys, "refresh-successor"),
     oneTimeKeys: deriveDataKeys(dataKeys, "one-time-token"),
+    webhookSecretKeys: deriveDataKeys(dataKeys, "webhook-secret"),
     afterRevocation: options.afterRevocation ?? (() => {}),
     onRefresh: options.onRefresh ?? (() => {}),
     hooks: options.hooks,
