@@ -85,8 +85,10 @@ export async function webhookPayloadOf(db: Database, event: RevocationEvent): Pr
 
 export type DeliveryToSend =
   | { state: "send"; id: string; url: string; secret: Buffer; payload: WebhookPayload; eventAt: number }
-  /** The webhook was deleted (its deliveries with it), or the delivery already ended. */
-  | { state: "gone" | "finished" }
+  /** The webhook was deleted (its deliveries with it). */
+  | { state: "gone" }
+  /** The delivery already ended (succeeded or failed). */
+  | { state: "finished" }
   /** It cannot be sent, ever: the reason is recorded on the delivery. */
   | { state: "unsendable"; why: string };
 

@@ -118,7 +118,7 @@ export async function testWebhook(auth: Auth, id: string, actor: Actor): Promise
     if (!webhook) throw new AuthError("NOT_FOUND", "no such webhook");
     const event = await recordRevocationEvent(
       tx,
-      { type: "webhook.tested", webhookId: id, deliveryId, reason: "webhook test delivery", actor },
+      { type: "webhook.tested", webhookId: id, deliveryId, reason: `webhook ${id} test delivery`, actor },
       at,
     );
     await tx

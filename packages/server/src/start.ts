@@ -104,6 +104,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
       sessionMaxAgeMs: env.SESSION_MAX_AGE,
       refreshReuseGraceMs: env.REFRESH_REUSE_GRACE,
       requireVerifiedEmail: env.REQUIRE_VERIFIED_EMAIL,
+      webhooksAllowLocal: env.WEBHOOKS_ALLOW_LOCAL,
     },
   });
   authRef = auth;
