@@ -13,7 +13,7 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 /** Resolves a host name to every address it has (DNS, /etc/hosts). Injected in tests. */
 export type WebhookLookup = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
-export const systemLookup: WebhookLookup = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+const systemLookup: WebhookLookup = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
 export interface WebhookClientOptions {
   /** WEBHOOKS_ALLOW_LOCAL: loopback targets are allowed (development, tests). */
