@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { callerFor, signUp } from "@warden/api/testing";
-import { createAdmin, createWebhookDeliveries, randomDataKeys, type DataKeys } from "@warden/auth";
+import {
+  createAdmin,
+  createWebhookDeliveries,
+  decryptWebhookSecret,
+  deriveDataKeys,
+  randomDataKeys,
+  type DataKeys,
+} from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import { WEBHOOK_QUEUE, type RevocationEvent } from "@warden/contracts";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -37,7 +44,12 @@ interface System {
 }
 
 /** An auth-server instance and a worker on a database and prefix of their own. */
-async function startSystem(options: { serverKeys: DataKeys; workerKeys?: DataKeys; webhooks: WebhookSettings }): Promise<System> {
+async function startSystem(options: {
+  serverKeys: DataKeys;
+  workerKeys?: DataKeys;
+  webhooks: WebhookSettings;
+  maintenanceEveryMs?: number;
+}): Promise<System> {
   const database = await createTestDatabase();
   const prefix = testPrefix();
   const logs: string[] = [];
@@ -62,6 +74,7 @@ async function startSystem(options: { serverKeys: DataKeys; workerKeys?: DataKey
     refreshTokenTtlMs: 7 * 86_400_000,
     dataKeys: options.workerKeys ?? options.serverKeys,
     webhooks: options.webhooks,
+    ...(options.maintenanceEveryMs ? { maintenanceEveryMs: options.maintenanceEveryMs } : {}),
     metrics: { port: 0 },
     logger: pino({ level: "debug" }, sink),
   });
@@ -360,7 +373,7 @@ describe("SSRF at delivery time (WEBHOOKS_ALLOW_LOCAL off on the worker)", () =>
 });
 
 describe("data-key rotation", () => {
-  it("a webhook made under the old data key is delivered by a worker whose current key is new and the old one previous", async () => {
+  it("a webhook made under the old data key is delivered by a worker whose current key is new and the old one previous; maintenance re-seals it", async () => {
     const old = randomDataKeys();
     const rotated = { current: randomDataKeys().current, previous: [old.current] };
     const system = await startSystem({ serverKeys: old, workerKeys: rotated, webhooks: { allowLocal: true } });
@@ -370,6 +383,33 @@ describe("data-key rotation", () => {
       const { deliveryId } = await webhooksOf(system).test({ id });
       const hook: ReceivedWebhook = await hooks.waitFor((h) => h.id === deliveryId, 30_000);
       expect(hook.verified).toBe(true);
+
+      // The worker's maintenance moves the secret to the new key: then the old key can be dropped.
+      const newOnly = deriveDataKeys({ current: rotated.current, previous: [] }, "webhook-secret");
+      const sealed = async () =>
+        (await system.database.sql<{ c: string }[]>`select secret_ciphertext as c from webhooks where id = ${id}`)[0]!.c;
+      expect(decryptWebhookSecret(newOnly, id, await sealed())).toBeUndefined();
+      await system.worker.maintenance.close();
+      const maintained = await startAdminWorker({
+        databaseUrl: system.database.url,
+        redis: REDIS_URL,
+        prefix: system.prefix,
+        accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
+        refreshTokenTtlMs: 7 * 86_400_000,
+        dataKeys: rotated,
+        maintenanceEveryMs: 200,
+        logger: pino({ level: "silent" }),
+      });
+      try {
+        await waitFor(
+          async () => decryptWebhookSecret(newOnly, id, await sealed()),
+          15_000,
+          "the secret re-sealed under the new key",
+        );
+      } finally {
+        await maintained.close();
+      }
+      expect(decryptWebhookSecret(newOnly, id, await sealed())).toEqual(Buffer.from(hooks.secret!.slice(6), "base64"));
     } finally {
       await system.close();
     }

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Actor, AdminWebhookCreateInput, WebhookEventType, WebhookView } from "@warden/contracts";
-import { webhookDeliveries, webhooks } from "@warden/db";
-import { asc, desc, eq, inArray } from "drizzle-orm";
+import { webhookDeliveries, webhooks, type Database } from "@warden/db";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { recordRevocationEvent } from "./revoke.js";
-import { encryptWebhookSecret, generateWebhookSecret } from "./webhook-secrets.js";
+import { decryptWebhookSecret, encryptWebhookSecret, generateWebhookSecret } from "./webhook-secrets.js";
 import { webhookUrlProblem } from "./webhook-targets.js";
 
 /**
@@ -128,4 +128,29 @@ export async function testWebhook(auth: Auth, id: string, actor: Actor): Promise
   });
   auth.afterRevocation(event, []);
   return { deliveryId };
+}
+
+/**
+ * After a data-key rotation: seals again under the current key every secret that only a previous
+ * key opens (maintenance), so the old key can be dropped once this has run. A secret no key opens
+ * is left as it is (its deliveries fail saying so). Each row is rewritten only if it is still the
+ * ciphertext read (compare-and-swap). Returns how many were re-sealed.
+ */
+export async function resealWebhookSecrets(db: Database, secretKeys: readonly [Buffer, ...Buffer[]]): Promise<number> {
+  const [current, ...previous] = secretKeys;
+  if (previous.length === 0) return 0;
+  const rows = await db.select({ id: webhooks.id, secretCiphertext: webhooks.secretCiphertext }).from(webhooks);
+  let resealed = 0;
+  for (const row of rows) {
+    if (decryptWebhookSecret([current], row.id, row.secretCiphertext)) continue;
+    const secret = decryptWebhookSecret(previous, row.id, row.secretCiphertext);
+    if (!secret) continue;
+    const updated = await db
+      .update(webhooks)
+      .set({ secretCiphertext: encryptWebhookSecret(current, row.id, secret) })
+      .where(and(eq(webhooks.id, row.id), eq(webhooks.secretCiphertext, row.secretCiphertext)))
+      .returning({ id: webhooks.id });
+    resealed += updated.length;
+  }
+  return resealed;
 }

@@ -4,6 +4,7 @@ import {
   deriveDataKeys,
   noteApplyFailure,
   pruneExpired,
+  resealWebhookSecrets,
   startFeedKeeper,
   type DataKeys,
 } from "@warden/auth";
@@ -283,8 +284,12 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
         retentionMs: options.retentionMs ?? 30 * 24 * HOUR_MS,
       });
       const feedEntries = await pruneRevocations(feed, now, options.prefix);
-      logger.info({ ...pruned, feedEntries }, "maintenance: pruned");
-      return { ...pruned, feedEntries };
+      // After a data-key rotation, secrets sealed under the previous key move to the current one.
+      const webhookSecretsResealed = options.dataKeys
+        ? await resealWebhookSecrets(database.db, deriveDataKeys(options.dataKeys, "webhook-secret"))
+        : 0;
+      logger.info({ ...pruned, feedEntries, webhookSecretsResealed }, "maintenance: pruned");
+      return { ...pruned, feedEntries, webhookSecretsResealed };
     },
     { connection, prefix: options.prefix, concurrency: 1 },
   );
