@@ -73,7 +73,7 @@ export async function webhookDelay(ctx: BenchContext): Promise<Scenario> {
   const worker = await startChild("servers/worker.ts", { env, cpu: CPU.load });
   const receiver = await startReceiver();
   const rows: Scenario["rows"] = [];
-  let curve: Array<[number, number]> = [];
+  let curve: Array<[number, number]> | undefined;
   try {
     const url = server.ready.url as string;
     const admin = await call(`${url}/trpc/auth.login`, undefined, ADMIN);
@@ -127,6 +127,6 @@ export async function webhookDelay(ctx: BenchContext): Promise<Scenario> {
     notes: [
       "One at a time: the clock starts when admin.revokeSession's answer arrives and stops when the receiver (plain node:http on loopback, in the bench process) has the webhook: the outbox relay (woken by the commit), the revocation queue, the worker applying the event, the webhook queue, signing, the HTTP POST.",
     ],
-    curves: curve.length ? [{ label: "revocation -> webhook", curve }] : [],
+    curves: curve?.length ? [{ label: "revocation -> webhook", curve }] : [],
   };
 }

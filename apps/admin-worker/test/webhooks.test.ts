@@ -238,6 +238,7 @@ describe("webhook deliveries", () => {
       newPassword: "a brand new passphrase",
     });
     const hook = await hooks.waitFor((h) => h.payload.data.userId === user.user.id, 30_000);
+    expect(hook.verified).toBe(true);
     expect(hook.payload).toMatchObject({
       type: "password.changed",
       data: { userId: user.user.id, sessionIds: [other.sessionId], actor: { type: "user", id: user.user.id } },
@@ -266,7 +267,7 @@ describe("webhook deliveries", () => {
     const hooks = await receiver({ answer: () => 500 });
     const { id } = await createWebhook(main, hooks, ["session.revoked"]);
     const { deliveryId } = await webhooksOf(main).test({ id });
-    await hooks.waitFor((h) => h.id === deliveryId, 30_000);
+    expect((await hooks.waitFor((h) => h.id === deliveryId, 30_000)).verified).toBe(true);
     await webhooksOf(main).delete({ id });
     const audited = await waitFor(
       async () => {
