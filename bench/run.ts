@@ -25,6 +25,7 @@ import { growth, protectedCall } from "./scenarios/http.js";
 import { loginThroughput, refreshRotation } from "./scenarios/flows.js";
 import { revocationPropagation } from "./scenarios/revocation.js";
 import { inProcessVerify } from "./scenarios/verify.js";
+import { webhookDelay } from "./scenarios/webhooks.js";
 import { Redis } from "ioredis";
 import { revocationFeedKeys } from "@warden/contracts";
 
@@ -137,6 +138,7 @@ try {
     scenarios.push({ id: 6, title: "Memory (auth-server RSS, built JavaScript on plain node)", rows, notes, curves: [] });
   });
   await run(7, async () => void scenarios.push(await growth(ctx)));
+  await run(8, async () => void scenarios.push(await webhookDelay(ctx)));
 } finally {
   await warden?.stop();
   await redis.del(...Object.values(revocationFeedKeys(prefix))).catch(() => 0);

@@ -45,8 +45,10 @@ export async function startInstance(
     prefix: string;
     keys: ReturnType<typeof createTestKeyRing>;
     refreshReuseGraceMs?: number;
-    /** Shared with the worker when it sends emails (their links are derived from it). */
+    /** Shared with the worker when it sends emails (their links are derived from it) or webhooks (their secrets are sealed under it). */
     dataKeys?: DataKeys;
+    /** WEBHOOKS_ALLOW_LOCAL on this instance: webhooks may point to loopback. */
+    webhooksAllowLocal?: boolean;
   },
 ): Promise<Instance> {
   const relay = startOutboxRelay({
@@ -65,6 +67,7 @@ export async function startInstance(
       audience: TEST_AUDIENCE,
       accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
       ...(opts.refreshReuseGraceMs === undefined ? {} : { refreshReuseGraceMs: opts.refreshReuseGraceMs }),
+      ...(opts.webhooksAllowLocal === undefined ? {} : { webhooksAllowLocal: opts.webhooksAllowLocal }),
     },
     revocations,
     ...(opts.dataKeys ? { dataKeys: opts.dataKeys } : {}),

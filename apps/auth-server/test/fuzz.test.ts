@@ -8,6 +8,9 @@ import {
   PASSWORD_MIN_LENGTH,
   REASON_MAX_LENGTH,
   REFRESH_TOKEN_MAX_LENGTH,
+  WEBHOOK_DESCRIPTION_MAX_LENGTH,
+  WEBHOOK_EVENT_TYPES,
+  WEBHOOK_URL_MAX_LENGTH,
 } from "@warden/contracts";
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
@@ -30,8 +33,19 @@ const MUTATIONS = [
   "sessions.revoke",
   "admin.revokeUser",
   "admin.revokeSession",
+  "admin.webhooks.create",
+  "admin.webhooks.delete",
+  "admin.webhooks.test",
 ];
-const QUERIES = ["health", "auth.me", "sessions.list", "admin.users.find", "admin.revocation", "admin.audit"];
+const QUERIES = [
+  "health",
+  "auth.me",
+  "sessions.list",
+  "admin.users.find",
+  "admin.revocation",
+  "admin.audit",
+  "admin.webhooks.list",
+];
 const RUNS = 200;
 
 let t: TestAuth;
@@ -55,6 +69,7 @@ async function rowCounts(): Promise<string> {
     (select count(*) from users) as users, (select count(*) from sessions) as sessions,
     (select count(*) from refresh_tokens) as refresh_tokens, (select count(*) from outbox_events) as outbox,
     (select count(*) from audit_log) as audit,
+    (select count(*) from webhooks) as webhooks, (select count(*) from webhook_deliveries) as webhook_deliveries,
     (select count(*) from sessions where revoked_at is not null) as revoked,
     (select count(*) from refresh_tokens where rotated_at is not null) as rotated`;
   return JSON.stringify(row);
@@ -90,6 +105,10 @@ const structured = fc.record(
     lock: fc.oneof(fc.boolean(), fc.string()),
     cursor: fc.oneof(fc.string(), fc.integer()),
     limit: fc.oneof(fc.integer(), fc.double(), fc.string()),
+    url: fc.oneof(fc.webUrl(), fc.string(), fc.constantFrom("http://127.0.0.1/", "https://169.254.169.254/", "https://[::1]/")),
+    events: fc.oneof(fc.array(fc.constantFrom(...WEBHOOK_EVENT_TYPES, "user.created")), fc.string()),
+    description: fc.oneof(fc.string({ maxLength: 250 }), fc.integer()),
+    id: fc.oneof(fc.uuid(), fc.string()),
   },
   { requiredKeys: [] },
 );
@@ -264,6 +283,30 @@ function boundaryCases(): { path: string; input: unknown; whole: boolean }[] {
       fields: { sessionId: strings(uuidEdges()), reason: strings(lengthEdges(REASON_MAX_LENGTH)) },
     },
     { path: "admin.revocation", base: () => ({ eventId: randomUUID() }), fields: { eventId: strings(uuidEdges()) } },
+    {
+      path: "admin.webhooks.create",
+      base: () => ({ url: "https://hooks.example.com/edge", events: ["session.revoked"], description: "edge" }),
+      fields: {
+        url: strings([
+          ...lengthEdges(WEBHOOK_URL_MAX_LENGTH - "https://example.com/".length).map((s) => `https://example.com/${s}`),
+          "https://[fe80::1%25eth0]/",
+          "https://0x7f.1/",
+          "https://xn--nxasmq6b.example/",
+          "https://例え.テスト/",
+        ]),
+        events: [
+          ...EDGE_STRINGS,
+          ...EDGE_JSON,
+          [],
+          [...WEBHOOK_EVENT_TYPES, ...WEBHOOK_EVENT_TYPES],
+          Array(500).fill("user.revoked"),
+        ],
+        description: strings(lengthEdges(WEBHOOK_DESCRIPTION_MAX_LENGTH)),
+      },
+    },
+    { path: "admin.webhooks.list", base: () => ({}), fields: {} },
+    { path: "admin.webhooks.delete", base: () => ({ id: randomUUID() }), fields: { id: strings(uuidEdges()) } },
+    { path: "admin.webhooks.test", base: () => ({ id: randomUUID() }), fields: { id: strings(uuidEdges()) } },
     {
       path: "admin.audit",
       base: () => ({ limit: 5 }),

@@ -145,4 +145,27 @@ describe("no secret in logs", () => {
     expect(text).toContain("/trpc/auth.refresh");
     expect(text).toContain("/trpc/auth.signup");
   });
+
+  it("a webhook's secret, answered once by admin.webhooks.create, is in no log line", async () => {
+    const adminEmail = email("logs-webhooks");
+    const adminPassword = "webhook-admin-passphrase";
+    await createAdmin(t.auth, adminEmail, adminPassword);
+    const admin = (await server.post("/trpc/auth.login", { email: adminEmail, password: adminPassword })).body.result.data;
+    const headers = { authorization: `Bearer ${admin.accessToken}` };
+    const created = await server.post(
+      "/trpc/admin.webhooks.create",
+      { url: "https://hooks.example.com/warden?token=in-the-url", events: ["session.revoked"] },
+      headers,
+    );
+    const { id, secret } = created.body.result.data as { id: string; secret: string };
+    expect(secret).toMatch(/^whsec_/);
+    await server.get("/trpc/admin.webhooks.list", undefined, headers);
+    await server.post("/trpc/admin.webhooks.test", { id }, headers);
+    await server.post("/trpc/admin.webhooks.create", { url: "http://hooks.example.com/", events: ["session.revoked"] }, headers);
+    await server.post("/trpc/admin.webhooks.delete", { id }, headers);
+    const text = logs.text;
+    expect(text).toContain("/trpc/admin.webhooks.create");
+    expect(text).not.toContain(secret.slice("whsec_".length));
+    expect(text).not.toContain(Buffer.from(secret.slice("whsec_".length), "base64").toString("hex"));
+  });
 });

@@ -102,6 +102,8 @@ export function appliedEnv({ settings, variables, home }: DevEnv, databaseUrl: s
     REDIS_URL: settings.REDIS_URL,
     // Plain-HTTP localhost: a Secure cookie would never come back.
     COOKIE_SECURE: variables.COOKIE_SECURE ?? "false",
+    // Webhooks to a receiver on this machine (http://127.0.0.1:…) while developing.
+    WEBHOOKS_ALLOW_LOCAL: variables.WEBHOOKS_ALLOW_LOCAL ?? "true",
     ...devRateLimits(variables),
     // A person at a terminal reads lines; anything else (a pipe, a file, a collector) gets JSON.
     LOG_FORMAT: variables.LOG_FORMAT ?? (process.stdout.isTTY ? "pretty" : "json"),

@@ -5,6 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "@warden/db";
 import { DEFAULT_RATE_LIMITS } from "@warden/server";
+import { startWebhookReceiver } from "@warden/testing";
 import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 
@@ -181,6 +182,28 @@ it("`pnpm start` with no DATABASE_URL brings up a working server on an embedded 
     }
     if (Date.now() > deadline) throw new Error(`the logout was never applied by a worker\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+
+  // WEBHOOKS_ALLOW_LOCAL is on for the server and the worker: a webhook to a receiver on loopback
+  // is accepted and delivered, signed with the secret it was created with.
+  const hooks = await startWebhookReceiver();
+  try {
+    const created = await fetch(`${api}/trpc/admin.webhooks.create`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ url: hooks.url, events: ["session.revoked"] }),
+    });
+    expect(created.status, await created.clone().text()).toBe(200);
+    const webhook = ((await created.json()) as { result: { data: { id: string; secret: string } } }).result.data;
+    hooks.secret = webhook.secret;
+    await fetch(`${api}/trpc/admin.webhooks.test`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ id: webhook.id }),
+    });
+    expect((await hooks.waitFor((h) => h.payload.type === "webhook.test", 30_000)).verified).toBe(true);
+  } finally {
+    await hooks.close();
   }
 
   // Not a terminal: the auth server's and the worker's logs stay JSON, one object per line.

@@ -76,6 +76,7 @@ export function formatError(error: TRPCError, path: string | undefined): WardenE
   if (cause instanceof AuthError) {
     reason = cause.reason;
     retryAfterMs = cause.retryAfterMs;
+    issues = cause.issues;
   } else if (cause instanceof ZodError) {
     reason = "VALIDATION_FAILED";
     issues = issuesOf(cause);

@@ -15,8 +15,17 @@ function isUserWide(event: RevocationEvent): event is Extract<RevocationEvent, {
   return USER_WIDE.includes(event.type);
 }
 
+const ENDS_SESSIONS: readonly string[] = [
+  "session.revoked",
+  "refresh_token.reused",
+  "user.revoked",
+  "password.changed",
+  "password.reset",
+] satisfies RevocationEvent["type"][];
+
+/** Every event that ends no session is a notice, whatever new kinds the outbox gets. */
 function isNotice(event: QueuedEvent): event is Notice {
-  return event.type === "user.role_changed" || event.type === "email.requested" || event.type === "email.verified";
+  return !ENDS_SESSIONS.includes(event.type);
 }
 
 export interface ApplyOptions {
@@ -35,6 +44,11 @@ export interface ApplyOptions {
   publishUserChanged?: (userId: string) => Promise<void>;
   /** Hands an email to the email queue (idempotent: jobId = eventId). Needed for `email.requested`. */
   queueEmail?: (job: EmailJob) => Promise<void>;
+  /**
+   * Creates the event's webhook deliveries and queues them (idempotent: one delivery per webhook and
+   * event, jobId = delivery id). Runs once the event's effects are published, before `applied_at`.
+   */
+  queueWebhooks?: (event: QueuedEvent) => Promise<void>;
   now?: () => number;
 }
 
@@ -106,7 +120,7 @@ async function markApplied(
         type: event.type,
         actorType: event.actor.type,
         actorId: event.actor.id,
-        userId: event.userId,
+        userId: "userId" in event ? event.userId : null,
         sessionId,
         reason: event.reason,
         sessionsRevoked,
@@ -136,6 +150,7 @@ async function applyNotice(db: Database, event: Notice, options: ApplyOptions): 
     if (!options.queueEmail) throw new Error("an email event reached a worker without an email queue");
     await options.queueEmail({ eventId: event.eventId, kind: event.kind, userId: event.userId });
   }
+  await options.queueWebhooks?.(event);
   await advanceFeed(state.seq, options);
   await markApplied(db, event, 0, null, new Date(now()));
   return { alreadyApplied: false, sessionIds: [] };
@@ -160,6 +175,7 @@ export async function applyRevocationEvent(db: Database, event: QueuedEvent, opt
   });
   await options.publish(sessionIds, event.at + options.accessTokenTtlMs + REVOCATION_SLACK_MS);
   await publishEventNotBefore(event, options);
+  await options.queueWebhooks?.(event);
   await advanceFeed(state.seq, options);
 
   await markApplied(db, event, sessionIds.length, isUserWide(event) ? null : event.sessionId, new Date(now()));

@@ -19,6 +19,8 @@ export interface AuthSettings extends TokenSettings {
   requireVerifiedEmail: boolean;
   /** SESSION_CACHE_TTL: how long the rows behind `auth.me` are answered from memory (session-cache.ts). */
   sessionCacheTtlMs: number;
+  /** WEBHOOKS_ALLOW_LOCAL: webhooks may point to loopback (development, tests); never to other private addresses. */
+  webhooksAllowLocal: boolean;
 }
 
 export const DEFAULT_AUTH_SETTINGS = {
@@ -28,6 +30,7 @@ export const DEFAULT_AUTH_SETTINGS = {
   refreshReuseGraceMs: 10_000,
   requireVerifiedEmail: false,
   sessionCacheTtlMs: DEFAULT_SESSION_CACHE_TTL_MS,
+  webhooksAllowLocal: false,
 } as const;
 
 /** Verifiers may accept tokens a few seconds past exp; revocation entries outlive that too. */
@@ -70,6 +73,8 @@ export interface Auth {
   refreshKeys: [current: Buffer, ...previous: Buffer[]];
   /** Derive the tokens of reset and verification links (one-time-tokens.ts); the worker holds the same keys. */
   oneTimeKeys: [current: Buffer, ...previous: Buffer[]];
+  /** Encrypt webhook signing secrets at rest (webhook-secrets.ts); the worker decrypts with the same keys. */
+  webhookSecretKeys: [current: Buffer, ...previous: Buffer[]];
   /** Told after a revoking transaction has committed (outbox relay wake-up, live feed). */
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
   /** Told how each refresh ended (metrics); synchronous and cheap, it runs inside the call. */
@@ -106,6 +111,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
     sessionCache: new SessionCache(revocations, settings.sessionCacheTtlMs),
     refreshKeys: deriveDataKeys(dataKeys, "refresh-successor"),
     oneTimeKeys: deriveDataKeys(dataKeys, "one-time-token"),
+    webhookSecretKeys: deriveDataKeys(dataKeys, "webhook-secret"),
     afterRevocation: options.afterRevocation ?? (() => {}),
     onRefresh: options.onRefresh ?? (() => {}),
     hooks: options.hooks,

@@ -12,7 +12,7 @@ export interface DataKeys {
 }
 
 /** What a derived key is for. Each purpose gets its own key, so none can stand in for another. */
-export type DataKeyPurpose = "refresh-successor" | "one-time-token";
+export type DataKeyPurpose = "refresh-successor" | "one-time-token" | "webhook-secret";
 
 /** A fresh data key as WARDEN_DATA_KEY takes it (base64 of 32 random bytes). */
 export function generateDataKey(): string {

@@ -22,3 +22,7 @@ export * from "./roles.js";
 export * from "./feed-keeper.js";
 export * from "./account.js";
 export * from "./one-time-tokens.js";
+export * from "./webhooks.js";
+export * from "./webhook-deliveries.js";
+export * from "./webhook-secrets.js";
+export * from "./webhook-targets.js";

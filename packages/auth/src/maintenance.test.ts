@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { oneTimeTokens, outboxEvents, refreshTokens, sessions, users } from "@warden/db";
+import { oneTimeTokens, outboxEvents, refreshTokens, sessions, users, webhookDeliveries } from "@warden/db";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { pruneExpired } from "./maintenance.js";
@@ -7,6 +7,7 @@ import { issueOneTimeToken } from "./one-time-tokens.js";
 import { revokeSession } from "./revoke.js";
 import { createSession } from "./sessions.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
+import { createWebhook } from "./webhooks.js";
 
 const DAY_MS = 86_400_000;
 const clock = createTestClock();
@@ -69,5 +70,40 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
     refreshTokens: 0,
     outboxEvents: 0,
     oneTimeTokens: 0,
+    webhookDeliveries: 0,
   });
+});
+
+it("pruning deletes webhook deliveries that ended beyond the retention; pending and recent ones stay", async () => {
+  const { id: webhookId } = await createWebhook(
+    t.auth,
+    { url: "https://hooks.example.com/prune", events: ["session.revoked"] },
+    { type: "admin", id: null },
+  );
+  const delivery = (status: "pending" | "succeeded" | "failed", ageMs: number) => ({
+    id: randomUUID(),
+    webhookId,
+    eventId: randomUUID(),
+    status,
+    createdAt: new Date(clock() - ageMs),
+    updatedAt: new Date(clock() - ageMs),
+  });
+  const rows = [
+    delivery("succeeded", 3 * DAY_MS),
+    delivery("failed", 3 * DAY_MS),
+    delivery("pending", 3 * DAY_MS),
+    delivery("succeeded", DAY_MS / 2),
+  ];
+  await t.auth.db.insert(webhookDeliveries).values(rows);
+  const result = await pruneExpired(t.auth.db, {
+    now: clock(),
+    refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
+    retentionMs: DAY_MS,
+  });
+  expect(result.webhookDeliveries).toBe(2);
+  const left = await t.auth.db
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(eq(webhookDeliveries.webhookId, webhookId));
+  expect(left.map((r) => r.id).sort()).toEqual([rows[2]!.id, rows[3]!.id].sort());
 });

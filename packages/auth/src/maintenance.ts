@@ -1,5 +1,5 @@
-import { outboxEvents, refreshTokens, sessions, type Database } from "@warden/db";
-import { and, isNotNull, lt, or } from "drizzle-orm";
+import { outboxEvents, refreshTokens, sessions, webhookDeliveries, type Database } from "@warden/db";
+import { and, isNotNull, lt, ne, or } from "drizzle-orm";
 import { pruneOneTimeTokens } from "./one-time-tokens.js";
 
 export interface PruneOptions {
@@ -15,13 +15,15 @@ export interface PruneResult {
   refreshTokens: number;
   outboxEvents: number;
   oneTimeTokens: number;
+  webhookDeliveries: number;
 }
 
 /**
  * Deletes what can no longer matter: sessions past their absolute or idle limit, or revoked, for
  * longer than the retention (their refresh tokens go with them: a dead session's token is refused
  * whether or not its row exists); refresh tokens expired and rotated long ago inside live sessions;
- * outbox events applied and published longer ago than the retention; expired reset and verification tokens.
+ * outbox events applied and published longer ago than the retention; expired reset and verification tokens;
+ * webhook deliveries that ended (succeeded or failed) longer ago than the retention.
  */
 export async function pruneExpired(db: Database, options: PruneOptions): Promise<PruneResult> {
   const cutoff = new Date(options.now - options.retentionMs);
@@ -40,10 +42,15 @@ export async function pruneExpired(db: Database, options: PruneOptions): Promise
     .where(and(isNotNull(outboxEvents.publishedAt), lt(outboxEvents.appliedAt, cutoff)))
     .returning({ id: outboxEvents.id });
   const expiredLinks = await pruneOneTimeTokens(db, options.now);
+  const oldDeliveries = await db
+    .delete(webhookDeliveries)
+    .where(and(ne(webhookDeliveries.status, "pending"), lt(webhookDeliveries.updatedAt, cutoff)))
+    .returning({ id: webhookDeliveries.id });
   return {
     sessions: deadSessions.length,
     refreshTokens: oldTokens.length,
     outboxEvents: oldEvents.length,
     oneTimeTokens: expiredLinks,
+    webhookDeliveries: oldDeliveries.length,
   };
 }

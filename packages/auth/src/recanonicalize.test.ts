@@ -107,7 +107,7 @@ describe("re-canonicalising stored emails (trim, lower-case, then NFC)", () => {
       const event = revocationEvent.parse(row.payload);
       expect(event).toMatchObject({ type: "user.revoked", lock: true, actor: { type: "system", id: null } });
       const collision = result.collisions.find((c) => c.eventId === event.eventId)!;
-      expect(event.userId).toBe(collision.userId);
+      expect("userId" in event && event.userId).toBe(collision.userId);
       expect(event.reason).toContain("email collision");
       expect(event.reason).toContain(collision.keptBy);
       expect(event.reason).not.toContain("@");

@@ -3,6 +3,14 @@ import { dataKeyListSetting, dataKeySetting } from "./data-key.js";
 import { durationSetting } from "./durations.js";
 import { redisClusterNodesSetting } from "./redis-target.js";
 
+/** An environment setting that is on or off: true/false, 1/0, yes/no. */
+export function flagSetting(fallback: boolean) {
+  return z
+    .enum(["true", "false", "1", "0", "yes", "no"])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ["true", "1", "yes"].includes(v)));
+}
+
 /**
  * Settings every Warden process reads with one meaning. Each process's schema extends this one,
  * so the auth servers and the workers cannot disagree on a default (the TTLs, the queue prefix
@@ -36,6 +44,11 @@ export const sharedEnvSchema = z.object({
   WARDEN_DATA_KEY_FILE: z.string().optional(),
   /** Data keys from before a rotation, comma-separated: what they derived is still recognised. */
   WARDEN_DATA_KEY_PREVIOUS: dataKeyListSetting,
+  /**
+   * Webhooks may point to loopback (http or https), for development and tests; no other private
+   * address ever. The auth servers check it when a webhook is created, the workers on every delivery.
+   */
+  WEBHOOKS_ALLOW_LOCAL: flagSetting(false),
 });
 
 export type SharedEnv = z.infer<typeof sharedEnvSchema>;

@@ -91,6 +91,31 @@ export const emailVerifiedEvent = z.object({
   userId: idSchema,
 });
 
+/** An admin created a webhook (for the audit trail; it is delivered to no webhook). Ids only: never its URL or secret. */
+export const webhookCreatedEvent = z.object({
+  ...eventBase,
+  type: z.literal("webhook.created"),
+  webhookId: idSchema,
+});
+
+/** An admin deleted a webhook (for the audit trail; it is delivered to no webhook). */
+export const webhookDeletedEvent = z.object({
+  ...eventBase,
+  type: z.literal("webhook.deleted"),
+  webhookId: idSchema,
+});
+
+/**
+ * An admin asked for a test delivery (`admin.webhooks.test`): the request wrote the delivery row,
+ * the worker queues it. Goes to that one webhook, whatever it subscribes to.
+ */
+export const webhookTestedEvent = z.object({
+  ...eventBase,
+  type: z.literal("webhook.tested"),
+  webhookId: idSchema,
+  deliveryId: idSchema,
+});
+
 /** Job data on the revocation queue (every outbox event travels on it). Ids only: never a token. */
 export const revocationEvent = z.discriminatedUnion("type", [
   sessionRevokedEvent,
@@ -101,6 +126,9 @@ export const revocationEvent = z.discriminatedUnion("type", [
   passwordResetEvent,
   emailRequestedEvent,
   emailVerifiedEvent,
+  webhookCreatedEvent,
+  webhookDeletedEvent,
+  webhookTestedEvent,
 ]);
 export type RevocationEvent = z.infer<typeof revocationEvent>;
 export type RevocationEventType = RevocationEvent["type"];
@@ -113,7 +141,10 @@ export const REVOCATION_EVENT_TYPES = [
   "password.reset",
   "email.requested",
   "email.verified",
-] as const;
+  "webhook.created",
+  "webhook.deleted",
+  "webhook.tested",
+] as const satisfies readonly RevocationEventType[];
 
 /**
  * The not-before (epoch ms) an event sets on its user: access tokens of the user issued before it

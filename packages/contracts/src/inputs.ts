@@ -10,7 +10,7 @@ export const REASON_MAX_LENGTH = 500;
 // C0/C1 control characters, which include NUL (PostgreSQL text cannot hold it), and lone
 // surrogates, which are not text: PostgreSQL's jsonb refuses them (an event payload) and UTF-8
 // turns each into U+FFFD (two inputs stored as one).
-const CONTROL_CHARS = /[\p{Cc}\p{Cs}]/u;
+export const CONTROL_CHARS = /[\p{Cc}\p{Cs}]/u;
 // Every Default_Ignorable code point (zero-width, bidi, soft hyphen, variation selectors, tags...)
 // renders as nothing: two emails differing only by one look identical.
 const INVISIBLE_CHARS = /\p{Default_Ignorable_Code_Point}/u;

@@ -1,16 +1,10 @@
 import { durationSetting, emailSchema, parseDuration, passwordSchema } from "@warden/contracts";
-import { sharedEnvSchema } from "@warden/contracts/env";
+import { flagSetting, sharedEnvSchema } from "@warden/contracts/env";
 import { metricsTokenSetting } from "@warden/metrics";
 import { isIP } from "node:net";
 import { z } from "zod";
 
 const duration = durationSetting;
-
-const flag = (fallback: boolean) =>
-  z
-    .enum(["true", "false", "1", "0", "yes", "no"])
-    .optional()
-    .transform((v) => (v === undefined ? fallback : ["true", "1", "yes"].includes(v)));
 
 /** `<attempts>/<window>`, e.g. `30/1m`: a rate-limit budget. */
 const budget = z
@@ -101,7 +95,7 @@ export const serverEnvSchema = sharedEnvSchema.extend({
   WARDEN_ADMIN_EMAIL: emailSchema.optional(),
   WARDEN_ADMIN_PASSWORD: passwordSchema.optional(),
   CORS_ORIGINS: urlList,
-  COOKIE_SECURE: flag(true),
+  COOKIE_SECURE: flagSetting(true),
   TRUST_PROXY: proxyTrust,
   BODY_LIMIT: z.coerce
     .number()
@@ -109,7 +103,7 @@ export const serverEnvSchema = sharedEnvSchema.extend({
     .min(1024)
     .max(10 * 1024 * 1024)
     .default(16 * 1024),
-  RATE_LIMITS: flag(true),
+  RATE_LIMITS: flagSetting(true),
   /** Budgets overriding DEFAULT_RATE_LIMITS (rate-limit.ts), as attempts/window. */
   RATE_LIMIT_LOGIN: budget,
   RATE_LIMIT_LOGIN_ACCOUNT: budget,
@@ -124,7 +118,7 @@ export const serverEnvSchema = sharedEnvSchema.extend({
    */
   SESSION_CACHE_TTL: duration("60s"),
   /** Signup opens no session and login refuses an unverified email until its link is followed. */
-  REQUIRE_VERIFIED_EMAIL: flag(false),
+  REQUIRE_VERIFIED_EMAIL: flagSetting(false),
   /** IPv6 clients are counted per prefix of this length (a host routinely holds a whole /64). */
   RATE_LIMIT_IPV6_PREFIX: ipv6PrefixLength,
   /** When set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open (firewall it). */

@@ -105,6 +105,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
       refreshReuseGraceMs: env.REFRESH_REUSE_GRACE,
       requireVerifiedEmail: env.REQUIRE_VERIFIED_EMAIL,
       sessionCacheTtlMs: env.SESSION_CACHE_TTL,
+      webhooksAllowLocal: env.WEBHOOKS_ALLOW_LOCAL,
     },
   });
   authRef = auth;

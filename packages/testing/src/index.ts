@@ -26,3 +26,10 @@ export {
   type TestRedisCluster,
 } from "./redis-cluster.js";
 export { startMailbox, tokenOfLink, type Mailbox, type ReceivedMail } from "./mailbox.js";
+export {
+  generateTestCertificate,
+  startWebhookReceiver,
+  type ReceivedWebhook,
+  type WebhookReceiver,
+  type WebhookReceiverOptions,
+} from "./webhook-receiver.js";

@@ -67,9 +67,11 @@ export async function startWardenSystem(
       prefix,
       accessTokenTtlMs: 15 * 60_000,
       refreshTokenTtlMs: 7 * 86_400_000,
+      // The server's data key: webhook secrets are sealed under it (and emailed links derived from it).
+      dataKeys: loadDataKeys({ key: dataKey }),
+      webhooks: { allowLocal: options.env?.WEBHOOKS_ALLOW_LOCAL === "true" },
       ...(options.mail
         ? {
-            dataKeys: loadDataKeys({ key: dataKey }),
             email: {
               smtpUrl: options.mail.smtpUrl,
               from: options.mail.from ?? "Warden <no-reply@example.test>",

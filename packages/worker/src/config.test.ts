@@ -29,4 +29,14 @@ describe("worker configuration", () => {
       expect(workerEnvSchema.safeParse({ DATABASE_URL, ...bad }).success).toBe(false);
     }
   });
+
+  it("WEBHOOKS_ALLOW_LOCAL (off by default) lets deliveries reach loopback targets; anything but a flag is refused", () => {
+    const logger = pino({ level: "silent" });
+    const options = (env: Record<string, string>) =>
+      workerOptionsFromEnv(workerEnvSchema.parse({ DATABASE_URL, ...env }), logger);
+    expect(options({}).webhooks).toEqual({ allowLocal: false });
+    expect(options({ WEBHOOKS_ALLOW_LOCAL: "true" }).webhooks).toEqual({ allowLocal: true });
+    expect(options({ WEBHOOKS_ALLOW_LOCAL: "0" }).webhooks).toEqual({ allowLocal: false });
+    expect(workerEnvSchema.safeParse({ DATABASE_URL, WEBHOOKS_ALLOW_LOCAL: "sometimes" }).success).toBe(false);
+  });
 });

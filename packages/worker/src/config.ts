@@ -63,6 +63,7 @@ export function workerOptionsFromEnv(env: WorkerEnv, logger: Logger): AdminWorke
       previous: env.WARDEN_DATA_KEY_PREVIOUS,
     }),
     email: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM, publicUrl: env.PUBLIC_URL } : undefined,
+    webhooks: { allowLocal: env.WEBHOOKS_ALLOW_LOCAL },
     metrics:
       env.METRICS_PORT === undefined ? undefined : { port: env.METRICS_PORT, host: env.METRICS_HOST, token: env.METRICS_TOKEN },
     logger,

@@ -5,6 +5,7 @@ import {
   MAINTENANCE_QUEUE,
   REVOCATION_QUEUE,
   REVOCATION_EVENT_TYPES,
+  WEBHOOK_QUEUE,
   type EmailKind,
   type RevocationEvent,
 } from "@warden/contracts";
@@ -13,11 +14,14 @@ import { createMetricsRegistry, scrapeReading, serveMetrics } from "@warden/metr
 import { feedStats, type FeedStats, type RedisClient } from "@warden/revocations";
 import { Queue } from "bullmq";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { WEBHOOK_OUTCOMES, type WebhookOutcome } from "./webhooks.js";
 
 /** The job states shown per queue: a backlog (waiting), work in hand, retries waiting their backoff, failures kept for inspection. */
 const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 /** From an event applied within milliseconds to one that waited out a Redis or worker outage. */
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+/** From a webhook delivered within milliseconds of its event to one that succeeded on a retry hours later. */
+const WEBHOOK_LAG_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21_600, 86_400];
 
 interface WorkerStateSources {
   /** Job counts of a queue by state (BullMQ's `getJobCounts`). */
@@ -39,6 +43,8 @@ interface WorkerMetrics {
   feedChecked(check: FeedCheck): void;
   /** An email job attempt ended: sent, superseded (its link no longer works), not_applicable, failed. */
   emailed(kind: EmailKind | undefined, outcome: EmailOutcomeLabel): void;
+  /** A webhook delivery attempt ended; a success observes the time since its event happened. */
+  webhookAttempted(outcome: WebhookOutcome, lagSeconds?: number): void;
 }
 
 const EMAIL_OUTCOMES = ["sent", "superseded", "not_applicable", "failed"] as const;
@@ -83,6 +89,20 @@ function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
     registers,
   });
   for (const kind of EMAIL_KINDS) for (const outcome of EMAIL_OUTCOMES) emails.labels({ kind, outcome }).inc(0);
+
+  const webhookAttempts = new Counter({
+    name: "warden_webhook_deliveries_total",
+    help: "Webhook delivery attempts by outcome: succeeded (a 2xx), attempt_failed (retried with backoff), failed (attempts used up or target refused: the delivery is failed), dropped (webhook deleted)",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  for (const outcome of WEBHOOK_OUTCOMES) webhookAttempts.labels({ outcome }).inc(0);
+  const webhookLag = new Histogram({
+    name: "warden_webhook_delivery_lag_seconds",
+    help: "From an event's commit to the 2xx of its webhook delivery (retries included)",
+    buckets: WEBHOOK_LAG_BUCKETS,
+    registers,
+  });
 
   const counts = scrapeReading(() => Promise.all(sources.queues.map((q) => q.getJobCounts(...QUEUE_STATES))));
   new Gauge({
@@ -147,6 +167,10 @@ function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
     emailed(kind, outcome) {
       emails.labels({ kind: kind && EMAIL_KINDS.includes(kind) ? kind : "unknown", outcome }).inc();
     },
+    webhookAttempted(outcome, lagSeconds) {
+      webhookAttempts.labels({ outcome }).inc();
+      if (lagSeconds !== undefined) webhookLag.observe(lagSeconds);
+    },
   };
 }
 
@@ -174,7 +198,7 @@ export async function serveWorkerMetrics(
   options: WorkerMetricsOptions,
   parts: { connection: RedisClient; feed: RedisClient; db: Database; prefix: string },
 ): Promise<ServedWorkerMetrics> {
-  const queues = [REVOCATION_QUEUE, EMAIL_QUEUE, MAINTENANCE_QUEUE].map((name) => {
+  const queues = [REVOCATION_QUEUE, EMAIL_QUEUE, WEBHOOK_QUEUE, MAINTENANCE_QUEUE].map((name) => {
     const queue = new Queue(name, { connection: parts.connection, prefix: parts.prefix });
     queue.on("error", () => {});
     return queue;

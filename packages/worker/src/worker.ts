@@ -1,8 +1,10 @@
 import {
   applyRevocationEvent,
+  createWebhookDeliveries,
   deriveDataKeys,
   noteApplyFailure,
   pruneExpired,
+  resealWebhookSecrets,
   startFeedKeeper,
   type DataKeys,
 } from "@warden/auth";
@@ -12,9 +14,13 @@ import {
   MAINTENANCE_QUEUE,
   REVOCATION_QUEUE,
   revocationEvent,
+  WEBHOOK_JOB_OPTIONS,
+  WEBHOOK_QUEUE,
+  webhookRetryDelay,
   type EmailJob,
   type RedisTarget,
   type RevocationEvent,
+  type WebhookJob,
 } from "@warden/contracts";
 import { createDb } from "@warden/db";
 import {
@@ -30,6 +36,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import pino, { type Logger } from "pino";
 import { createEmailSender, type EmailOutcome, type EmailSettings } from "./email.js";
 import { serveWorkerMetrics, type ServedWorkerMetrics, type WorkerMetricsOptions } from "./metrics.js";
+import { createWebhookSender, type WebhookOutcome, type WebhookSettings } from "./webhooks.js";
 
 export interface AdminWorkerOptions {
   databaseUrl: string;
@@ -49,8 +56,13 @@ export interface AdminWorkerOptions {
    * for a worker that has it. Needs `dataKeys`: links are rebuilt with the data key.
    */
   email?: EmailSettings | undefined;
-  /** WARDEN_DATA_KEY*: the auth servers' data keys (emailed links are derived from them). */
+  /** WARDEN_DATA_KEY*: the auth servers' data keys (emailed links are derived from them, webhook secrets sealed under them). */
   dataKeys?: DataKeys | undefined;
+  /**
+   * Webhook deliveries (WEBHOOKS_ALLOW_LOCAL, and for tests a DNS lookup, a CA and short retries).
+   * They are sent only with `dataKeys` (the secrets are sealed under them); without, they wait in their queue.
+   */
+  webhooks?: WebhookSettings | undefined;
   emailConcurrency?: number;
   /** Attempts and first backoff of an email job (default EMAIL_JOB_OPTIONS: 8, from 2 s, exponential). */
   emailRetry?: { attempts: number; delayMs: number };
@@ -64,6 +76,8 @@ export interface AdminWorker {
   maintenance: Worker;
   /** Sends emails; undefined without `email` settings. */
   emails: Worker<EmailJob, EmailOutcome> | undefined;
+  /** Sends webhook deliveries; undefined without `dataKeys`. */
+  webhooks: Worker<WebhookJob, WebhookOutcome> | undefined;
   /** Where the metrics are served, when `metrics` was given. */
   metricsUrl: string | undefined;
   close(): Promise<void>;
@@ -124,6 +138,28 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     });
   };
 
+  // Every applied event's deliveries are queued here, with or without data keys: jobs wait for a worker that has them.
+  const webhookQueue = new Queue<WebhookJob>(WEBHOOK_QUEUE, { connection, prefix: options.prefix });
+  webhookQueue.on("error", (err) => logger.warn({ err: err.message }, "webhook queue error"));
+  const webhookRetry = options.webhooks?.retry;
+  const webhookJobOptions = {
+    ...WEBHOOK_JOB_OPTIONS,
+    ...(webhookRetry
+      ? { attempts: webhookRetry.attempts, backoff: { type: WEBHOOK_JOB_OPTIONS.backoff.type, delay: webhookRetry.delayMs } }
+      : {}),
+  };
+  const queueWebhooks = async (event: RevocationEvent) => {
+    const deliveryIds = await createWebhookDeliveries(database.db, event, new Date());
+    if (deliveryIds.length === 0) return;
+    await webhookQueue.addBulk(
+      deliveryIds.map((deliveryId) => ({
+        name: "deliver",
+        data: { deliveryId },
+        opts: { ...webhookJobOptions, jobId: deliveryId },
+      })),
+    );
+  };
+
   const processRevocation = async (job: Job<RevocationEvent, RevocationResult>): Promise<RevocationResult> => {
     const parsed = revocationEvent.safeParse(job.data);
     // A malformed event never becomes valid: fail it now, visibly, and move on to the next job.
@@ -142,6 +178,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       publishUserChanged: (userId) => publishUserChanged(feed, userId, options.prefix),
       advanceFeed: (seq) => advanceFeedHighWaterMark(feed, seq, options.prefix),
       queueEmail,
+      queueWebhooks,
     });
     metrics?.applied(event, result.alreadyApplied, Date.now());
     logger.info(
@@ -200,6 +237,45 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     logger.warn("SMTP_URL is not set: emails wait in the queue until a worker with SMTP_URL runs");
   }
 
+  let webhooks: Worker<WebhookJob, WebhookOutcome> | undefined;
+  if (options.dataKeys) {
+    const sender = createWebhookSender(
+      database.db,
+      deriveDataKeys(options.dataKeys, "webhook-secret"),
+      { allowLocal: false, ...options.webhooks },
+      (outcome, lagSeconds) => metrics?.webhookAttempted(outcome, lagSeconds),
+    );
+    webhooks = new Worker<WebhookJob, WebhookOutcome>(
+      WEBHOOK_QUEUE,
+      (job) => sender.process(job.data, { last: job.attemptsMade + 1 >= (job.opts.attempts ?? 1) }),
+      {
+        connection,
+        prefix: options.prefix,
+        concurrency: options.webhooks?.concurrency ?? 8,
+        settings: {
+          backoffStrategy: (attemptsMade, _type, _err, job) => {
+            const backoff = job?.opts.backoff;
+            const first = typeof backoff === "object" && backoff.delay ? backoff.delay : WEBHOOK_JOB_OPTIONS.backoff.delay;
+            return webhookRetryDelay(attemptsMade, first);
+          },
+        },
+      },
+    );
+    webhooks.on("error", (err) => logger.error({ err: err.message }, "webhook worker error"));
+    // Ids and the outcome only: never the secret, the signature or the payload.
+    webhooks.on("completed", (job, outcome) =>
+      logger.info({ deliveryId: job.data.deliveryId, outcome }, "webhook delivery done"),
+    );
+    webhooks.on("failed", (job, err) =>
+      logger.warn(
+        { deliveryId: job?.data.deliveryId, attemptsMade: job?.attemptsMade, err: err.message },
+        "webhook delivery attempt failed (retried with backoff until its attempts are used up, then failed)",
+      ),
+    );
+  } else {
+    logger.warn("WARDEN_DATA_KEY is not set: webhook deliveries wait in their queue until a worker with it runs");
+  }
+
   const maintenance = new Worker(
     MAINTENANCE_QUEUE,
     async () => {
@@ -210,8 +286,12 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
         retentionMs: options.retentionMs ?? 30 * 24 * HOUR_MS,
       });
       const feedEntries = await pruneRevocations(feed, now, options.prefix);
-      logger.info({ ...pruned, feedEntries }, "maintenance: pruned");
-      return { ...pruned, feedEntries };
+      // After a data-key rotation, secrets sealed under the previous key move to the current one.
+      const webhookSecretsResealed = options.dataKeys
+        ? await resealWebhookSecrets(database.db, deriveDataKeys(options.dataKeys, "webhook-secret"))
+        : 0;
+      logger.info({ ...pruned, feedEntries, webhookSecretsResealed }, "maintenance: pruned");
+      return { ...pruned, feedEntries, webhookSecretsResealed };
     },
     { connection, prefix: options.prefix, concurrency: 1 },
   );
@@ -271,6 +351,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     revocations,
     maintenance,
     emails,
+    webhooks,
     metricsUrl: served?.url,
     close: () =>
       (closing ??= (async () => {
@@ -278,9 +359,9 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
         connection.off("ready", onReady);
         redisRequirements.close();
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.
-        await Promise.all([revocations.close(), maintenance.close(), emails?.close(), keeper.close()]);
+        await Promise.all([revocations.close(), maintenance.close(), emails?.close(), webhooks?.close(), keeper.close()]);
         closeSender();
-        await Promise.all([scheduler.close(), emailQueue.close()]);
+        await Promise.all([scheduler.close(), emailQueue.close(), webhookQueue.close()]);
         await served?.close();
         connection.disconnect();
         feed.disconnect();

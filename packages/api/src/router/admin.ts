@@ -9,6 +9,7 @@ import {
 } from "@warden/contracts";
 import { fail } from "../errors.js";
 import { adminProcedure } from "../trpc.js";
+import { webhooksRouter } from "./webhooks.js";
 
 export const adminRouter = {
   users: {
@@ -47,4 +48,6 @@ export const adminRouter = {
   }),
 
   audit: adminProcedure.input(adminAuditInput).query(({ ctx, input }) => listAudit(ctx.auth, input ?? {})),
+
+  webhooks: webhooksRouter,
 } satisfies TRPCRouterRecord;

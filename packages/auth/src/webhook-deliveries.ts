@@ -1,0 +1,145 @@
+import {
+  revocationEvent,
+  WEBHOOK_TEST_TYPE,
+  webhookTypeOf,
+  type RevocationEvent,
+  type WebhookDeliveryStatus,
+  type WebhookPayload,
+} from "@warden/contracts";
+import { outboxEvents, sessions, webhookDeliveries, webhooks, type Database } from "@warden/db";
+import { and, asc, eq, sql } from "drizzle-orm";
+import { decryptWebhookSecret } from "./webhook-secrets.js";
+
+/** A user-wide event lists the sessions it ended up to this many; beyond, `sessionIds` is left out. */
+export const PAYLOAD_MAX_SESSION_IDS = 1_000;
+
+/**
+ * The deliveries an applied event makes, created once: one per webhook subscribed to its type and
+ * created before it happened (a redelivery of the event inserts nothing: (webhook, event) is
+ * unique). A `webhook.tested` event's delivery was written by its request. Returns the ids of the
+ * event's deliveries still pending, for the queue (jobId = delivery id, so queuing one twice is one job).
+ */
+export async function createWebhookDeliveries(db: Database, event: RevocationEvent, at: Date): Promise<string[]> {
+  const type = webhookTypeOf(event);
+  if (type) {
+    await db.execute(sql`
+      insert into ${webhookDeliveries} (id, webhook_id, event_id, created_at, updated_at)
+      select gen_random_uuid(), ${webhooks.id}, ${event.eventId}::uuid, ${at.toISOString()}::timestamptz, ${at.toISOString()}::timestamptz
+      from ${webhooks}
+      where ${type} = any(${webhooks.events}) and ${webhooks.createdAt} <= ${new Date(event.at).toISOString()}::timestamptz
+      on conflict (webhook_id, event_id) do nothing`);
+  } else if (event.type !== "webhook.tested") {
+    return [];
+  }
+  const pending = await db
+    .select({ id: webhookDeliveries.id })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.eventId, event.eventId), eq(webhookDeliveries.status, "pending")))
+    .orderBy(asc(webhookDeliveries.id));
+  return pending.map((d) => d.id);
+}
+
+/** Sessions an event ended, for the payload: the one it names, or those its producer marked with its id. */
+async function sessionIdsOf(db: Database, event: RevocationEvent): Promise<string[] | undefined> {
+  switch (event.type) {
+    case "session.revoked":
+    case "refresh_token.reused":
+      return [event.sessionId];
+    case "user.revoked":
+    case "password.changed":
+    case "password.reset": {
+      const rows = await db
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(eq(sessions.revokedEventId, event.eventId))
+        .orderBy(asc(sessions.id))
+        .limit(PAYLOAD_MAX_SESSION_IDS + 1);
+      return rows.length > PAYLOAD_MAX_SESSION_IDS ? undefined : rows.map((r) => r.id);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The body of a delivery, built when it is sent from the outbox event: ids, the reason and the
+ * actor, never a token, an email address or an IP. The same on every attempt (`timestamp` is when
+ * the event happened; the set of sessions an event revoked never changes).
+ */
+export async function webhookPayloadOf(db: Database, event: RevocationEvent): Promise<WebhookPayload> {
+  const type = event.type === "webhook.tested" ? WEBHOOK_TEST_TYPE : webhookTypeOf(event);
+  if (!type) throw new Error(`${event.type} events are not delivered to webhooks`);
+  const sessionIds = await sessionIdsOf(db, event);
+  return {
+    type,
+    timestamp: new Date(event.at).toISOString(),
+    data: {
+      eventId: event.eventId,
+      ...("userId" in event && event.userId ? { userId: event.userId } : {}),
+      ...(sessionIds ? { sessionIds } : {}),
+      reason: event.reason,
+      actor: event.actor,
+    },
+  };
+}
+
+export type DeliveryToSend =
+  | { state: "send"; id: string; url: string; secret: Buffer; payload: WebhookPayload; eventAt: number }
+  /** The webhook was deleted (its deliveries with it). */
+  | { state: "gone" }
+  /** The delivery already ended (succeeded or failed). */
+  | { state: "finished" }
+  /** It cannot be sent, ever: the reason is recorded on the delivery. */
+  | { state: "unsendable"; why: string };
+
+/**
+ * What a delivery job sends: the webhook's URL and secret (decrypted with the current data key or a
+ * previous one) and the payload of its event. Read afresh on every attempt, so a deleted webhook
+ * gets no further attempt.
+ */
+export async function deliveryToSend(db: Database, secretKeys: readonly Buffer[], deliveryId: string): Promise<DeliveryToSend> {
+  const [row] = await db
+    .select({
+      status: webhookDeliveries.status,
+      webhookId: webhooks.id,
+      url: webhooks.url,
+      secretCiphertext: webhooks.secretCiphertext,
+      payload: outboxEvents.payload,
+    })
+    .from(webhookDeliveries)
+    .innerJoin(webhooks, eq(webhooks.id, webhookDeliveries.webhookId))
+    .leftJoin(outboxEvents, eq(outboxEvents.id, webhookDeliveries.eventId))
+    .where(eq(webhookDeliveries.id, deliveryId));
+  if (!row) return { state: "gone" };
+  if (row.status !== "pending") return { state: "finished" };
+  const parsed = revocationEvent.safeParse(row.payload);
+  if (!parsed.success) return { state: "unsendable", why: "its event is no longer in the outbox" };
+  const secret = decryptWebhookSecret(secretKeys, row.webhookId, row.secretCiphertext);
+  if (!secret) {
+    return { state: "unsendable", why: "its secret does not decrypt with WARDEN_DATA_KEY or WARDEN_DATA_KEY_PREVIOUS" };
+  }
+  const payload = await webhookPayloadOf(db, parsed.data);
+  return { state: "send", id: deliveryId, url: row.url, secret, payload, eventAt: parsed.data.at };
+}
+
+/**
+ * Records an attempt on a pending delivery: its HTTP status or why it failed, and the state it is
+ * left in (pending while attempts remain). A delivery that ended stays as it ended.
+ */
+export async function recordDeliveryAttempt(
+  db: Database,
+  deliveryId: string,
+  attempt: { status: WebhookDeliveryStatus; httpStatus?: number | undefined; error?: string | undefined },
+  at: Date,
+): Promise<void> {
+  await db
+    .update(webhookDeliveries)
+    .set({
+      status: attempt.status,
+      attempts: sql`${webhookDeliveries.attempts} + 1`,
+      lastStatus: attempt.httpStatus ?? null,
+      lastError: attempt.error?.slice(0, 500) ?? null,
+      updatedAt: at,
+    })
+    .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, "pending")));
+}

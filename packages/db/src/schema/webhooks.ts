@@ -1,0 +1,58 @@
+import { sql } from "drizzle-orm";
+import { index, integer, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+
+/**
+ * Webhook subscriptions. The signing secret is kept encrypted (AES-256-GCM under a key derived from
+ * WARDEN_DATA_KEY, the row id as associated data): signing needs it back, a database dump alone
+ * does not give it.
+ */
+export const webhooks = pgTable("webhooks", {
+  id: uuid().primaryKey(),
+  url: text().notNull(),
+  /** Webhook event types it subscribes to (WEBHOOK_EVENT_TYPES). */
+  events: text().array().notNull(),
+  description: text(),
+  /** `v1.<base64url of iv, ciphertext, tag>` (see webhook-secrets.ts in @warden/auth). */
+  secretCiphertext: text().notNull(),
+  createdAt: timestamp({ withTimezone: true }).notNull(),
+  /** The admin who created it. */
+  createdBy: uuid(),
+});
+
+export const WEBHOOK_DELIVERY_STATES = ["pending", "succeeded", "failed"] as const;
+
+/**
+ * One delivery of one outbox event to one webhook. Its id is the Standard Webhooks `webhook-id`, the
+ * same on every attempt; (webhook, event) is unique, so a redelivered event makes no second one.
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: uuid().primaryKey(),
+    webhookId: uuid()
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    eventId: uuid().notNull(),
+    status: text({ enum: WEBHOOK_DELIVERY_STATES }).notNull().default("pending"),
+    attempts: integer().notNull().default(0),
+    /** HTTP status of the last attempt that got an answer. */
+    lastStatus: integer(),
+    lastError: text(),
+    createdAt: timestamp({ withTimezone: true }).notNull(),
+    /** The last attempt, or the creation before any. */
+    updatedAt: timestamp({ withTimezone: true }).notNull(),
+  },
+  (t) => [
+    unique("webhook_deliveries_webhook_event_key").on(t.webhookId, t.eventId),
+    index("webhook_deliveries_event_idx").on(t.eventId),
+    // `admin.webhooks.list` reads each webhook's newest delivery.
+    index("webhook_deliveries_newest_idx").on(t.webhookId, t.createdAt.desc()),
+    // Maintenance prunes finished deliveries older than the retention.
+    index("webhook_deliveries_finished_idx")
+      .on(t.updatedAt)
+      .where(sql`${t.status} <> 'pending'`),
+  ],
+);
+
+export type WebhookRow = typeof webhooks.$inferSelect;
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
