@@ -75,7 +75,8 @@ export async function getRevocationStatus(
 
 export interface AuditItem {
   id: string;
-  eventId: string;
+  /** Null for an entry no outbox event stands behind. */
+  eventId: string | null;
   type: string;
   actor: { type: string; id: string | null };
   userId: string | null;
