@@ -1,6 +1,6 @@
 import type { PublicUser } from "@warden/contracts";
-import { auditLog, outboxEvents, sessions, users } from "@warden/db";
-import { desc, eq, lt, sql } from "drizzle-orm";
+import { outboxEvents, sessions, users } from "@warden/db";
+import { desc, eq } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { publicUserColumns, toPublicUser } from "./users.js";
 
@@ -71,47 +71,4 @@ export async function getRevocationStatus(
     .where(eq(outboxEvents.id, eventId));
   if (!row) return undefined;
   return row.appliedAt ? { status: "applied", appliedAt: row.appliedAt.getTime() } : { status: "pending" };
-}
-
-export interface AuditItem {
-  id: string;
-  /** Null for an entry no outbox event stands behind. */
-  eventId: string | null;
-  type: string;
-  actor: { type: string; id: string | null };
-  userId: string | null;
-  sessionId: string | null;
-  reason: string;
-  sessionsRevoked: number;
-  occurredAt: number;
-  appliedAt: number;
-}
-
-/** Newest first; `cursor` is the last id of the previous page. */
-export async function listAudit(
-  auth: Auth,
-  page: { cursor?: string | undefined; limit?: number | undefined },
-): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
-  const limit = page.limit ?? 50;
-  const rows = await auth.db
-    .select()
-    .from(auditLog)
-    // Compared as a bigint in SQL: Number() would round ids past 2^53 and overflow near 2^63.
-    .where(page.cursor ? lt(auditLog.id, sql`${page.cursor}::bigint`) : undefined)
-    .orderBy(desc(auditLog.id))
-    .limit(limit + 1);
-  const items = rows.slice(0, limit).map((r) => ({
-    id: String(r.id),
-    eventId: r.eventId,
-    type: r.type,
-    actor: { type: r.actorType, id: r.actorId },
-    userId: r.userId,
-    sessionId: r.sessionId,
-    reason: r.reason,
-    sessionsRevoked: r.sessionsRevoked,
-    occurredAt: r.occurredAt.getTime(),
-    appliedAt: r.appliedAt.getTime(),
-  }));
-  const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? last.id : null };
 }

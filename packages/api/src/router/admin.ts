@@ -6,9 +6,17 @@ import {
   adminRevocationInput,
   adminRevokeSessionInput,
   adminRevokeUserInput,
+  type Actor,
 } from "@warden/contracts";
+import { clientInfo, type Context } from "../context.js";
 import { fail } from "../errors.js";
 import { adminProcedure } from "../trpc.js";
+
+/** Who an admin change is recorded as made by, and from where. */
+function madeBy(ctx: Context & { principal: { userId: string } }) {
+  const actor: Actor = { type: "admin", id: ctx.principal.userId };
+  return { actor, client: clientInfo(ctx) };
+}
 
 export const adminRouter = {
   users: {
@@ -24,17 +32,13 @@ export const adminRouter = {
       userId: input.userId,
       reason: input.reason,
       lock: input.lock ?? false,
-      actor: { type: "admin", id: ctx.principal.userId },
+      ...madeBy(ctx),
     });
     return { eventId };
   }),
 
   revokeSession: adminProcedure.input(adminRevokeSessionInput).mutation(async ({ ctx, input }) => {
-    const { eventId } = await revokeSession(ctx.auth, {
-      sessionId: input.sessionId,
-      reason: input.reason,
-      actor: { type: "admin", id: ctx.principal.userId },
-    });
+    const { eventId } = await revokeSession(ctx.auth, { sessionId: input.sessionId, reason: input.reason, ...madeBy(ctx) });
     // Revoked before (by an event, or before events existed): report that one.
     if (!eventId) fail("NOT_FOUND", "session already revoked");
     return { eventId };
