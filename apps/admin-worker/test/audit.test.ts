@@ -26,6 +26,7 @@ const from = (n: number): RequestInfo => ({ ip: `203.0.113.${n}`, userAgent: `Cl
 
 let userId: string;
 let userEmail: string;
+let deletedId: string;
 /** admin.audit for the user, every page. */
 let history: AuditEntry[];
 
@@ -89,6 +90,11 @@ async function tellTheStory() {
   await admin().revokeUser({ userId, reason: "sign out everywhere" });
   await admin().revokeUser({ userId, reason: "fraud review", lock: true });
   expect(await reasonOf(api(from(13)).login({ email: userEmail, password }))).toBe("ACCOUNT_LOCKED");
+  await admin().unlockUser({ userId, reason: "cleared" });
+  await admin().setRole({ userId, role: "admin", reason: "on call" });
+  const doomed = await api(from(14)).signup({ email: `doomed-${randomUUID()}@example.com`, password });
+  deletedId = doomed.user.id;
+  await admin().deleteUser({ userId: deletedId, reason: "erasure request" });
   await waitFor(
     async () =>
       (await database.sql<{ n: number }[]>`select count(*)::int as n from outbox_events where applied_at is null`)[0]!.n === 0,
@@ -162,6 +168,8 @@ describe("the audit log", () => {
     expect(entry("user.revoked")).toMatchObject({ user, ...byAdmin(), reason: "sign out everywhere" });
     expect(entry("user.locked")).toMatchObject({ user, ...byAdmin(), reason: "fraud review" });
     expect(entry("login.refused")).toMatchObject({ user, ...client(13), reason: "account locked" });
+    expect(entry("user.unlocked")).toMatchObject({ user, ...byAdmin(), reason: "cleared" });
+    expect(entry("user.role_changed")).toMatchObject({ user, ...byAdmin(), reason: "on call" });
     // Older readers (the console, the CLI) keep their fields.
     expect(entry("user.revoked")).toMatchObject({
       userId,
@@ -171,9 +179,15 @@ describe("the audit log", () => {
     });
   });
 
-  it("records a login for an unknown email without the email", async () => {
+  it("records a login for an unknown email without the email, and a deletion with the account shown as erased", async () => {
     const [unknown] = (await allPages({ type: "login.failed" }, 50)).filter((i) => i.ip === from(4).ip);
     expect(unknown).toMatchObject({ user: null, userId: null, reason: "unknown email", actor: { type: "anonymous" } });
+    const [deleted] = await allPages({ type: "user.deleted" }, 50);
+    expect(deleted).toMatchObject({
+      user: { id: deletedId, email: null, deleted: true },
+      ...byAdmin(),
+      reason: "erasure request",
+    });
     // What the outbox held of the requests moved to the audit: no outbox row keeps an address.
     const [left] = await database.sql<{ n: number }[]>`
       select count(*)::int as n from outbox_events where ip is not null or user_agent is not null`;
@@ -194,7 +208,7 @@ describe("the audit log", () => {
     expect(adminHistory.map((i) => i.id)).toEqual(
       everything.filter((i) => i.user?.id === adminId || (i.actor.type === "admin" && i.actor.id === adminId)).map((i) => i.id),
     );
-    expect(adminHistory.map((i) => i.type)).toEqual(expect.arrayContaining(["login.succeeded", "user.revoked", "user.locked"]));
+    expect(adminHistory.map((i) => i.type)).toEqual(expect.arrayContaining(["login.succeeded", "user.deleted", "user.unlocked"]));
     // [from, to): `from` included, `to` excluded, on when each occurred.
     const times = [...new Set(everything.map((i) => i.occurredAt))].sort((x, y) => x - y);
     const lo = times[Math.floor(times.length / 3)]!;

@@ -92,9 +92,31 @@ export async function recordLoginRefusal(
     from (select (select ${users.id} from ${users} where ${users.email} = ${attempt.email} for share) as id) target`);
 }
 
-/** Audit rows about the user or made by them as an admin. */
+/** Audit rows about the user or made by them as an admin (the rows a deletion erases the addresses of). */
 function concerning(userId: string): SQL | undefined {
   return or(eq(auditLog.userId, userId), and(eq(auditLog.actorType, "admin"), eq(auditLog.actorId, userId)));
+}
+
+/**
+ * Erases where the user's requests came from in the audit, in the caller's (deletion's)
+ * transaction: rows about the user, except those an admin made (that address is the admin's, and
+ * says who deleted the account), and rows the user made as an admin.
+ */
+export async function eraseAuditClients(tx: DbOrTx, userId: string): Promise<number> {
+  const erased = await tx
+    .update(auditLog)
+    .set({ ip: null, userAgent: null })
+    .where(
+      and(
+        or(
+          and(eq(auditLog.userId, userId), sql`${auditLog.actorType} <> 'admin'`),
+          and(eq(auditLog.actorType, "admin"), eq(auditLog.actorId, userId)),
+        ),
+        or(sql`${auditLog.ip} is not null`, sql`${auditLog.userAgent} is not null`),
+      ),
+    )
+    .returning({ id: auditLog.id });
+  return erased.length;
 }
 
 /** Deletes audit rows that occurred before `cutoff` (maintenance, RETENTION). */

@@ -4,6 +4,7 @@ import { outboxEvents, refreshTokens, sessions, users } from "@warden/db";
 import { and, eq, inArray, isNull, ne } from "drizzle-orm";
 import { revocationUntil, type Auth } from "./context.js";
 import { AuthError } from "./errors.js";
+import { keepAnUnlockedAdmin } from "./last-admin.js";
 import { clientColumns, type ClientInfo, type DbOrTx } from "./sessions.js";
 
 type Distribute<T> = T extends unknown ? Omit<T, "eventId" | "at"> : never;
@@ -132,15 +133,23 @@ export interface RevokeUserInput {
   client?: ClientInfo | undefined;
 }
 
-/** Revokes every session of a user (and optionally locks the account) in one transaction. */
+/**
+ * Revokes every session of a user (and optionally locks the account) in one transaction. Locking
+ * the last unlocked admin is LAST_ADMIN; a deleted account is NOT_FOUND.
+ */
 export async function revokeUserSessions(
   auth: Auth,
   input: RevokeUserInput,
 ): Promise<{ eventId: string; revokedSessions: number }> {
   const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {
-    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for("update");
-    if (!user) throw new AuthError("NOT_FOUND", "no such user");
+    const [user] = await tx
+      .select({ id: users.id, role: users.role, lockedAt: users.lockedAt, deletedAt: users.deletedAt })
+      .from(users)
+      .where(eq(users.id, input.userId))
+      .for("update");
+    if (!user || user.deletedAt) throw new AuthError("NOT_FOUND", "no such user");
+    if (input.lock) await keepAnUnlockedAdmin(auth, tx, user);
     // A lock also sets the not-before: tokens of sessions this transaction cannot see are refused too.
     if (input.lock)
       await tx
