@@ -30,8 +30,11 @@ const MUTATIONS = [
   "sessions.revoke",
   "admin.revokeUser",
   "admin.revokeSession",
+  "admin.unlockUser",
+  "admin.setRole",
+  "admin.deleteUser",
 ];
-const QUERIES = ["health", "auth.me", "sessions.list", "admin.users.find", "admin.revocation", "admin.audit"];
+const QUERIES = ["health", "auth.me", "sessions.list", "admin.users.find", "admin.users.list", "admin.revocation", "admin.audit"];
 const RUNS = 200;
 
 let t: TestAuth;
@@ -58,6 +61,7 @@ async function rowCounts(): Promise<string> {
     (select count(*) from users) as users, (select count(*) from sessions) as sessions,
     (select count(*) from refresh_tokens) as refresh_tokens, (select count(*) from outbox_events) as outbox,
     (select count(*) from audit_log where type not like 'login.%') as audit,
+    (select count(*) from users where locked_at is not null or deleted_at is not null or role = 'admin') as changed_users,
     (select count(*) from sessions where revoked_at is not null) as revoked,
     (select count(*) from refresh_tokens where rotated_at is not null) as rotated`;
   return JSON.stringify(row);
@@ -93,6 +97,10 @@ const structured = fc.record(
     lock: fc.oneof(fc.boolean(), fc.string()),
     cursor: fc.oneof(fc.string(), fc.integer()),
     limit: fc.oneof(fc.integer(), fc.double(), fc.string()),
+    role: fc.oneof(fc.constantFrom("user", "admin", "root"), fc.string(), fc.integer()),
+    query: fc.oneof(fc.string({ maxLength: 300 }), fc.integer()),
+    locked: fc.oneof(fc.boolean(), fc.string()),
+    includeDeleted: fc.oneof(fc.boolean(), fc.string()),
     type: fc.oneof(fc.constantFrom("login.failed", "user.deleted", "user.locked", "nope"), fc.string()),
     from: fc.oneof(fc.integer(), fc.double(), fc.string()),
     to: fc.oneof(fc.integer(), fc.double(), fc.string()),
@@ -286,6 +294,39 @@ function boundaryCases(): { path: string; input: unknown; whole: boolean }[] {
         from: [...EDGE_STRINGS, ...EDGE_JSON, ...TIME_EDGES],
         to: [...EDGE_STRINGS, ...EDGE_JSON, ...TIME_EDGES],
       },
+    },
+    {
+      path: "admin.users.list",
+      base: () => ({ limit: 5 }),
+      fields: {
+        query: strings([...emailEdges(), ...lengthEdges(EMAIL_MAX_LENGTH), "%", "_", "\\", "example"]),
+        role: [...EDGE_STRINGS, ...EDGE_JSON, "user", "admin", "root"],
+        locked: [...EDGE_STRINGS, ...EDGE_JSON, true, false],
+        includeDeleted: [...EDGE_STRINGS, ...EDGE_JSON, true, false],
+        cursor: strings(uuidEdges()),
+        limit: [...EDGE_STRINGS, ...EDGE_JSON, 0, -1, 1, 200, 201, 2 ** 53 + 2, 1e308],
+      },
+    },
+    {
+      path: "admin.unlockUser",
+      base: () => ({ userId: victimId, reason: "edge" }),
+      fields: { userId: strings(uuidEdges()), reason: strings(lengthEdges(REASON_MAX_LENGTH)) },
+    },
+    {
+      // The victim is a plain user already: setting that role changes nothing.
+      path: "admin.setRole",
+      base: () => ({ userId: victimId, role: "user", reason: "edge" }),
+      fields: {
+        userId: strings(uuidEdges()),
+        role: [...EDGE_STRINGS, ...EDGE_JSON, "user", "root", "ADMIN"],
+        reason: strings(lengthEdges(REASON_MAX_LENGTH)),
+      },
+    },
+    {
+      // An id no account has: every edge reaches the lookup and deletes nothing.
+      path: "admin.deleteUser",
+      base: () => ({ userId: randomUUID(), reason: "edge" }),
+      fields: { userId: strings(uuidEdges()), reason: strings(lengthEdges(REASON_MAX_LENGTH)) },
     },
   ];
   const cases: { path: string; input: unknown; whole: boolean }[] = [];

@@ -85,8 +85,17 @@ describe("no secret in logs", () => {
     await server.get("/trpc/auth.me", undefined, { authorization: `Bearer ${signup.accessToken}x` });
     await server.post("/trpc/admin.revokeUser", { userId: signup.user.id, reason: "compromised" }, auth(admin.accessToken));
     await server.get("/trpc/auth.me", undefined, auth(signup.accessToken));
-    // The audit log, read for the user.
-    await server.get("/trpc/admin.audit", { userId: signup.user.id }, auth(admin.accessToken));
+    // User management and the audit log.
+    const asAdmin = auth(admin.accessToken);
+    await server.get("/trpc/admin.users.list", { query: "logs" }, asAdmin);
+    await server.post("/trpc/admin.revokeUser", { userId: signup.user.id, reason: "locked", lock: true }, asAdmin);
+    await server.post("/trpc/admin.unlockUser", { userId: signup.user.id, reason: "cleared" }, asAdmin);
+    await server.post("/trpc/admin.setRole", { userId: signup.user.id, role: "admin", reason: "helping" }, asAdmin);
+    await server.post("/trpc/admin.setRole", { userId: signup.user.id, role: "user", reason: "done" }, asAdmin);
+    await server.get("/trpc/admin.audit", { userId: signup.user.id }, asAdmin);
+    const doomed = (await server.post("/trpc/auth.signup", { email: email("doomed"), password })).body.result.data;
+    keep(doomed.accessToken, doomed.refreshToken);
+    await server.post("/trpc/admin.deleteUser", { userId: doomed.user.id, reason: "erasure request" }, asAdmin);
     await server.post("/trpc/auth.logout", {}, auth(admin.accessToken));
 
     // The account flows: a password change (right and wrong current password), a reset through
