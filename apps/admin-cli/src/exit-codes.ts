@@ -19,7 +19,7 @@ Exit codes:
   1  bad usage or input (unknown option, invalid email, missing --reason, ...)
   2  not signed in, wrong credentials, or the session has ended (run \`warden login\`)
   3  not found (no such user, session or event)
-  4  forbidden (the signed-in account is not an admin, or it is locked)
+  4  forbidden (the signed-in account is not an admin, or it is locked; or the change would leave no unlocked admin)
   5  Warden server (or database) unreachable
   6  rate limited, try again later
   7  --wait gave up before the revocation was applied`;
@@ -40,6 +40,7 @@ const BY_REASON: Partial<Record<ErrorReason, number>> = {
   NOT_FOUND: EXIT.NOT_FOUND,
   FORBIDDEN: EXIT.FORBIDDEN,
   ACCOUNT_LOCKED: EXIT.FORBIDDEN,
+  LAST_ADMIN: EXIT.FORBIDDEN,
   UNAVAILABLE: EXIT.UNAVAILABLE,
   RATE_LIMITED: EXIT.RATE_LIMITED,
 };

@@ -35,9 +35,11 @@ beforeAll(async () => {
       ),
     ),
   );
-  const emailsAudited = async () =>
-    (await admin.api.admin.audit.query({ limit: 100 })).items.filter((i) => i.type === "email.requested").length;
-  await waitFor(async () => (await emailsAudited()) === accounts.length, 15_000, "the signups' email events applied");
+  const signupsAudited = async () =>
+    (await admin.api.admin.audit.query({ limit: 100 })).items.filter(
+      (i) => i.type === "email.requested" || i.type === "user.signed_up",
+    ).length;
+  await waitFor(async () => (await signupsAudited()) === 2 * accounts.length, 15_000, "the signups' events applied");
 });
 
 afterAll(async () => {

@@ -193,13 +193,13 @@ describe("warden CLI against a running server", () => {
       expect(user.sessions.every((s: { active: boolean }) => !s.active)).toBe(true);
 
       const followed = await follow.until((line) => line.includes(out.eventId));
-      expect(JSON.parse(followed)).toMatchObject({ eventId: out.eventId, type: "user.revoked", reason: "credential stuffing" });
+      expect(JSON.parse(followed)).toMatchObject({ eventId: out.eventId, type: "user.locked", reason: "credential stuffing" });
 
       const audit = await asAdmin("audit", "--json", "--limit", "5");
       expect(audit.code).toBe(0);
       expect(JSON.parse(audit.stdout).items[0]).toMatchObject({
         eventId: out.eventId,
-        type: "user.revoked",
+        type: "user.locked",
         userId: user.user.id,
       });
       const text = await asAdmin("audit", "--limit", "5");

@@ -29,6 +29,8 @@ beforeAll(async () => {
   b = await startInstance(database, { redisUrl: REDIS_URL, prefix, keys });
   worker = await startWorker(database, { redisUrl: REDIS_URL, prefix });
   await Promise.all([a.feed.ready(), b.feed.ready()]);
+  // An admin no test demotes or locks: the others are never the last unlocked one.
+  await signedInAdmin();
 });
 
 afterAll(async () => {

@@ -56,8 +56,8 @@ it("a worker killed in the middle of a job: another worker applies the event, ex
   });
   await waitFor(async () => (await queue.getJobState(eventId!)) === "waiting", 10_000, "event queued");
 
-  // Hold the event's outbox row: the worker gets through blacklisting, publishing and the audit
-  // insert, then waits on this lock inside its last transaction — the middle of the job.
+  // Hold the event's outbox row: the worker gets through blacklisting and publishing, then waits on
+  // this lock in its last transaction (audit row, applied) — the middle of the job.
   const holder = await database.sql.reserve();
   await holder`begin`;
   await holder`select id from outbox_events where id = ${eventId!} for update`;

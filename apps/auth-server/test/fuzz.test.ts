@@ -33,6 +33,9 @@ const MUTATIONS = [
   "sessions.revoke",
   "admin.revokeUser",
   "admin.revokeSession",
+  "admin.unlockUser",
+  "admin.setRole",
+  "admin.deleteUser",
   "admin.webhooks.create",
   "admin.webhooks.delete",
   "admin.webhooks.test",
@@ -42,6 +45,7 @@ const QUERIES = [
   "auth.me",
   "sessions.list",
   "admin.users.find",
+  "admin.users.list",
   "admin.revocation",
   "admin.audit",
   "admin.webhooks.list",
@@ -63,12 +67,16 @@ async function signIn(who: "user" | "admin") {
   tokens[who] = res.body.result.data.accessToken;
 }
 
-/** Every row the api can write, in one round trip. */
+/**
+ * Every row the api can write, in one round trip. A refused login writes its audit row (that is its
+ * point), so those rows are left out; every other audit row comes from an applied event.
+ */
 async function rowCounts(): Promise<string> {
   const [row] = await t.database.sql`select
     (select count(*) from users) as users, (select count(*) from sessions) as sessions,
     (select count(*) from refresh_tokens) as refresh_tokens, (select count(*) from outbox_events) as outbox,
-    (select count(*) from audit_log) as audit,
+    (select count(*) from audit_log where type not like 'login.%') as audit,
+    (select count(*) from users where locked_at is not null or deleted_at is not null or role = 'admin') as changed_users,
     (select count(*) from webhooks) as webhooks, (select count(*) from webhook_deliveries) as webhook_deliveries,
     (select count(*) from sessions where revoked_at is not null) as revoked,
     (select count(*) from refresh_tokens where rotated_at is not null) as rotated`;
@@ -105,6 +113,13 @@ const structured = fc.record(
     lock: fc.oneof(fc.boolean(), fc.string()),
     cursor: fc.oneof(fc.string(), fc.integer()),
     limit: fc.oneof(fc.integer(), fc.double(), fc.string()),
+    role: fc.oneof(fc.constantFrom("user", "admin", "root"), fc.string(), fc.integer()),
+    query: fc.oneof(fc.string({ maxLength: 300 }), fc.integer()),
+    locked: fc.oneof(fc.boolean(), fc.string()),
+    includeDeleted: fc.oneof(fc.boolean(), fc.string()),
+    type: fc.oneof(fc.constantFrom("login.failed", "user.deleted", "user.locked", "nope"), fc.string()),
+    from: fc.oneof(fc.integer(), fc.double(), fc.string()),
+    to: fc.oneof(fc.integer(), fc.double(), fc.string()),
     url: fc.oneof(fc.webUrl(), fc.string(), fc.constantFrom("http://127.0.0.1/", "https://169.254.169.254/", "https://[::1]/")),
     events: fc.oneof(fc.array(fc.constantFrom(...WEBHOOK_EVENT_TYPES, "user.created")), fc.string()),
     description: fc.oneof(fc.string({ maxLength: 250 }), fc.integer()),
@@ -178,6 +193,11 @@ const EDGE_STRINGS = [
 ];
 /** Values of the wrong type (the arbitrary bodies above cover the rest). */
 const EDGE_JSON: unknown[] = [null, 1.5, 2 ** 63, -1e308, [], {}];
+/**
+ * Epoch-millisecond edges: the first instant, the last of year 9999 and one past it, the last a Date
+ * holds (its ISO string has a six-digit year), negative, fractional.
+ */
+const TIME_EDGES: unknown[] = [0, -1, 1.5, 253_402_300_799_999, 253_402_300_800_000, 8_640_000_000_000_000, 2 ** 63];
 /** A whole input at an edge (an object expected): nothing, empty, a scalar, an array, a bare lone surrogate. */
 const EDGE_INPUTS: unknown[] = [null, "", "\uD800", "\u{1F600}", "9".repeat(65), 2 ** 63, [], {}];
 
@@ -313,7 +333,44 @@ function boundaryCases(): { path: string; input: unknown; whole: boolean }[] {
       fields: {
         cursor: strings(["1", "0".repeat(64), `${"0".repeat(45)}9223372036854775807`, "18446744073709551616"]),
         limit: [...EDGE_STRINGS, ...EDGE_JSON, 0, -1, 1, 200, 201, 2 ** 31, 2 ** 53 + 2, 1e308],
+        userId: strings(uuidEdges()),
+        type: strings(["login.failed", "user.locked", "user.revoked ", "USER.REVOKED"]),
+        from: [...EDGE_STRINGS, ...EDGE_JSON, ...TIME_EDGES],
+        to: [...EDGE_STRINGS, ...EDGE_JSON, ...TIME_EDGES],
       },
+    },
+    {
+      path: "admin.users.list",
+      base: () => ({ limit: 5 }),
+      fields: {
+        query: strings([...emailEdges(), ...lengthEdges(EMAIL_MAX_LENGTH), "%", "_", "\\", "example"]),
+        role: [...EDGE_STRINGS, ...EDGE_JSON, "user", "admin", "root"],
+        locked: [...EDGE_STRINGS, ...EDGE_JSON, true, false],
+        includeDeleted: [...EDGE_STRINGS, ...EDGE_JSON, true, false],
+        cursor: strings(uuidEdges()),
+        limit: [...EDGE_STRINGS, ...EDGE_JSON, 0, -1, 1, 200, 201, 2 ** 53 + 2, 1e308],
+      },
+    },
+    {
+      path: "admin.unlockUser",
+      base: () => ({ userId: victimId, reason: "edge" }),
+      fields: { userId: strings(uuidEdges()), reason: strings(lengthEdges(REASON_MAX_LENGTH)) },
+    },
+    {
+      // The victim is a plain user already: setting that role changes nothing.
+      path: "admin.setRole",
+      base: () => ({ userId: victimId, role: "user", reason: "edge" }),
+      fields: {
+        userId: strings(uuidEdges()),
+        role: [...EDGE_STRINGS, ...EDGE_JSON, "user", "root", "ADMIN"],
+        reason: strings(lengthEdges(REASON_MAX_LENGTH)),
+      },
+    },
+    {
+      // An id no account has: every edge reaches the lookup and deletes nothing.
+      path: "admin.deleteUser",
+      base: () => ({ userId: randomUUID(), reason: "edge" }),
+      fields: { userId: strings(uuidEdges()), reason: strings(lengthEdges(REASON_MAX_LENGTH)) },
     },
   ];
   const cases: { path: string; input: unknown; whole: boolean }[] = [];

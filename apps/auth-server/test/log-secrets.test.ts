@@ -37,7 +37,7 @@ describe("no secret in logs", () => {
     expect(capture.text).not.toContain("secret-hash");
   });
 
-  it("a full flow, its failures and an outage leave no password, token, refresh token or hash in the logs", async () => {
+  it("a full flow, its failures and an outage leave no password, token, refresh token or hash in the logs, the audit or the outbox", async () => {
     const secrets: string[] = [];
     const keep = (...values: string[]) => secrets.push(...values.filter(Boolean));
     const password = "Sup3r-secret-passphrase-\u00e9";
@@ -85,6 +85,17 @@ describe("no secret in logs", () => {
     await server.get("/trpc/auth.me", undefined, { authorization: `Bearer ${signup.accessToken}x` });
     await server.post("/trpc/admin.revokeUser", { userId: signup.user.id, reason: "compromised" }, auth(admin.accessToken));
     await server.get("/trpc/auth.me", undefined, auth(signup.accessToken));
+    // User management and the audit log.
+    const asAdmin = auth(admin.accessToken);
+    await server.get("/trpc/admin.users.list", { query: "logs" }, asAdmin);
+    await server.post("/trpc/admin.revokeUser", { userId: signup.user.id, reason: "locked", lock: true }, asAdmin);
+    await server.post("/trpc/admin.unlockUser", { userId: signup.user.id, reason: "cleared" }, asAdmin);
+    await server.post("/trpc/admin.setRole", { userId: signup.user.id, role: "admin", reason: "helping" }, asAdmin);
+    await server.post("/trpc/admin.setRole", { userId: signup.user.id, role: "user", reason: "done" }, asAdmin);
+    await server.get("/trpc/admin.audit", { userId: signup.user.id }, asAdmin);
+    const doomed = (await server.post("/trpc/auth.signup", { email: email("doomed"), password })).body.result.data;
+    keep(doomed.accessToken, doomed.refreshToken);
+    await server.post("/trpc/admin.deleteUser", { userId: doomed.user.id, reason: "erasure request" }, asAdmin);
     await server.post("/trpc/auth.logout", {}, auth(admin.accessToken));
 
     // The account flows: a password change (right and wrong current password), a reset through
@@ -141,6 +152,13 @@ describe("no secret in logs", () => {
     expect(text).not.toContain("$argon2");
     for (const token of [signup.refreshToken, login.refreshToken, rotated.refreshToken, resetToken, verifyToken])
       expect(text).not.toContain(hashToken(token));
+    // Nor in what the audit and the outbox keep of it all.
+    const [stored] = await t.database.sql<{ rows: string }[]>`
+      select (select coalesce(json_agg(a), '[]') from audit_log a)::text || (select coalesce(json_agg(o), '[]') from outbox_events o)::text as rows`;
+    expect(stored!.rows).toContain("login.failed");
+    for (const secret of secrets)
+      expect(stored!.rows.includes(secret), `a secret of length ${secret.length} is stored`).toBe(false);
+    expect(stored!.rows).not.toContain("$argon2");
     // Both the successful flow and the failures were logged (the check is not vacuous).
     expect(text).toContain("/trpc/auth.refresh");
     expect(text).toContain("/trpc/auth.signup");

@@ -22,6 +22,7 @@ export function messageOf(error: unknown): string {
     const reason = String((error as { reason: unknown }).reason);
     if (reason === "INVALID_CREDENTIALS") return "Wrong email or password.";
     if (reason === "FORBIDDEN") return "This account is not an admin.";
+    if (reason === "LAST_ADMIN") return "This is the last unlocked admin: promote or unlock another one first.";
     if (reason === "NOT_FOUND") return "Not found.";
     if (reason === "UNAVAILABLE") return "Warden cannot be reached. Try again.";
     if (reason === "RATE_LIMITED") return "Too many attempts. Wait a moment.";

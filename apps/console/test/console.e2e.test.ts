@@ -196,10 +196,10 @@ it("an admin signs in, finds a user, revokes a session and then the account with
     reason: "ACCOUNT_LOCKED",
   });
 
-  // The audit view lists the applied revocation.
+  // The audit view lists the applied revocation (a lock reads as user.locked).
   await page.getByTestId("tab-audit").click();
   const auditRow = page.locator(`[data-event-id="${eventId}"]`);
-  await expect(auditRow.textContent()).resolves.toMatch(/user\.revoked.*credential stuffing/);
+  await expect(auditRow.textContent()).resolves.toMatch(/user\.locked.*credential stuffing/);
   await fitsPhoneAndDesktop("06-audit");
 });
 

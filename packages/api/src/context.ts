@@ -71,3 +71,8 @@ export function createContextInner(opts: InnerContextOptions) {
 }
 
 export type Context = ReturnType<typeof createContextInner>;
+
+/** Where the request came from, for the session it opens and the audit of what it does. */
+export function clientInfo(ctx: Context) {
+  return { ip: ctx.req.ip, userAgent: ctx.req.userAgent };
+}

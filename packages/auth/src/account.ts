@@ -13,7 +13,7 @@ import {
 } from "./one-time-tokens.js";
 import { hashPassword, verifyPassword } from "./passwords.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
-import type { DbOrTx } from "./sessions.js";
+import { clientColumns, type ClientInfo, type DbOrTx } from "./sessions.js";
 import { hashToken } from "./tokens.js";
 
 const SYSTEM: Actor = { type: "system", id: null };
@@ -35,10 +35,14 @@ export async function queueEmail(
   userId: string,
   actor: Actor,
   at: number,
+  client?: ClientInfo,
 ): Promise<RevocationEvent> {
   const eventId = randomUUID();
   await issueOneTimeToken(tx, auth.oneTimeKeys[0], eventId, userId, PURPOSE_OF_EMAIL[kind], at);
-  return recordRevocationEvent(tx, { type: "email.requested", kind, userId, reason: EMAIL_REASON[kind], actor }, at, eventId);
+  return recordRevocationEvent(tx, { type: "email.requested", kind, userId, reason: EMAIL_REASON[kind], actor }, at, {
+    eventId,
+    client,
+  });
 }
 
 /**
@@ -50,6 +54,7 @@ export async function changePassword(
   auth: Auth,
   principal: { userId: string; sessionId: string },
   input: ChangePasswordInput,
+  client?: ClientInfo,
 ): Promise<{ ok: true; revokedSessions: number }> {
   const [user] = await auth.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, principal.userId));
   if (!user || !(await verifyPassword(user.passwordHash, input.currentPassword))) {
@@ -88,6 +93,7 @@ export async function changePassword(
         actor: { type: "user", id: principal.userId },
       },
       at,
+      { client },
     );
     const ids = await markSessionsRevoked(
       tx,
@@ -108,7 +114,7 @@ export async function changePassword(
  * event either way (its userId null when there is none, so the worker sends nothing). No password
  * is hashed on either path: the answer and its time say nothing about the address.
  */
-export async function requestPasswordReset(auth: Auth, email: string): Promise<{ ok: true }> {
+export async function requestPasswordReset(auth: Auth, email: string, client?: ClientInfo): Promise<{ ok: true }> {
   const at = auth.clock();
   const eventId = randomUUID();
   const event: RevocationEvent = {
@@ -123,6 +129,7 @@ export async function requestPasswordReset(auth: Auth, email: string): Promise<{
   // The row for an account that does not exist is never written; its values are computed all the same.
   const token = oneTimeTokenRow(auth.oneTimeKeys[0], eventId, eventId, "password_reset", at);
   const created = new Date(at).toISOString();
+  const { ip, userAgent } = clientColumns(client);
   await auth.db.execute(sql`
     with target as (
       select ${users.id} as id from ${users} where ${users.email} = ${email} and ${users.lockedAt} is null
@@ -134,10 +141,10 @@ export async function requestPasswordReset(auth: Auth, email: string): Promise<{
         created_at = excluded.created_at, expires_at = excluded.expires_at
       returning user_id
     )
-    insert into ${outboxEvents} (id, type, payload, created_at)
+    insert into ${outboxEvents} (id, type, payload, created_at, ip, user_agent)
     select ${eventId}::uuid, 'email.requested',
       jsonb_set(${JSON.stringify(event)}::jsonb, '{userId}', coalesce((select to_jsonb(user_id) from issued), 'null'::jsonb)),
-      ${created}::timestamptz`);
+      ${created}::timestamptz, ${ip}, ${userAgent}`);
   auth.sessionCache.forgetUser(event.userId ?? "");
   auth.afterRevocation(event, []);
   return { ok: true };
@@ -148,7 +155,11 @@ export async function requestPasswordReset(auth: Auth, email: string): Promise<{
  * `password.reset` event) and the email counts as verified (the link reached the mailbox). The
  * token is used up. A locked account stays locked: ACCOUNT_LOCKED, the token kept.
  */
-export async function resetPassword(auth: Auth, input: ResetPasswordInput): Promise<{ ok: true; revokedSessions: number }> {
+export async function resetPassword(
+  auth: Auth,
+  input: ResetPasswordInput,
+  client?: ClientInfo,
+): Promise<{ ok: true; revokedSessions: number }> {
   // An unknown token is refused before any argon2 work: guessing costs the server nothing.
   const [known] = await auth.db
     .select({ userId: oneTimeTokens.userId })
@@ -172,6 +183,7 @@ export async function resetPassword(auth: Auth, input: ResetPasswordInput): Prom
       tx,
       { type: "password.reset", userId, reason, actor: { type: "user", id: userId } },
       at,
+      { client },
     );
     const ids = await markSessionsRevoked(tx, { userId }, event.eventId, reason, at);
     return { event, ids };
@@ -181,7 +193,7 @@ export async function resetPassword(auth: Auth, input: ResetPasswordInput): Prom
 }
 
 /** Sends the signed-in user a new verification link (none when the email is verified already). */
-export async function requestEmailVerification(auth: Auth, userId: string): Promise<{ ok: true }> {
+export async function requestEmailVerification(auth: Auth, userId: string, client?: ClientInfo): Promise<{ ok: true }> {
   const at = auth.clock();
   const event = await auth.db.transaction(async (tx) => {
     const [user] = await tx
@@ -191,14 +203,14 @@ export async function requestEmailVerification(auth: Auth, userId: string): Prom
       .for("update");
     if (!user) throw new AuthError("NOT_FOUND", "no such user");
     if (user.emailVerifiedAt) return undefined;
-    return queueEmail(auth, tx, "email_verification", userId, { type: "user", id: userId }, at);
+    return queueEmail(auth, tx, "email_verification", userId, { type: "user", id: userId }, at, client);
   });
   if (event) auth.afterRevocation(event, []);
   return { ok: true };
 }
 
 /** Marks the email verified with a verification link's token (used up). */
-export async function verifyEmail(auth: Auth, token: string): Promise<{ ok: true }> {
+export async function verifyEmail(auth: Auth, token: string, client?: ClientInfo): Promise<{ ok: true }> {
   const at = auth.clock();
   const { event, userId } = await auth.db.transaction(async (tx) => {
     const { userId } = await consumeOneTimeToken(tx, token, "email_verification", at);
@@ -212,6 +224,7 @@ export async function verifyEmail(auth: Auth, token: string): Promise<{ ok: true
       tx,
       { type: "email.verified", userId, reason: "email verified", actor: { type: "user", id: userId } },
       at,
+      { client },
     );
     return { event, userId };
   });

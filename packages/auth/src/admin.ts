@@ -1,6 +1,6 @@
-import type { PublicUser } from "@warden/contracts";
-import { auditLog, outboxEvents, sessions, users } from "@warden/db";
-import { desc, eq, lt, sql } from "drizzle-orm";
+import type { AdminListUsersInput, PublicUser } from "@warden/contracts";
+import { outboxEvents, sessions, users } from "@warden/db";
+import { and, desc, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { publicUserColumns, toPublicUser } from "./users.js";
 
@@ -73,44 +73,37 @@ export async function getRevocationStatus(
   return row.appliedAt ? { status: "applied", appliedAt: row.appliedAt.getTime() } : { status: "pending" };
 }
 
-export interface AuditItem {
-  id: string;
-  eventId: string;
-  type: string;
-  actor: { type: string; id: string | null };
-  userId: string | null;
-  sessionId: string | null;
-  reason: string;
-  sessionsRevoked: number;
-  occurredAt: number;
-  appliedAt: number;
-}
+const DEFAULT_PAGE = 50;
 
-/** Newest first; `cursor` is the last id of the previous page. */
-export async function listAudit(
+/**
+ * Users newest first (created_at, then id: a stable order), filtered by a part of the email, the
+ * role and the lock; deleted accounts only when asked for. `cursor` is the id of the previous
+ * page's last user (one that does not exist ends the list).
+ */
+export async function listUsers(
   auth: Auth,
-  page: { cursor?: string | undefined; limit?: number | undefined },
-): Promise<{ items: AuditItem[]; nextCursor: string | null }> {
-  const limit = page.limit ?? 50;
+  input: NonNullable<AdminListUsersInput>,
+): Promise<{ items: PublicUser[]; nextCursor: string | null }> {
+  const limit = input.limit ?? DEFAULT_PAGE;
   const rows = await auth.db
-    .select()
-    .from(auditLog)
-    // Compared as a bigint in SQL: Number() would round ids past 2^53 and overflow near 2^63.
-    .where(page.cursor ? lt(auditLog.id, sql`${page.cursor}::bigint`) : undefined)
-    .orderBy(desc(auditLog.id))
+    .select(publicUserColumns)
+    .from(users)
+    .where(
+      and(
+        // strpos, not LIKE: the search is a plain substring (no wildcards to escape).
+        input.query === undefined ? undefined : sql`strpos(${users.email}, ${input.query}) > 0`,
+        input.role === undefined ? undefined : eq(users.role, input.role),
+        input.locked === undefined ? undefined : input.locked ? isNotNull(users.lockedAt) : isNull(users.lockedAt),
+        input.includeDeleted ? undefined : isNull(users.deletedAt),
+        // The cursor row's own created_at, at PostgreSQL's precision (microseconds), not a rounded copy.
+        input.cursor === undefined
+          ? undefined
+          : sql`(${users.createdAt}, ${users.id}) < (select page_end.created_at, page_end.id from ${users} page_end where page_end.id = ${input.cursor})`,
+      ),
+    )
+    .orderBy(desc(users.createdAt), desc(users.id))
     .limit(limit + 1);
-  const items = rows.slice(0, limit).map((r) => ({
-    id: String(r.id),
-    eventId: r.eventId,
-    type: r.type,
-    actor: { type: r.actorType, id: r.actorId },
-    userId: r.userId,
-    sessionId: r.sessionId,
-    reason: r.reason,
-    sessionsRevoked: r.sessionsRevoked,
-    occurredAt: r.occurredAt.getTime(),
-    appliedAt: r.appliedAt.getTime(),
-  }));
+  const items = rows.slice(0, limit).map(toPublicUser);
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? last.id : null };
 }

@@ -1,31 +1,34 @@
 import { notBeforeOf, type EmailJob, type RevocationEvent as QueuedEvent } from "@warden/contracts";
 import { auditLog, outboxEvents, refreshTokens, sessions, type Database } from "@warden/db";
 import { and, eq, isNull, sql } from "drizzle-orm";
+import { auditRowOf } from "./audit.js";
 import { REVOCATION_SLACK_MS } from "./context.js";
 import type { DbOrTx } from "./sessions.js";
 
-/** The events that end sessions; the others (a role change, an email) are notices: `applyNotice`. */
-type RevocationEvent = Extract<QueuedEvent, { type: "session.revoked" | "refresh_token.reused" | UserWideType }>;
+/**
+ * The events that end sessions; every other one (a role change, an email, a signup, an unlock, and
+ * any type added later) is a notice: `applyNotice`.
+ */
+type RevocationEvent = Extract<QueuedEvent, { type: SingleSessionType | UserWideType }>;
 type Notice = Exclude<QueuedEvent, RevocationEvent>;
+type SingleSessionType = "session.revoked" | "refresh_token.reused";
 /** Events whose producer revoked several sessions of a user, each marked with the event's id. */
-type UserWideType = "user.revoked" | "password.changed" | "password.reset";
-const USER_WIDE: readonly string[] = ["user.revoked", "password.changed", "password.reset"] satisfies UserWideType[];
+type UserWideType = "user.revoked" | "password.changed" | "password.reset" | "user.deleted";
+const USER_WIDE: readonly string[] = [
+  "user.revoked",
+  "password.changed",
+  "password.reset",
+  "user.deleted",
+] satisfies UserWideType[];
+const SESSION_ENDING: readonly string[] = ["session.revoked", "refresh_token.reused", ...USER_WIDE];
 
 function isUserWide(event: RevocationEvent): event is Extract<RevocationEvent, { type: UserWideType }> {
   return USER_WIDE.includes(event.type);
 }
 
-const ENDS_SESSIONS: readonly string[] = [
-  "session.revoked",
-  "refresh_token.reused",
-  "user.revoked",
-  "password.changed",
-  "password.reset",
-] satisfies RevocationEvent["type"][];
-
 /** Every event that ends no session is a notice, whatever new kinds the outbox gets. */
 function isNotice(event: QueuedEvent): event is Notice {
-  return !ENDS_SESSIONS.includes(event.type);
+  return !SESSION_ENDING.includes(event.type);
 }
 
 export interface ApplyOptions {
@@ -104,33 +107,26 @@ async function advanceFeed(seq: number | undefined, options: ApplyOptions): Prom
   if (seq !== undefined) await options.advanceFeed?.(seq);
 }
 
-/** The audit row (once per event) and `appliedAt`, in one transaction, last. */
-async function markApplied(
-  db: Database,
-  event: QueuedEvent,
-  sessionsRevoked: number,
-  sessionId: string | null,
-  appliedAt: Date,
-): Promise<void> {
+/**
+ * The audit row (once per event) and `appliedAt`, in one transaction, last. The request's address
+ * and user agent move from the outbox row to the audit row: the outbox row is read FOR UPDATE, so
+ * a deletion erasing them meanwhile either waits for this transaction (and then erases the audit
+ * row) or has cleared them before they are read.
+ */
+async function markApplied(db: Database, event: QueuedEvent, sessionsRevoked: number, appliedAt: Date): Promise<void> {
   await db.transaction(async (tx) => {
+    const [client] = await tx
+      .select({ ip: outboxEvents.ip, userAgent: outboxEvents.userAgent })
+      .from(outboxEvents)
+      .where(eq(outboxEvents.id, event.eventId))
+      .for("update");
     await tx
       .insert(auditLog)
-      .values({
-        eventId: event.eventId,
-        type: event.type,
-        actorType: event.actor.type,
-        actorId: event.actor.id,
-        userId: "userId" in event ? event.userId : null,
-        sessionId,
-        reason: event.reason,
-        sessionsRevoked,
-        occurredAt: new Date(event.at),
-        appliedAt,
-      })
+      .values(auditRowOf(event, { sessionsRevoked, appliedAt, ip: client?.ip ?? null, userAgent: client?.userAgent ?? null }))
       .onConflictDoNothing({ target: auditLog.eventId });
     await tx
       .update(outboxEvents)
-      .set({ appliedAt, lastError: null })
+      .set({ appliedAt, lastError: null, ip: null, userAgent: null })
       .where(and(eq(outboxEvents.id, event.eventId), isNull(outboxEvents.appliedAt)));
   });
 }
@@ -138,7 +134,8 @@ async function markApplied(
 /**
  * An event that ends no session. A role change: the producer committed the role and the user's
  * not-before; what is left is to publish the not-before to every verifier. An email: it goes to
- * the email queue (nothing when the request named no account). Then the audit row, and applied.
+ * the email queue (nothing when the request named no account). Any other (a signup, an unlock, a
+ * verified email) is recorded only. Then the audit row, and applied.
  */
 async function applyNotice(db: Database, event: Notice, options: ApplyOptions): Promise<ApplyResult> {
   const now = options.now ?? Date.now;
@@ -152,7 +149,7 @@ async function applyNotice(db: Database, event: Notice, options: ApplyOptions): 
   }
   await options.queueWebhooks?.(event);
   await advanceFeed(state.seq, options);
-  await markApplied(db, event, 0, null, new Date(now()));
+  await markApplied(db, event, 0, new Date(now()));
   return { alreadyApplied: false, sessionIds: [] };
 }
 
@@ -178,7 +175,7 @@ export async function applyRevocationEvent(db: Database, event: QueuedEvent, opt
   await options.queueWebhooks?.(event);
   await advanceFeed(state.seq, options);
 
-  await markApplied(db, event, sessionIds.length, isUserWide(event) ? null : event.sessionId, new Date(now()));
+  await markApplied(db, event, sessionIds.length, new Date(now()));
   return { alreadyApplied: false, sessionIds };
 }
 

@@ -37,14 +37,20 @@ export const DEFAULT_AUTH_SETTINGS = {
 export const REVOCATION_SLACK_MS = 30_000;
 
 /**
- * Pause points inside login, for tests that interleave it with a lock, a revocation or a
- * password change. Production never sets them (nothing reachable from HTTP does).
+ * Pause points inside login and the admin changes, for tests that interleave them with a lock, a
+ * revocation, a password change or each other. Production never sets them (nothing reachable from
+ * HTTP does).
  */
 export interface AuthHooks {
   /** Awaited after the password check, before the session transaction begins. */
   afterPasswordCheck?: () => Promise<void>;
   /** Awaited inside the session transaction, with the user row held FOR SHARE, before the insert. */
   beforeSessionInsert?: () => Promise<void>;
+  /**
+   * Awaited inside a demotion, lock or deletion of an unlocked admin, with the target's row locked,
+   * before the other unlocked admins are counted (see last-admin.ts).
+   */
+  beforeAdminCount?: () => Promise<void>;
 }
 
 /**

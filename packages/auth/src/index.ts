@@ -12,6 +12,8 @@ export * from "./sessions.js";
 export * from "./tokens.js";
 export * from "./users.js";
 export * from "./admin.js";
+export * from "./admin-users.js";
+export * from "./audit.js";
 export * from "./session-cache.js";
 export * from "./outbox.js";
 export * from "./relay.js";

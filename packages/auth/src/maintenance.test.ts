@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { oneTimeTokens, outboxEvents, refreshTokens, sessions, users, webhookDeliveries } from "@warden/db";
+import { auditLog, oneTimeTokens, outboxEvents, refreshTokens, sessions, users, webhookDeliveries } from "@warden/db";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { recordLoginRefusal, recordLoginSuccess } from "./audit.js";
 import { pruneExpired } from "./maintenance.js";
 import { issueOneTimeToken } from "./one-time-tokens.js";
 import { revokeSession } from "./revoke.js";
@@ -45,6 +46,7 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
   const result = await pruneExpired(t.auth.db, {
     now: clock(),
     refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
+    accessTokenTtlMs: t.auth.settings.accessTokenTtlMs,
     retentionMs,
   });
   expect(result).toMatchObject({ sessions: 2, outboxEvents: 1, oneTimeTokens: 1 });
@@ -64,14 +66,59 @@ it("pruning deletes sessions past their limits or revoked beyond the retention, 
 
   // Running it again finds nothing more.
   expect(
-    await pruneExpired(t.auth.db, { now: clock(), refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs, retentionMs }),
+    await pruneExpired(t.auth.db, {
+      now: clock(),
+      refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
+      accessTokenTtlMs: t.auth.settings.accessTokenTtlMs,
+      retentionMs,
+    }),
   ).toEqual({
     sessions: 0,
     refreshTokens: 0,
     outboxEvents: 0,
     oneTimeTokens: 0,
+    auditRows: 0,
     webhookDeliveries: 0,
   });
+});
+
+it("RETENTION prunes audit rows that occurred before it; a revoked session outlives its last access token whatever the retention", async () => {
+  const HOUR_MS = 3_600_000;
+  const [user] = await t.auth.db
+    .insert(users)
+    .values({ email: `audit-prune-${randomUUID()}@example.com`, passwordHash: "x", createdAt: new Date(clock()) })
+    .returning({ id: users.id, role: users.role, email: users.email });
+  const session = await createSession(t.auth, t.auth.db, user!, {});
+  const audited = async () =>
+    (await t.auth.db.select({ type: auditLog.type }).from(auditLog).where(eq(auditLog.userId, user!.id)))
+      .map((r) => r.type)
+      .sort();
+  await recordLoginSuccess(t.auth.db, { userId: user!.id, sessionId: session.sessionId, client: {}, at: clock() });
+  clock.advance(2 * DAY_MS);
+  await recordLoginRefusal(t.auth, { email: user!.email, refusal: "INVALID_CREDENTIALS", client: {} });
+  await revokeSession(t.auth, { sessionId: session.sessionId, reason: "x", actor: { type: "system", id: null } });
+  expect(await audited()).toEqual(["login.failed", "login.succeeded"]);
+
+  const prune = (retentionMs: number) =>
+    pruneExpired(t.auth.db, {
+      now: clock(),
+      refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
+      accessTokenTtlMs: t.auth.settings.accessTokenTtlMs,
+      retentionMs,
+    });
+  clock.advance(HOUR_MS);
+  // A day of retention: the login of two days ago goes, the failure of an hour ago stays.
+  expect(await prune(DAY_MS)).toMatchObject({ auditRows: 1 });
+  expect(await audited()).toEqual(["login.failed"]);
+
+  // A retention shorter than an access token's life keeps the revoked session until its tokens are dead
+  // (the revocation feed is rebuilt from those rows); after that it goes.
+  clock.advance(-HOUR_MS + 60_000);
+  expect(await prune(1_000)).toMatchObject({ sessions: 0 });
+  expect(await t.auth.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, session.sessionId))).toHaveLength(1);
+  clock.advance(t.auth.settings.accessTokenTtlMs);
+  expect(await prune(1_000)).toMatchObject({ sessions: 1 });
+  expect(await t.auth.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, session.sessionId))).toHaveLength(0);
 });
 
 it("pruning deletes webhook deliveries that ended beyond the retention; pending and recent ones stay", async () => {
@@ -98,6 +145,7 @@ it("pruning deletes webhook deliveries that ended beyond the retention; pending 
   const result = await pruneExpired(t.auth.db, {
     now: clock(),
     refreshTokenTtlMs: t.auth.settings.refreshTokenTtlMs,
+    accessTokenTtlMs: t.auth.settings.accessTokenTtlMs,
     retentionMs: DAY_MS,
   });
   expect(result.webhookDeliveries).toBe(2);

@@ -1,5 +1,6 @@
 import { revocationEvent, type RevocationEvent } from "@warden/contracts";
 import { outboxEvents, type Database } from "@warden/db";
+import type { DbOrTx } from "./sessions.js";
 import { and, asc, gt, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 
 /** Events per relay round: bounds one transaction and one queue round trip. */
@@ -186,4 +187,19 @@ export async function outboxBacklog(db: Database): Promise<OutboxBacklog> {
     unapplied: row?.unapplied ?? 0,
     oldestUnappliedAt: row?.oldest_unapplied_ms ?? undefined,
   };
+}
+
+/**
+ * Clears where the user's requests came from on outbox rows that still hold it (not yet applied:
+ * the worker clears it when it copies it into the audit), in the caller's (deletion's)
+ * transaction. Same rows as the audit's erasure: about the user unless an admin made them, or made
+ * by the user as an admin. The partial index on the rows holding an address keeps this to the few
+ * unapplied ones.
+ */
+export async function eraseOutboxClients(tx: DbOrTx, userId: string): Promise<void> {
+  await tx.execute(sql`
+    update ${outboxEvents} set ip = null, user_agent = null
+    where (ip is not null or user_agent is not null)
+      and ((payload->>'userId' = ${userId} and payload->'actor'->>'type' <> 'admin')
+        or (payload->'actor'->>'type' = 'admin' and payload->'actor'->>'id' = ${userId}))`);
 }

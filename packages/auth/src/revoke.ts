@@ -4,20 +4,30 @@ import { outboxEvents, refreshTokens, sessions, users } from "@warden/db";
 import { and, eq, inArray, isNull, ne } from "drizzle-orm";
 import { revocationUntil, type Auth } from "./context.js";
 import { AuthError } from "./errors.js";
-import type { DbOrTx } from "./sessions.js";
+import { keepAnUnlockedAdmin } from "./last-admin.js";
+import { clientColumns, type ClientInfo, type DbOrTx } from "./sessions.js";
 
 type Distribute<T> = T extends unknown ? Omit<T, "eventId" | "at"> : never;
 export type NewRevocationEvent = Distribute<RevocationEvent>;
+
+export interface RecordEventOptions {
+  /** The event's id when the caller needs it before the write (an email's link is derived from it). */
+  eventId?: string;
+  /** The request that made it: kept beside the event (never in it) for the audit row. */
+  client?: ClientInfo | undefined;
+}
 
 /** Writes the event to the outbox in the caller's transaction: it commits with the state change or not at all. */
 export async function recordRevocationEvent(
   tx: DbOrTx,
   event: NewRevocationEvent,
   at: number,
-  eventId: string = randomUUID(),
+  options: RecordEventOptions = {},
 ): Promise<RevocationEvent> {
-  const full = { ...event, eventId, at } as RevocationEvent;
-  await tx.insert(outboxEvents).values({ id: full.eventId, type: full.type, payload: full, createdAt: new Date(at) });
+  const full = { ...event, eventId: options.eventId ?? randomUUID(), at } as RevocationEvent;
+  await tx
+    .insert(outboxEvents)
+    .values({ id: full.eventId, type: full.type, payload: full, createdAt: new Date(at), ...clientColumns(options.client) });
   return full;
 }
 
@@ -91,6 +101,7 @@ export interface RevokeSessionInput {
   ownerId?: string;
   reason: string;
   actor: Actor;
+  client?: ClientInfo | undefined;
 }
 
 /** Revokes one session. Returns the event id; NOT_FOUND when there is no such session (for this owner). */
@@ -116,6 +127,7 @@ export async function revokeSession(auth: Auth, input: RevokeSessionInput): Prom
       tx,
       { type: "session.revoked", sessionId: session.id, userId: session.userId, reason: input.reason, actor: input.actor },
       at,
+      { client: input.client },
     );
     const ids = await markSessionsRevoked(tx, { sessionId: session.id }, event.eventId, input.reason, at);
     return { event, ids };
@@ -130,17 +142,26 @@ export interface RevokeUserInput {
   reason: string;
   actor: Actor;
   lock?: boolean;
+  client?: ClientInfo | undefined;
 }
 
-/** Revokes every session of a user (and optionally locks the account) in one transaction. */
+/**
+ * Revokes every session of a user (and optionally locks the account) in one transaction. Locking
+ * the last unlocked admin is LAST_ADMIN; a deleted account is NOT_FOUND.
+ */
 export async function revokeUserSessions(
   auth: Auth,
   input: RevokeUserInput,
 ): Promise<{ eventId: string; revokedSessions: number }> {
   const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {
-    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for("update");
-    if (!user) throw new AuthError("NOT_FOUND", "no such user");
+    const [user] = await tx
+      .select({ id: users.id, role: users.role, lockedAt: users.lockedAt, deletedAt: users.deletedAt })
+      .from(users)
+      .where(eq(users.id, input.userId))
+      .for("update");
+    if (!user || user.deletedAt) throw new AuthError("NOT_FOUND", "no such user");
+    if (input.lock) await keepAnUnlockedAdmin(auth, tx, user);
     // A lock also sets the not-before: tokens of sessions this transaction cannot see are refused too.
     if (input.lock)
       await tx
@@ -151,6 +172,7 @@ export async function revokeUserSessions(
       tx,
       { type: "user.revoked", userId: user.id, lock: input.lock ?? false, reason: input.reason, actor: input.actor },
       at,
+      { client: input.client },
     );
     const ids = await markSessionsRevoked(tx, { userId: user.id }, event.eventId, input.reason, at);
     return { event, ids };

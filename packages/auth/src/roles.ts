@@ -3,20 +3,26 @@ import { users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
+import { keepAnUnlockedAdmin } from "./last-admin.js";
 import { announceRevocation, recordRevocationEvent } from "./revoke.js";
-import type { DbOrTx } from "./sessions.js";
+import type { ClientInfo, DbOrTx } from "./sessions.js";
 
 export interface SetUserRoleInput {
   userId: string;
   role: Role;
   reason: string;
   actor: Actor;
+  client?: ClientInfo | undefined;
 }
 
-/** The user's role, locked for the rest of the caller's transaction; undefined when there is no such user. */
-async function lockUserRole(tx: DbOrTx, userId: string): Promise<Role | undefined> {
-  const [row] = await tx.select({ role: users.role }).from(users).where(eq(users.id, userId)).for("update");
-  return row?.role;
+/** The user's role and lock, the row locked for the rest of the caller's transaction; undefined when there is no such (live) user. */
+async function lockUserRole(tx: DbOrTx, userId: string) {
+  const [row] = await tx
+    .select({ id: users.id, role: users.role, lockedAt: users.lockedAt, deletedAt: users.deletedAt })
+    .from(users)
+    .where(eq(users.id, userId))
+    .for("update");
+  return row && !row.deletedAt ? row : undefined;
 }
 
 /**
@@ -24,13 +30,15 @@ async function lockUserRole(tx: DbOrTx, userId: string): Promise<Role | undefine
  * in one transaction; after commit this process refuses the user's older access tokens at once,
  * and the event carries the not-before to every other instance and verifier. Those tokens carry
  * the old role, so they are refused as TOKEN_EXPIRED and clients renew with the new role. No
- * session ends. Setting the role a user already has changes nothing (eventId null).
+ * session ends. Setting the role a user already has changes nothing (eventId null). Demoting the
+ * last unlocked admin is LAST_ADMIN; a deleted account is NOT_FOUND.
  */
 export async function setUserRole(auth: Auth, input: SetUserRoleInput): Promise<{ eventId: string | null }> {
   const result = await auth.db.transaction(async (tx) => {
     const current = await lockUserRole(tx, input.userId);
-    if (current === undefined) throw new AuthError("NOT_FOUND", "no such user");
-    if (current === input.role) return undefined;
+    if (!current) throw new AuthError("NOT_FOUND", "no such user");
+    if (current.role === input.role) return undefined;
+    await keepAnUnlockedAdmin(auth, tx, current);
     // Taken with the row locked: a concurrent role change commits entirely before or after this one.
     const at = auth.clock();
     await tx
@@ -41,6 +49,7 @@ export async function setUserRole(auth: Auth, input: SetUserRoleInput): Promise<
       tx,
       { type: "user.role_changed", userId: input.userId, role: input.role, reason: input.reason, actor: input.actor },
       at,
+      { client: input.client },
     );
   });
   if (!result) return { eventId: null };

@@ -15,6 +15,14 @@ export interface ClientInfo {
   ip?: string | undefined;
 }
 
+/** A user agent is whatever the client sent: kept to this many characters. */
+const USER_AGENT_MAX_LENGTH = 512;
+
+/** Where a request came from, as sessions, outbox events and audit rows store it. */
+export function clientColumns(client: ClientInfo | undefined): { ip: string | null; userAgent: string | null } {
+  return { ip: client?.ip || null, userAgent: client?.userAgent?.slice(0, USER_AGENT_MAX_LENGTH) || null };
+}
+
 /**
  * Starts a session for a user and returns its first token pair. Runs inside the caller's
  * transaction; its statements are prepared (parsed and planned once per connection: every login
@@ -35,8 +43,7 @@ export async function createSession(
       id: sessionId,
       userId: user.id,
       deviceName: client.deviceName || null,
-      userAgent: client.userAgent?.slice(0, 512) || null,
-      ip: client.ip ?? null,
+      ...clientColumns(client),
       createdAt: new Date(now),
       lastSeenAt: new Date(now),
       expiresAt: new Date(expiresAt),

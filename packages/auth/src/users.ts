@@ -5,6 +5,7 @@ import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
 import { queueEmail } from "./account.js";
+import { recordLoginRefusal, recordLoginSuccess } from "./audit.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { createSession, type ClientInfo } from "./sessions.js";
 
@@ -54,8 +55,9 @@ export async function signup(auth: Auth, input: CredentialsInput, client: Client
 }
 
 /**
- * Creates an account, queues its verification email and signs it in (with REQUIRE_VERIFIED_EMAIL,
- * no session: the account waits for its link). Input is already validated and the email canonical.
+ * Creates an account (with its `user.signed_up` event), queues its verification email and signs it
+ * in (with REQUIRE_VERIFIED_EMAIL, no session: the account waits for its link). Input is already
+ * validated and the email canonical.
  */
 export async function createAccount(
   auth: Auth,
@@ -65,19 +67,29 @@ export async function createAccount(
   const passwordHash = await hashPassword(input.password);
   const at = auth.clock();
   try {
-    const { result, event } = await auth.db.transaction(async (tx) => {
+    const { result, events } = await auth.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(users)
         .values({ email: input.email, passwordHash, createdAt: new Date(at) })
         .returning(publicUserColumns);
       if (!row) throw new Error("insert returned no row");
       const user = toPublicUser(row);
-      const event = await queueEmail(auth, tx, "email_verification", user.id, { type: "user", id: user.id }, at);
-      if (auth.settings.requireVerifiedEmail) return { event, result: { user, verificationRequired: true as const } };
+      const actor = { type: "user", id: user.id } as const;
+      const signedUp = await recordRevocationEvent(
+        tx,
+        { type: "user.signed_up", userId: user.id, reason: "signed up", actor },
+        at,
+        {
+          client,
+        },
+      );
+      const email = await queueEmail(auth, tx, "email_verification", user.id, actor, at, client);
+      const events = [signedUp, email];
+      if (auth.settings.requireVerifiedEmail) return { events, result: { user, verificationRequired: true as const } };
       const pair = await createSession(auth, tx, user, { ...client, deviceName: input.deviceName });
-      return { event, result: { user, ...pair } };
+      return { events, result: { user, ...pair } };
     });
-    auth.afterRevocation(event, []);
+    for (const event of events) auth.afterRevocation(event, []);
     return result;
   } catch (error) {
     if (isUniqueViolation(error)) throw new AuthError("EMAIL_TAKEN", "an account with this email exists");
@@ -97,9 +109,19 @@ const credentialsQuery = perDatabase((db) =>
 /**
  * Checks the password and starts a session. An unknown email costs the same argon2 work as a
  * wrong password and gets the same answer; the lock (and, with REQUIRE_VERIFIED_EMAIL, an
- * unverified email) is only disclosed to the password's owner.
+ * unverified email) is only disclosed to the password's owner. Every attempt leaves an audit row:
+ * a success in the session's transaction, a refusal in one statement.
  */
 export async function login(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
+  try {
+    return await checkPasswordAndStartSession(auth, input, client);
+  } catch (error) {
+    if (error instanceof AuthError) await recordLoginRefusal(auth, { email: input.email, refusal: error.reason, client });
+    throw error;
+  }
+}
+
+async function checkPasswordAndStartSession(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
   const [user] = await credentialsQuery(auth.db).execute({ email: input.email });
   const ok = user ? await verifyPassword(user.passwordHash, input.password) : await verifyAgainstDummy(input.password);
   if (!user || !ok) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
@@ -134,6 +156,7 @@ async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: st
     await auth.hooks?.beforeSessionInsert?.();
     const publicUser = toPublicUser(user);
     const pair = await createSession(auth, tx, publicUser, client);
+    await recordLoginSuccess(tx, { userId: user.id, sessionId: pair.sessionId, client, at: auth.clock() });
     return { user: publicUser, ...pair };
   });
 }

@@ -47,7 +47,8 @@ async function sessionIdsOf(db: Database, event: RevocationEvent): Promise<strin
       return [event.sessionId];
     case "user.revoked":
     case "password.changed":
-    case "password.reset": {
+    case "password.reset":
+    case "user.deleted": {
       const rows = await db
         .select({ id: sessions.id })
         .from(sessions)

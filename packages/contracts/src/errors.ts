@@ -17,6 +17,8 @@ export const ERROR_REASONS = {
   EMAIL_UNVERIFIED: { code: "FORBIDDEN", status: 403 },
   FORBIDDEN: { code: "FORBIDDEN", status: 403 },
   EMAIL_TAKEN: { code: "CONFLICT", status: 409 },
+  /** The change would leave no unlocked admin (a demotion, a lock or a deletion of the last one). */
+  LAST_ADMIN: { code: "CONFLICT", status: 409 },
   ONE_TIME_TOKEN_INVALID: { code: "BAD_REQUEST", status: 400 },
   NOT_FOUND: { code: "NOT_FOUND", status: 404 },
   VALIDATION_FAILED: { code: "BAD_REQUEST", status: 400 },

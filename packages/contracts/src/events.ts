@@ -91,6 +91,30 @@ export const emailVerifiedEvent = z.object({
   userId: idSchema,
 });
 
+/** A new account (written in signup's transaction; ends no session). */
+export const userSignedUpEvent = z.object({
+  ...eventBase,
+  type: z.literal("user.signed_up"),
+  userId: idSchema,
+});
+
+/** An admin unlocked the account: it may sign in again (its sessions stay revoked). */
+export const userUnlockedEvent = z.object({
+  ...eventBase,
+  type: z.literal("user.unlocked"),
+  userId: idSchema,
+});
+
+/**
+ * An admin deleted the account: every session is revoked (those the producer marked with this
+ * event, as for `user.revoked`) and its personal data erased in place; the row stays, anonymised.
+ */
+export const userDeletedEvent = z.object({
+  ...eventBase,
+  type: z.literal("user.deleted"),
+  userId: idSchema,
+});
+
 /** An admin created a webhook (for the audit trail; it is delivered to no webhook). Ids only: never its URL or secret. */
 export const webhookCreatedEvent = z.object({
   ...eventBase,
@@ -126,6 +150,9 @@ export const revocationEvent = z.discriminatedUnion("type", [
   passwordResetEvent,
   emailRequestedEvent,
   emailVerifiedEvent,
+  userSignedUpEvent,
+  userUnlockedEvent,
+  userDeletedEvent,
   webhookCreatedEvent,
   webhookDeletedEvent,
   webhookTestedEvent,
@@ -141,6 +168,9 @@ export const REVOCATION_EVENT_TYPES = [
   "password.reset",
   "email.requested",
   "email.verified",
+  "user.signed_up",
+  "user.unlocked",
+  "user.deleted",
   "webhook.created",
   "webhook.deleted",
   "webhook.tested",
@@ -148,10 +178,10 @@ export const REVOCATION_EVENT_TYPES = [
 
 /**
  * The not-before (epoch ms) an event sets on its user: access tokens of the user issued before it
- * are refused (a role change: they carry the old role; a lock: the account is closed).
+ * are refused (a role change: they carry the old role; a lock or a deletion: the account is closed).
  */
 export function notBeforeOf(event: RevocationEvent): { userId: string; notBefore: number } | undefined {
-  if (event.type === "user.role_changed" || (event.type === "user.revoked" && event.lock)) {
+  if (event.type === "user.role_changed" || event.type === "user.deleted" || (event.type === "user.revoked" && event.lock)) {
     return { userId: event.userId, notBefore: event.at };
   }
   return undefined;

@@ -2,6 +2,7 @@ export * from "./errors.js";
 export * from "./inputs.js";
 export * from "./outputs.js";
 export * from "./events.js";
+export * from "./audit.js";
 export * from "./webhooks.js";
 export * from "./durations.js";
 export * from "./data-key.js";

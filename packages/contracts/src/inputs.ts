@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ROLES } from "./outputs.js";
 
 export const EMAIL_MAX_LENGTH = 254;
 export const PASSWORD_MIN_LENGTH = 8;
@@ -102,18 +103,40 @@ export const adminRevokeUserInput = z.object({
 });
 export const adminRevokeSessionInput = z.object({ sessionId: idSchema, reason: reasonSchema });
 export const adminRevocationInput = z.object({ eventId: idSchema });
-/** Audit ids are PostgreSQL bigints: a cursor beyond the largest one cannot come from a page. */
-const AUDIT_CURSOR_MAX = 2n ** 63n - 1n;
+/** Pages of admin lists: 50 entries unless asked, 200 at most. */
+export const PAGE_LIMIT_MAX = 200;
+export const pageLimitSchema = z.number().int().min(1).max(PAGE_LIMIT_MAX);
 
-export const adminAuditInput = z
-  .object({
-    cursor: z
+/**
+ * A search in emails (admin.users.list): canonicalised like an email, so `Bob@` finds `bob@`; any
+ * part of an address (a domain, a name), not necessarily a whole one.
+ */
+export const emailSearchSchema = z
+  .string()
+  .max(EMAIL_MAX_LENGTH * 4, { message: `must be at most ${EMAIL_MAX_LENGTH} characters` })
+  .transform(normalizeEmail)
+  .pipe(
+    z
       .string()
-      .max(64)
-      .regex(/^\d+$/, { message: "must be a cursor from a previous page" })
-      // Zod runs this even after the regex failed: only digits reach BigInt.
-      .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= AUDIT_CURSOR_MAX, { message: "must be a cursor from a previous page" })
-      .optional(),
-    limit: z.number().int().min(1).max(200).optional(),
+      .min(1, { message: "must not be blank" })
+      .max(EMAIL_MAX_LENGTH, { message: `must be at most ${EMAIL_MAX_LENGTH} characters` })
+      .refine((v) => !CONTROL_CHARS.test(v), { message: "must not contain control characters" }),
+  );
+
+export const adminListUsersInput = z
+  .object({
+    query: emailSearchSchema.optional(),
+    role: z.enum(ROLES).optional(),
+    locked: z.boolean().optional(),
+    /** Deleted accounts (anonymised rows) are left out unless asked for. */
+    includeDeleted: z.boolean().optional(),
+    /** The id of the last user of the previous page. */
+    cursor: idSchema.optional(),
+    limit: pageLimitSchema.optional(),
   })
   .optional();
+export type AdminListUsersInput = z.infer<typeof adminListUsersInput>;
+
+export const adminUnlockUserInput = z.object({ userId: idSchema, reason: reasonSchema });
+export const adminSetRoleInput = z.object({ userId: idSchema, role: z.enum(ROLES), reason: reasonSchema });
+export const adminDeleteUserInput = z.object({ userId: idSchema, reason: reasonSchema });

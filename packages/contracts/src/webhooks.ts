@@ -38,6 +38,9 @@ export function webhookTypeOf(event: RevocationEvent): WebhookEventType | undefi
     case "password.changed":
     case "password.reset":
     case "email.verified":
+    case "user.signed_up":
+    case "user.unlocked":
+    case "user.deleted":
       return event.type;
     case "user.revoked":
       return event.lock ? "user.locked" : "user.revoked";

@@ -283,6 +283,7 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       const pruned = await pruneExpired(database.db, {
         now,
         refreshTokenTtlMs: options.refreshTokenTtlMs,
+        accessTokenTtlMs: options.accessTokenTtlMs,
         retentionMs: options.retentionMs ?? 30 * 24 * HOUR_MS,
       });
       const feedEntries = await pruneRevocations(feed, now, options.prefix);

@@ -1,15 +1,37 @@
 import type { TRPCRouterRecord } from "@trpc/server";
-import { findUserForAdmin, getRevocationStatus, listAudit, revokeSession, revokeUserSessions } from "@warden/auth";
+import {
+  deleteUser,
+  findUserForAdmin,
+  getRevocationStatus,
+  listAudit,
+  listUsers,
+  revokeSession,
+  revokeUserSessions,
+  setUserRole,
+  unlockUser,
+} from "@warden/auth";
 import {
   adminAuditInput,
+  adminDeleteUserInput,
   adminFindUserInput,
+  adminListUsersInput,
   adminRevocationInput,
   adminRevokeSessionInput,
   adminRevokeUserInput,
+  adminSetRoleInput,
+  adminUnlockUserInput,
+  type Actor,
 } from "@warden/contracts";
+import { clientInfo, type Context } from "../context.js";
 import { fail } from "../errors.js";
 import { adminProcedure } from "../trpc.js";
 import { webhooksRouter } from "./webhooks.js";
+
+/** Who an admin change is recorded as made by, and from where. */
+function madeBy(ctx: Context & { principal: { userId: string } }) {
+  const actor: Actor = { type: "admin", id: ctx.principal.userId };
+  return { actor, client: clientInfo(ctx) };
+}
 
 export const adminRouter = {
   users: {
@@ -18,6 +40,7 @@ export const adminRouter = {
       if (!found) fail("NOT_FOUND", "no such user");
       return found;
     }),
+    list: adminProcedure.input(adminListUsersInput).query(({ ctx, input }) => listUsers(ctx.auth, input ?? {})),
   },
 
   revokeUser: adminProcedure.input(adminRevokeUserInput).mutation(async ({ ctx, input }) => {
@@ -25,19 +48,31 @@ export const adminRouter = {
       userId: input.userId,
       reason: input.reason,
       lock: input.lock ?? false,
-      actor: { type: "admin", id: ctx.principal.userId },
+      ...madeBy(ctx),
     });
     return { eventId };
   }),
 
   revokeSession: adminProcedure.input(adminRevokeSessionInput).mutation(async ({ ctx, input }) => {
-    const { eventId } = await revokeSession(ctx.auth, {
-      sessionId: input.sessionId,
-      reason: input.reason,
-      actor: { type: "admin", id: ctx.principal.userId },
-    });
+    const { eventId } = await revokeSession(ctx.auth, { sessionId: input.sessionId, reason: input.reason, ...madeBy(ctx) });
     // Revoked before (by an event, or before events existed): report that one.
     if (!eventId) fail("NOT_FOUND", "session already revoked");
+    return { eventId };
+  }),
+
+  unlockUser: adminProcedure.input(adminUnlockUserInput).mutation(async ({ ctx, input }) => {
+    await unlockUser(ctx.auth, { userId: input.userId, reason: input.reason, ...madeBy(ctx) });
+    return { ok: true as const };
+  }),
+
+  /** A demotion is refused by adminProcedure on every instance from its commit on (the role is read on each call). */
+  setRole: adminProcedure.input(adminSetRoleInput).mutation(async ({ ctx, input }) => {
+    await setUserRole(ctx.auth, { userId: input.userId, role: input.role, reason: input.reason, ...madeBy(ctx) });
+    return { ok: true as const };
+  }),
+
+  deleteUser: adminProcedure.input(adminDeleteUserInput).mutation(async ({ ctx, input }) => {
+    const { eventId } = await deleteUser(ctx.auth, { userId: input.userId, reason: input.reason, ...madeBy(ctx) });
     return { eventId };
   }),
 

@@ -24,13 +24,9 @@ import {
   type TokenPair,
   type VerificationRequired,
 } from "@warden/contracts";
-import type { Context } from "../context.js";
+import { clientInfo, type Context } from "../context.js";
 import { fail } from "../errors.js";
 import { protectedProcedure, publicProcedure } from "../trpc.js";
-
-function clientInfo(ctx: Context) {
-  return { ip: ctx.req.ip, userAgent: ctx.req.userAgent };
-}
 
 /** In browser mode the refresh token goes into the httpOnly cookie and never into the body. */
 function deliver<T extends TokenPair | VerificationRequired>(ctx: Context, result: T): T {
@@ -63,7 +59,13 @@ export const authRouter = {
 
   logout: protectedProcedure.input(emptyInput).mutation(async ({ ctx }) => {
     const { userId, sessionId } = ctx.principal;
-    await revokeSession(ctx.auth, { sessionId, ownerId: userId, reason: "logout", actor: { type: "user", id: userId } });
+    await revokeSession(ctx.auth, {
+      sessionId,
+      ownerId: userId,
+      reason: "logout",
+      actor: { type: "user", id: userId },
+      client: clientInfo(ctx),
+    });
     ctx.req.clearRefreshCookie?.();
     return { ok: true as const };
   }),
@@ -74,6 +76,7 @@ export const authRouter = {
       userId,
       reason: "logout everywhere",
       actor: { type: "user", id: userId },
+      client: clientInfo(ctx),
     });
     ctx.req.clearRefreshCookie?.();
     return { revokedSessions };
@@ -84,7 +87,7 @@ export const authRouter = {
     // The budgets of a login: a stolen access token cannot be used to guess the password.
     await ctx.rateLimiter?.consume("login", { ip: ctx.req.ip });
     await ctx.rateLimiter?.consume("loginAccount", { ip: ctx.req.ip, email: `user:${userId}` });
-    const result = await changePassword(ctx.auth, { userId, sessionId }, input);
+    const result = await changePassword(ctx.auth, { userId, sessionId }, input, clientInfo(ctx));
     await ctx.rateLimiter?.reward?.("loginAccount", { ip: ctx.req.ip, email: `user:${userId}` });
     return result;
   }),
@@ -93,24 +96,24 @@ export const authRouter = {
     await ctx.rateLimiter?.consume("passwordReset", { ip: ctx.req.ip });
     // Per address, wherever the requests come from: nobody floods a mailbox with reset emails.
     await ctx.rateLimiter?.consume("passwordResetEmail", { ip: undefined, email: input.email });
-    return requestPasswordReset(ctx.auth, input.email);
+    return requestPasswordReset(ctx.auth, input.email, clientInfo(ctx));
   }),
 
   resetPassword: publicProcedure.input(resetPasswordInput).mutation(async ({ ctx, input }) => {
     await ctx.rateLimiter?.consume("passwordReset", { ip: ctx.req.ip });
-    const { ok } = await resetPassword(ctx.auth, input);
+    const { ok } = await resetPassword(ctx.auth, input, clientInfo(ctx));
     ctx.req.clearRefreshCookie?.();
     return { ok };
   }),
 
   requestEmailVerification: protectedProcedure.input(emptyInput).mutation(async ({ ctx }) => {
     await ctx.rateLimiter?.consume("emailVerification", { ip: undefined, email: `user:${ctx.principal.userId}` });
-    return requestEmailVerification(ctx.auth, ctx.principal.userId);
+    return requestEmailVerification(ctx.auth, ctx.principal.userId, clientInfo(ctx));
   }),
 
   verifyEmail: publicProcedure.input(verifyEmailInput).mutation(async ({ ctx, input }) => {
     await ctx.rateLimiter?.consume("passwordReset", { ip: ctx.req.ip });
-    return verifyEmail(ctx.auth, input.token);
+    return verifyEmail(ctx.auth, input.token, clientInfo(ctx));
   }),
 
   me: protectedProcedure.query(async ({ ctx }) => {

@@ -1,6 +1,7 @@
 import type { TRPCRouterRecord } from "@trpc/server";
 import { listSessions, revokeSession } from "@warden/auth";
 import { sessionIdInput } from "@warden/contracts";
+import { clientInfo } from "../context.js";
 import { protectedProcedure } from "../trpc.js";
 
 export const sessionsRouter = {
@@ -14,6 +15,7 @@ export const sessionsRouter = {
       ownerId: userId,
       reason: "revoked by its user",
       actor: { type: "user", id: userId },
+      client: clientInfo(ctx),
     });
     return { ok: true as const };
   }),

@@ -24,8 +24,15 @@ export const users = pgTable(
      * Accounts made before email verification existed were marked verified by the migration.
      */
     emailVerifiedAt: timestamp({ withTimezone: true }),
+    /**
+     * When an admin deleted the account: the row stays (sessions and the audit point at it), with
+     * its email replaced by a placeholder, the password unusable, locked, personal data erased.
+     */
+    deletedAt: timestamp({ withTimezone: true }),
   },
   (t) => [
+    // admin.users.list pages newest first.
+    index().on(t.createdAt, t.id),
     // The revocation feed is rebuilt from the not-befores set within one access-token lifetime.
     index("users_tokens_not_before_idx")
       .on(t.tokensNotBefore)

@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { AUDIT_TYPES, REVOCATION_EVENT_TYPES, auditTypeOf, type RevocationEvent } from "@warden/contracts";
+import { auditLog, createDb, type DbHandle } from "@warden/db";
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordLoginSuccess } from "./audit.js";
+import { createAuth } from "./context.js";
+import { createTestAuth, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "./testing.js";
+import { login, signup } from "./users.js";
+
+let t: TestAuth;
+let watched: DbHandle;
+const statements: string[] = [];
+const password = "correct horse battery";
+
+beforeAll(async () => {
+  t = await createTestAuth();
+  watched = createDb(t.database.url, { max: 1, debug: (_c, query) => statements.push(query.replace(/\s+/g, " ").trim()) });
+});
+afterAll(async () => {
+  await watched.close();
+  await t.close();
+});
+
+/** The statements `run` sends through a one-connection pool (postgres.js's debug hook). */
+async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
+  statements.length = 0;
+  await run().catch(() => {});
+  return [...statements];
+}
+
+const kind = (q: string) => q.split(" ")[0]!.toLowerCase() + (/audit_log/.test(q) ? " audit_log" : "");
+
+describe("audit rows of logins", () => {
+  it("a login writes its row in the transaction that opens the session (one statement more); a refused one writes one statement, the same with or without an account", async () => {
+    const auth = createAuth({ db: watched.db, keys: t.auth.keys, settings: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE } });
+    const email = `audited-${randomUUID()}@example.com`;
+    await signup(t.auth, { email, password }, {});
+    const client = { ip: "192.0.2.1", userAgent: "Audited/1.0" };
+    await login(auth, { email, password }, client); // warms the connection (its first statements are type lookups)
+
+    const success = await statementsOf(() => login(auth, { email, password }, client));
+    expect(success.map(kind)).toEqual(["select", "begin", "select", "insert", "insert", "insert audit_log", "commit"]);
+
+    const wrong = await statementsOf(() => login(auth, { email, password: "wrong password!" }, client));
+    const unknown = await statementsOf(() => login(auth, { email: `nobody-${randomUUID()}@example.com`, password }, client));
+    expect(wrong.map(kind)).toEqual(["select", "insert audit_log"]);
+    expect(unknown).toEqual(wrong);
+    console.log(
+      `login: ${success.length} statements (${success.filter((q) => /audit_log/.test(q)).length} for the audit, inside the transaction); ` +
+        `a refused login: ${wrong.length} (1 for the audit), the same with or without an account`,
+    );
+    const rows = await t.database.db
+      .select({ type: auditLog.type, ip: auditLog.ip })
+      .from(auditLog)
+      .where(eq(auditLog.ip, client.ip));
+    expect(rows.map((r) => r.type).sort()).toEqual(["login.failed", "login.failed", "login.succeeded", "login.succeeded"]);
+  });
+
+  it("what the audit row adds to a login, measured (printed, not asserted)", async () => {
+    const email = `timed-${randomUUID()}@example.com`;
+    const { user, sessionId } = await signup(t.auth, { email, password }, {});
+    const logins: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      await login(t.auth, { email, password }, { ip: "192.0.2.2" });
+      logins.push(performance.now() - started);
+    }
+    // The statement alone, as the login sends it: inside an open transaction, prepared.
+    const runs = 300;
+    const { inserted, roundTrip } = await t.auth.db.transaction(async (tx) => {
+      let started = performance.now();
+      for (let i = 0; i < runs; i++) {
+        await recordLoginSuccess(tx, {
+          userId: user.id,
+          sessionId,
+          client: { ip: "192.0.2.3", userAgent: "Timed/1.0" },
+          at: Date.now(),
+        });
+      }
+      const inserted = (performance.now() - started) / runs;
+      // The floor: a round trip that does nothing, on the same connection.
+      started = performance.now();
+      for (let i = 0; i < runs; i++) await tx.execute(sql`select 1`);
+      return { inserted, roundTrip: (performance.now() - started) / runs };
+    });
+    const median = logins.sort((x, y) => x - y)[Math.floor(logins.length / 2)]!;
+    console.log(
+      `login median ${median.toFixed(1)} ms over ${logins.length}; its audit insert ${(inserted * 1000).toFixed(0)} µs ` +
+        `(${((inserted / median) * 100).toFixed(2)}% of a login; a bare round trip ${(roundTrip * 1000).toFixed(0)} µs; ` +
+        `means of ${runs} inside one transaction)`,
+    );
+    expect(inserted).toBeGreaterThan(0);
+  });
+});
+
+describe("audit types", () => {
+  it("every outbox event has an audit type, its own but for a lock, which reads as user.locked", () => {
+    for (const type of REVOCATION_EVENT_TYPES) expect(AUDIT_TYPES).toContain(type);
+    const base = {
+      eventId: randomUUID(),
+      reason: "r",
+      actor: { type: "admin" as const, id: randomUUID() },
+      at: 0,
+      userId: randomUUID(),
+    };
+    const revoked = (lock: boolean): RevocationEvent => ({ ...base, type: "user.revoked", lock });
+    expect(auditTypeOf(revoked(true))).toBe("user.locked");
+    expect(auditTypeOf(revoked(false))).toBe("user.revoked");
+    expect(auditTypeOf({ ...base, type: "user.deleted" })).toBe("user.deleted");
+  });
+});
