@@ -6,29 +6,38 @@ import { REVOCATION_SLACK_MS } from "./context.js";
 import type { DbOrTx } from "./sessions.js";
 
 /**
- * The events that end sessions; every other one (a role change, an email, a signup, an unlock, and
- * any type added later) is a notice: `applyNotice`.
+ * What applying each kind of event takes. Every event type is listed (the compiler refuses a new
+ * one until it is): `one-session` and `user-wide` events end sessions (a user-wide producer marked
+ * every session it revoked with the event's id); a `notice` ends none (a role change, an email, a
+ * signup, an unlock): `applyNotice`.
  */
-type RevocationEvent = Extract<QueuedEvent, { type: SingleSessionType | UserWideType }>;
-type Notice = Exclude<QueuedEvent, RevocationEvent>;
-type SingleSessionType = "session.revoked" | "refresh_token.reused";
-/** Events whose producer revoked several sessions of a user, each marked with the event's id. */
-type UserWideType = "user.revoked" | "password.changed" | "password.reset" | "user.deleted";
-const USER_WIDE: readonly string[] = [
-  "user.revoked",
-  "password.changed",
-  "password.reset",
-  "user.deleted",
-] satisfies UserWideType[];
-const SESSION_ENDING: readonly string[] = ["session.revoked", "refresh_token.reused", ...USER_WIDE];
+const EVENT_KINDS = {
+  "session.revoked": "one-session",
+  "refresh_token.reused": "one-session",
+  "user.revoked": "user-wide",
+  "password.changed": "user-wide",
+  "password.reset": "user-wide",
+  "user.deleted": "user-wide",
+  "user.role_changed": "notice",
+  "email.requested": "notice",
+  "email.verified": "notice",
+  "user.signed_up": "notice",
+  "user.unlocked": "notice",
+  "webhook.created": "notice",
+  "webhook.deleted": "notice",
+  "webhook.tested": "notice",
+} as const satisfies Record<QueuedEvent["type"], "one-session" | "user-wide" | "notice">;
+type KindOf<K> = { [T in keyof typeof EVENT_KINDS]: (typeof EVENT_KINDS)[T] extends K ? T : never }[keyof typeof EVENT_KINDS];
+type UserWideType = KindOf<"user-wide">;
+type RevocationEvent = Extract<QueuedEvent, { type: KindOf<"one-session" | "user-wide"> }>;
+type Notice = Extract<QueuedEvent, { type: KindOf<"notice"> }>;
 
 function isUserWide(event: RevocationEvent): event is Extract<RevocationEvent, { type: UserWideType }> {
-  return USER_WIDE.includes(event.type);
+  return EVENT_KINDS[event.type] === "user-wide";
 }
 
-/** Every event that ends no session is a notice, whatever new kinds the outbox gets. */
 function isNotice(event: QueuedEvent): event is Notice {
-  return !SESSION_ENDING.includes(event.type);
+  return EVENT_KINDS[event.type] === "notice";
 }
 
 export interface ApplyOptions {
