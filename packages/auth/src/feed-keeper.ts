@@ -43,26 +43,42 @@ export async function appliedHighWaterMark(db: Database): Promise<number> {
   return Number(row?.seq ?? 0);
 }
 
+/** Revoked sessions per round trip when they are loaded at start (a mass revocation: a million). */
+const LOAD_CHUNK = 10_000;
+
 /**
  * Puts every revocation still in force into this process's set, straight from PostgreSQL. An auth
  * server does it at start and whenever its feed finds Redis lost it, so it refuses revoked
- * sessions even before a worker has rebuilt the feed.
+ * sessions even before a worker has rebuilt the feed. Sessions are read through a cursor, a chunk
+ * at a time: a million rows read at once would briefly cost the process hundreds of megabytes.
  */
 export async function loadRevocationsFromDatabase(
   db: Database,
   revocations: RevocationSet,
   options: { now: number; accessTokenTtlMs: number },
 ): Promise<{ sessions: number; notBefores: number }> {
-  const snapshot = await revocationSnapshot(db, options.now, options.accessTokenTtlMs);
-  const byUntil = new Map<number, string[]>();
-  for (const entry of snapshot.sessions) {
-    const ids = byUntil.get(entry.until) ?? [];
-    ids.push(entry.id);
-    byUntil.set(entry.until, ids);
+  const lifetime = options.accessTokenTtlMs + REVOCATION_SLACK_MS;
+  const since = new Date(options.now - lifetime).toISOString();
+  let sessionCount = 0;
+  const revoked = db.$client<{ id: string; until: number }[]>`
+    select id, (extract(epoch from revoked_at) * 1000)::float8 + ${lifetime}::float8 as until
+    from sessions where revoked_at is not null and revoked_at > ${since}::timestamptz`.cursor(LOAD_CHUNK);
+  for await (const chunk of revoked) {
+    const byUntil = new Map<number, string[]>();
+    for (const row of chunk) {
+      const ids = byUntil.get(row.until) ?? [];
+      ids.push(row.id);
+      byUntil.set(row.until, ids);
+    }
+    for (const [until, ids] of byUntil) revocations.add(ids, until);
+    sessionCount += chunk.length;
   }
-  for (const [until, ids] of byUntil) revocations.add(ids, until);
-  for (const entry of snapshot.notBefores) revocations.addNotBefore(entry.userId, entry.notBefore, entry.until);
-  return { sessions: snapshot.sessions.length, notBefores: snapshot.notBefores.length };
+  const notBefores = await db
+    .select({ userId: users.id, at: users.tokensNotBefore })
+    .from(users)
+    .where(and(isNotNull(users.tokensNotBefore), gt(users.tokensNotBefore, new Date(since))));
+  for (const row of notBefores) revocations.addNotBefore(row.userId, row.at!.getTime(), row.at!.getTime() + lifetime);
+  return { sessions: sessionCount, notBefores: notBefores.length };
 }
 
 export type FeedCheck =

@@ -111,6 +111,32 @@ describe("revocation feed", () => {
     await reloaded.close();
   });
 
+  it("a feed that starts late loads a large snapshot in chunks, every live entry of it and no expired one", async () => {
+    const live = Array.from({ length: 25_000 }, () => randomUUID());
+    const expired = Array.from({ length: 2_000 }, () => randomUUID());
+    await publishRevocations(redis, live, Date.now() + 60_000, prefix);
+    await publishRevocations(redis, expired, Date.now() - 1, prefix);
+    const set = new RevocationSet({ sweep: false });
+    const chunks: number[] = [];
+    const feed = startRevocationFeed({
+      redis: redisUrl,
+      prefix,
+      sink: {
+        add(ids, until) {
+          chunks.push(ids.length);
+          set.add(ids, until);
+        },
+        addNotBefore: (userId, notBefore, until) => set.addNotBefore(userId, notBefore, until),
+      },
+    });
+    await feed.ready();
+    expect(live.every((id) => set.has(id))).toBe(true);
+    expect(expired.some((id) => set.has(id))).toBe(false);
+    // Read in several round trips, not as one reply holding every member.
+    expect(Math.max(...chunks)).toBeLessThan(live.length);
+    await feed.close();
+  });
+
   it("a malformed feed message or snapshot entry is reported and skipped; the feed goes on", async () => {
     const keys = revocationFeedKeys(prefix);
     const user = randomUUID();

@@ -36,6 +36,8 @@ export interface RevocationFeedOptions {
 
 /** Ids per ZADD/PUBLISH: keeps single Redis commands and messages small during mass revocations. */
 const CHUNK = 5_000;
+/** Members per ZSCAN round trip when a snapshot is loaded. */
+const SCAN_COUNT = 10_000;
 /** Longest wait between two attempts to load the snapshot after a (re)connect. */
 const RESYNC_RETRY_MAX_MS = 1_000;
 
@@ -114,8 +116,8 @@ export class RevocationFeed {
     }
   }
 
-  /** Session ids by expiry; true when the completeness marker was there. */
-  private loadSessions(entries: Pairs): boolean {
+  /** Session ids of one chunk by expiry; true when the completeness marker was among them. */
+  private loadSessions(entries: Pairs, now: number): boolean {
     let marked = false;
     const byUntil = new Map<number, string[]>();
     for (let i = 0; i < entries.length; i += 2) {
@@ -125,6 +127,7 @@ export class RevocationFeed {
         continue;
       }
       const until = Number(entries[i + 1]);
+      if (!(until > now)) continue;
       const list = byUntil.get(until) ?? [];
       list.push(member);
       byUntil.set(until, list);
@@ -133,8 +136,8 @@ export class RevocationFeed {
     return marked;
   }
 
-  /** Not-befores of the snapshot; a member that does not parse is reported and skipped. */
-  private loadNotBefores(entries: Pairs): boolean {
+  /** Not-befores of one chunk; a member that does not parse is reported and skipped. */
+  private loadNotBefores(entries: Pairs, now: number): boolean {
     let marked = false;
     for (let i = 0; i < entries.length; i += 2) {
       const member = entries[i]!;
@@ -142,10 +145,29 @@ export class RevocationFeed {
         marked = true;
         continue;
       }
+      const until = Number(entries[i + 1]);
+      if (!(until > now)) continue;
       const entry = parseNotBeforeMember(member);
-      if (entry) this.options.sink.addNotBefore(entry.userId, entry.notBefore, Number(entries[i + 1]));
+      if (entry) this.options.sink.addNotBefore(entry.userId, entry.notBefore, until);
       else this.options.onError?.(new Error("malformed not-before entry in the revocation feed snapshot"));
     }
+    return marked;
+  }
+
+  /**
+   * Reads a sorted set in chunks (ZSCAN), handing each to `load`; true when some chunk held the
+   * marker. A mass revocation puts a million members in the set: read at once, their strings would
+   * briefly cost the process hundreds of megabytes. ZSCAN returns every member present from start to
+   * end; one added meanwhile also arrives on the channel, subscribed before the scan began.
+   */
+  private async scan(key: string, load: (entries: Pairs) => boolean): Promise<boolean> {
+    let marked = false;
+    let cursor = "0";
+    do {
+      const [next, entries] = await this.reader.zscan(key, cursor, "COUNT", SCAN_COUNT);
+      if (load(entries)) marked = true;
+      cursor = next;
+    } while (cursor !== "0" && !this.closed);
     return marked;
   }
 
@@ -160,11 +182,12 @@ export class RevocationFeed {
       try {
         await this.subscriber.subscribe(this.keys.channel);
         const now = this.now();
-        const [sessions, notBefores] = await Promise.all([
-          this.reader.zrange(this.keys.sessions, now, "+inf", "BYSCORE", "WITHSCORES"),
-          this.reader.zrange(this.keys.notBefore, now, "+inf", "BYSCORE", "WITHSCORES"),
+        const [sessionsMarked, notBeforesMarked] = await Promise.all([
+          this.scan(this.keys.sessions, (entries) => this.loadSessions(entries, now)),
+          this.scan(this.keys.notBefore, (entries) => this.loadNotBefores(entries, now)),
         ]);
-        const complete = this.loadSessions(sessions) && this.loadNotBefores(notBefores);
+        if (this.closed) return;
+        const complete = sessionsMarked && notBeforesMarked;
         this.isComplete = complete;
         this.resolveFirstLoad();
         if (complete) {

@@ -1,4 +1,5 @@
 import { firstAcceptedIat, issuedBeforeNotBefore, type Clock } from "@warden/access-token";
+import { ExpiringIds } from "./expiring-ids.js";
 
 const systemClock: Clock = () => Date.now();
 
@@ -13,11 +14,12 @@ interface NotBeforeEntry {
 /**
  * Sessions whose access tokens must be refused, and users whose tokens issued before a
  * not-before must be refused, kept in memory so the check on every protected
- * call costs a Map lookup and no network round trip. An entry lives until the last access token
- * of its session has expired, so memory stays bounded by the revocations of one token lifetime.
+ * call costs a hash-table lookup and no network round trip. An entry lives until the last access
+ * token of its session has expired, so memory stays bounded by the revocations of one token
+ * lifetime; session ids are packed outside the JavaScript heap (expiring-ids.ts).
  */
 export class RevocationSet {
-  private readonly entries = new Map<string, number>();
+  private readonly entries = new ExpiringIds();
   private readonly notBefores = new Map<string, NotBeforeEntry>();
   private readonly clock: Clock;
   private timer: NodeJS.Timeout | undefined;
@@ -35,19 +37,13 @@ export class RevocationSet {
 
   /** Refuse these sessions' access tokens until `until` (epoch ms). */
   add(sessionIds: readonly string[], until: number): void {
-    for (const id of sessionIds) {
-      const previous = this.entries.get(id);
-      if (previous === undefined || previous < until) this.entries.set(id, until);
-    }
+    for (const id of sessionIds) this.entries.set(id, until);
     if (sessionIds.length > 0) for (const listener of this.listeners) listener(sessionIds);
   }
 
   has(sessionId: string): boolean {
     const until = this.entries.get(sessionId);
-    if (until === undefined) return false;
-    if (until > this.clock()) return true;
-    this.entries.delete(sessionId);
-    return false;
+    return until !== undefined && until > this.clock();
   }
 
   /** Sessions held (expired ones until the next sweep). */
@@ -121,7 +117,7 @@ export class RevocationSet {
 
   sweep(): void {
     const now = this.clock();
-    for (const [id, until] of this.entries) if (until <= now) this.entries.delete(id);
+    this.entries.sweep(now);
     for (const [userId, entry] of this.notBefores) if (entry.until <= now) this.notBefores.delete(userId);
   }
 
