@@ -143,9 +143,15 @@ describe("the admin worker's metrics on METRICS_PORT", () => {
     );
     await worker.revocations.resume();
     await applied(eventIds);
-    const resumed = await scrape();
-    expect(revocationJobs(resumed, "waiting")).toBe(0);
-    expect(revocationJobs(resumed, "active")).toBe(0);
+    // The sign-ups' own events (their emails, user.signed_up) drain with them.
+    const resumed = await waitFor(
+      async () => {
+        const s = await scrape();
+        return revocationJobs(s, "waiting") === 0 && revocationJobs(s, "active") === 0 && s;
+      },
+      10_000,
+      "the queue drained in the gauges",
+    );
     expect(moved(paused, resumed)("warden_revocation_jobs_total", { type: "session.revoked", outcome: "applied" })).toBe(3);
 
     // A job whose data is no event fails for good: counted under `unknown`, kept in the failed set.
