@@ -1,6 +1,8 @@
 import type { AccessTokenClaims } from "@warden/contracts";
 
 interface Entry {
+  /** The whole token: an entry is found by signature and answers only the exact same string. */
+  token: string;
   claims: AccessTokenClaims;
   /** Until when the verdict may be reused (exp plus the checker's clock tolerance), epoch ms. */
   untilMs: number;
@@ -10,6 +12,10 @@ interface Entry {
  * Verified tokens by exact string until their exp, so a token seen before costs a Map lookup
  * instead of a signature check. Bounded: when full, expired entries and then the oldest go first.
  * Only the signature and claims verdict is cached; revocation and expiry are checked every time.
+ *
+ * Entries are found by the token's signature segment (a few dozen characters to hash instead of a
+ * few hundred: the token arrives as a new string with every request) and answer only when the
+ * whole token is the same string, so a signature pasted onto another header or payload is a miss.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, Entry>();
@@ -21,17 +27,18 @@ export class VerifiedTokenCache {
   }
 
   get(token: string, nowMs: number): AccessTokenClaims | undefined {
-    const entry = this.entries.get(token);
-    if (entry === undefined) return undefined;
+    const key = signatureOf(token);
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.token !== token) return undefined;
     if (entry.untilMs > nowMs) return entry.claims;
-    this.entries.delete(token);
+    this.entries.delete(key);
     return undefined;
   }
 
   set(token: string, claims: AccessTokenClaims, untilMs: number, nowMs: number): void {
     if (untilMs <= nowMs) return;
     if (this.entries.size >= this.maxSize) this.evict(nowMs);
-    this.entries.set(token, { claims, untilMs });
+    this.entries.set(signatureOf(token), { token, claims, untilMs });
   }
 
   clear(): void {
@@ -41,10 +48,15 @@ export class VerifiedTokenCache {
   /** Drops a few entries from the oldest end: expired ones, and at least one. */
   private evict(nowMs: number): void {
     let dropped = 0;
-    for (const [token, entry] of this.entries) {
+    for (const [key, entry] of this.entries) {
       if (dropped >= 1 && entry.untilMs > nowMs) break;
-      this.entries.delete(token);
+      this.entries.delete(key);
       if (++dropped >= 64) break;
     }
   }
+}
+
+/** What follows the token's last dot (its signature; the whole string if it has none). */
+function signatureOf(token: string): string {
+  return token.slice(token.lastIndexOf(".") + 1);
 }

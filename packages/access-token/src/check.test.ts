@@ -124,6 +124,23 @@ describe("checkAccessToken", () => {
     expect(cache.size).toBe(0);
   });
 
+  it("a cached token's signature on another payload or header is checked, not taken from the cache", () => {
+    const cache = new VerifiedTokenCache(10);
+    const options = { keys, expected, cache, revocations: noRevocations };
+    const token = es256Token(claims({ role: "user" }));
+    expect(checkAccessToken(options, token, NOW).ok).toBe(true);
+    const [header, payload, signature] = token.split(".");
+    const admin = b64({ ...JSON.parse(Buffer.from(payload!, "base64url").toString()), role: "admin" });
+    expect(checkAccessToken(options, `${header}.${admin}.${signature}`, NOW)).toMatchObject({
+      ok: false,
+      reason: "TOKEN_INVALID",
+    });
+    const otherHeader = b64({ alg: "ES256", typ: "at+jwt", kid: "k1", x: 1 });
+    expect(checkAccessToken(options, `${otherHeader}.${payload}.${signature}`, NOW)).toMatchObject({ reason: "TOKEN_INVALID" });
+    expect(checkAccessToken(options, token, NOW).ok).toBe(true);
+    expect(cache.size).toBe(1);
+  });
+
   it("a bad signature is TOKEN_INVALID even for a revoked session and an expired token", () => {
     const token = es256Token(claims({ exp: Math.floor(NOW / 1000) - 60 }));
     const [h, p] = token.split(".");
