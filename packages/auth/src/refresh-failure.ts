@@ -15,6 +15,8 @@ export interface Replay {
   sessionId: string;
   userId: string;
   role: Role;
+  /** The user's not-before read with `role` (see Rotation). */
+  tokensNotBefore: number | undefined;
 }
 
 /** A live token that was never rotated: the rotation lost a race and may be tried again. */
@@ -60,7 +62,12 @@ export async function classifyRefreshFailure(auth: Auth, presented: string, now:
         ? recomputeSuccessorToken(auth.refreshKeys, row.successorSalt, presented, next.tokenHash)
         : undefined;
     if (next && replayed) {
-      const base = { sessionId: row.sessionId, userId: row.userId, role: row.role };
+      const base = {
+        sessionId: row.sessionId,
+        userId: row.userId,
+        role: row.role,
+        tokensNotBefore: row.tokensNotBefore?.getTime(),
+      };
       return { kind: "replayed", successor: replayed, successorExpiresAt: next.expiresAt.getTime(), ...base };
     }
 
@@ -88,6 +95,7 @@ async function lockPresentedToken(tx: DbOrTx, presented: string) {
       sessionRevokedAt: sessions.revokedAt,
       userId: users.id,
       role: users.role,
+      tokensNotBefore: users.tokensNotBefore,
       lockedAt: users.lockedAt,
     })
     .from(refreshTokens)

@@ -43,6 +43,45 @@ async function newAdmin() {
   return res;
 }
 
+/** Waits until some backend of the test database waits for a lock. */
+async function somethingWaitsForALock(): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const [row] = await t.database.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+    if (row!.n > 0) return;
+    if (Date.now() > deadline) throw new Error("nothing started waiting for a lock");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("a refresh racing a demotion", () => {
+  it("a refresh that read the admin role before a demotion committed does not carry it past the demotion's not-before", async () => {
+    const admin = await newAdmin();
+    const holder = await t.database.sql.reserve();
+    try {
+      // The rotation statement reads the role, then waits for the session row held here.
+      await holder`begin`;
+      await holder`select id from sessions where id = ${admin.sessionId} for update`;
+      const refreshing = rotateRefreshToken(t.auth, admin.refreshToken);
+      await somethingWaitsForALock();
+      // Meanwhile the demotion commits, and this process hears of its not-before.
+      await setUserRole(t.auth, { userId: admin.user.id, role: "user", reason: "demoted", actor: system });
+      await holder`commit`;
+      const renewed = await refreshing;
+      // The statement read the role before the demotion committed: that token is refused.
+      expect(claimsOf(renewed.accessToken).role).toBe("admin");
+      expect(reasonOf(() => check(renewed.accessToken))).toBe("TOKEN_EXPIRED");
+      // The client's next refresh reads the current role.
+      const next = await rotateRefreshToken(t.auth, renewed.refreshToken);
+      expect(claimsOf(next.accessToken).role).toBe("user");
+      expect(reasonOf(() => check(next.accessToken))).toBe("ok");
+    } finally {
+      holder.release();
+    }
+  });
+});
+
 describe("setUserRole", () => {
   it("same second: a token issued earlier in the second of the demotion is refused, the one renewed right after is accepted", async () => {
     const before = await newAdmin();

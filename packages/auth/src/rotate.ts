@@ -12,6 +12,11 @@ export interface Rotation {
   sessionId: string;
   userId: string;
   role: Role;
+  /**
+   * The user's not-before (epoch ms) read together with `role`: the new access token's `iat` moves
+   * up to it, and to nothing newer, so a role this read predates is never carried past a not-before.
+   */
+  tokensNotBefore: number | undefined;
   successorExpiresAt: number;
 }
 
@@ -67,6 +72,7 @@ interface RotatedRow {
   session_id: string;
   user_id: string;
   role: Role;
+  tokens_not_before_ms: number | null;
   session_expires_ms: number;
 }
 
@@ -104,7 +110,8 @@ const rotateStatement = preparedStatement<RotatedRow, [number[], string[], strin
     select i.*, x.*
     from input i
     cross join lateral (
-      select rt.id, rt.session_id, s.expires_at as session_expires_at, u.id as user_id, u.role
+      select rt.id, rt.session_id, s.expires_at as session_expires_at, u.id as user_id, u.role,
+        u.tokens_not_before
       from refresh_tokens rt
       join sessions s on s.id = rt.session_id
       join users u on u.id = s.user_id
@@ -140,7 +147,8 @@ const rotateStatement = preparedStatement<RotatedRow, [number[], string[], strin
   touched as (
     update sessions s set last_seen_at = rotated.now from rotated where s.id = rotated.session_id
   )
-  select n, session_id, user_id, role, (extract(epoch from session_expires_at) * 1000)::float8 as session_expires_ms
+  select n, session_id, user_id, role, (extract(epoch from tokens_not_before) * 1000)::float8 as tokens_not_before_ms,
+    (extract(epoch from session_expires_at) * 1000)::float8 as session_expires_ms
   from rotated`);
 
 /** PostgreSQL's deadlock_detected: the statement was rolled back whole, so nothing rotated. */
@@ -212,6 +220,7 @@ export async function rotateInOneStatement(
     sessionId: row.session_id,
     userId: row.user_id,
     role: row.role,
+    tokensNotBefore: row.tokens_not_before_ms ?? undefined,
     successorExpiresAt: Math.min(idleLimit, Math.round(row.session_expires_ms)),
   };
 }
@@ -219,7 +228,10 @@ export async function rotateInOneStatement(
 /**
  * The answer to a refresh: the successor and a fresh access token whose `iat` is moved up to the
  * user's not-before when one applies, so a token renewed right after a role change is not refused
- * with the tokens it replaces.
+ * with the tokens it replaces. Only to the not-before read with the role: one this process heard of
+ * that the read predates (a demotion committed meanwhile) leaves the token before it, refused, and
+ * the client's next refresh reads the new role. Moving it up to that one would carry the old role
+ * past the demotion.
  */
 function issuePair(auth: Auth, pair: Rotation & { successor: string }, now: number): TokenPair {
   const access = signAccessToken(
@@ -227,7 +239,7 @@ function issuePair(auth: Auth, pair: Rotation & { successor: string }, now: numb
     auth.settings,
     { userId: pair.userId, sessionId: pair.sessionId, role: pair.role },
     now,
-    auth.revocations.notBefore(pair.userId),
+    pair.tokensNotBefore,
   );
   return {
     accessToken: access.token,
