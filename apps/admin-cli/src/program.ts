@@ -9,6 +9,7 @@ import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
 import { ago, createOutput, formatTime, table, type Output } from "./output.js";
 import { findDevServer } from "./dev-server.js";
 import { clientFor, deviceName, saveUrl, signedInClient } from "./session.js";
+import { registerUserCommands } from "./users.js";
 
 /** The signup password policy; an error here is one line and exit 1, like any bad argument. */
 function checkedPassword(value: string, name = "password"): string {
@@ -203,6 +204,7 @@ export function buildProgram(): Command {
       },
     );
 
+  registerUserCommands(program);
   registerAuditCommand(program);
 
   program
