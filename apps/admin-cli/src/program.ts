@@ -10,6 +10,7 @@ import { ago, createOutput, formatTime, table, type Output } from "./output.js";
 import { findDevServer } from "./dev-server.js";
 import { clientFor, deviceName, saveUrl, signedInClient } from "./session.js";
 import { registerUserCommands } from "./users.js";
+import { registerWebhookCommands } from "./webhooks.js";
 
 /** The signup password policy; an error here is one line and exit 1, like any bad argument. */
 function checkedPassword(value: string, name = "password"): string {
@@ -205,6 +206,7 @@ export function buildProgram(): Command {
     );
 
   registerUserCommands(program);
+  registerWebhookCommands(program);
   registerAuditCommand(program);
 
   program

@@ -226,6 +226,7 @@ describe("warden unlock, role, delete-user", () => {
           ["role", target, "admin", "--reason", "x"],
           ["delete-user", target, "--reason", "x", "--yes"],
           ["audit", "--user", target],
+          ["webhooks", "list"],
         ].map((args) => runWarden(args, env)),
       );
       for (const result of results) expectOneLineError(result, 4, /^warden: forbidden: this account is not an admin\n$/);
