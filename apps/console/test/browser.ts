@@ -41,11 +41,24 @@ function overflow() {
         return box.width > 0 && (box.left < -0.5 || box.right > window.innerWidth + 0.5);
       })
       .map((el) => `${el.tagName.toLowerCase()}${el.className ? `.${String(el.className).replace(/ /g, ".")}` : ""}`);
+  // A table laid out as a table: each header cell above its column (a table that another rule made
+  // a grid or a block shows its header apart from the rows). On phones the header is hidden (1 px): cards.
+  const misaligned = [...document.querySelectorAll("table")]
+    .filter((table) => table.tHead && table.tHead.getBoundingClientRect().height > 1)
+    .flatMap((table) => {
+      const heads = [...(table.tHead?.rows[0]?.cells ?? [])];
+      const cells = [...(table.tBodies[0]?.rows[0]?.cells ?? [])];
+      if (cells.length !== heads.length) return [];
+      return heads
+        .filter((th, i) => Math.abs(th.getBoundingClientRect().left - cells[i]!.getBoundingClientRect().left) > 0.5)
+        .map((th) => `${table.dataset.testid ?? "table"}: ${th.textContent}`);
+    });
   const header = document.querySelector("header");
   return {
     scrollWidth: document.documentElement.scrollWidth,
     innerWidth: window.innerWidth,
     outside: outside(document.body),
+    misaligned,
     header: header && { scrollWidth: header.scrollWidth, clientWidth: header.clientWidth, outside: outside(header) },
   };
 }
@@ -58,7 +71,8 @@ export interface ConsoleBrowser {
   shot(name: string): Promise<void>;
   /**
    * The page as it is now, at phone and desktop size: nothing wider than the window (no sideways
-   * scroll, the header's contents all inside it), and a screenshot of each (`<name>-phone.png`, ...).
+   * scroll, the header's contents all inside it), table headers above their columns, and a
+   * screenshot of each (`<name>-phone.png`, ...).
    * Ends at the desktop size.
    */
   fitsPhoneAndDesktop(name: string): Promise<void>;
@@ -105,6 +119,7 @@ export async function startConsoleBrowser(startSystem: (consoleDir: string) => P
         const layout = await page.evaluate(overflow);
         expect(layout.scrollWidth, `${name} at ${size}`).toBeLessThanOrEqual(layout.innerWidth);
         expect(layout.outside, `${name} at ${size}`).toEqual([]);
+        expect(layout.misaligned, `${name}'s tables at ${size}`).toEqual([]);
         if (layout.header) {
           expect(layout.header.scrollWidth, `${name}'s header at ${size}`).toBeLessThanOrEqual(layout.header.clientWidth);
           expect(layout.header.outside, `${name}'s header at ${size}`).toEqual([]);
