@@ -40,7 +40,7 @@ export function App() {
       <header>
         <strong>Warden console</strong>
         <nav>
-          <button className={tab === "users" ? "tab active" : "tab"} onClick={() => setTab("users")}>
+          <button className={tab === "users" ? "tab active" : "tab"} onClick={() => setTab("users")} data-testid="tab-users">
             Users
           </button>
           <button className={tab === "audit" ? "tab active" : "tab"} onClick={() => setTab("audit")} data-testid="tab-audit">

@@ -64,12 +64,13 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await page.reload();
   await expect(page.getByTestId("whoami").textContent()).resolves.toBe(system.admin.email);
 
-  // Find the user: sessions with device, IP, last seen.
-  await page.getByLabel("Find a user by email").fill("nobody@example.com");
-  await page.getByRole("button", { name: "Find user" }).click();
-  await expect(page.getByRole("alert").textContent()).resolves.toContain("No user with that email");
-  await page.getByLabel("Find a user by email").fill(VICTIM.email);
-  await page.getByRole("button", { name: "Find user" }).click();
+  // Find the user in the list, open them: sessions with device, IP, last seen.
+  await page.getByLabel("Search users by email").fill("nobody@example.com");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await expect(page.getByTestId("users").locator("td.empty").textContent()).resolves.toBe("No users match.");
+  await page.getByLabel("Search users by email").fill(VICTIM.email);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.getByRole("button", { name: VICTIM.email }).click();
   const laptop = page.getByTestId("sessions").locator("tbody tr", { hasText: "victim laptop" });
   const phone = page.getByTestId("sessions").locator("tbody tr", { hasText: "victim phone" });
   await expect(laptop.textContent()).resolves.toMatch(/victim laptop127\.0\.0\.1\d+s ago.*active/);

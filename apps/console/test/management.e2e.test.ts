@@ -1,0 +1,205 @@
+import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
+import { startWardenSystem, type WardenSystem } from "@warden/testing";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startConsoleBrowser, type ConsoleBrowser } from "./browser.js";
+
+/**
+ * The console's user management pages, driven in Chromium against the real system: an auth server
+ * serving the built console, an admin worker.
+ */
+let consoleBrowser: ConsoleBrowser;
+let system: WardenSystem;
+let page: Page;
+let admin: WardenClient;
+const PASSWORD = "managed user password";
+/** Enough accounts for two pages of the users list (20 a page), signed up oldest first. */
+const MEMBERS = Array.from({ length: 25 }, (_, i) => `member-${String(i + 1).padStart(2, "0")}@paging.test`);
+
+async function signUp(email: string): Promise<WardenClient> {
+  const client = createWardenClient({ url: system.url, store: memoryStore() });
+  await client.signup({ email, password: PASSWORD, deviceName: `${email.split("@")[0]}'s laptop` });
+  return client;
+}
+const idOf = async (email: string) => (await admin.api.admin.users.find.query({ email })).user.id;
+
+const usersTable = () => page.getByTestId("users");
+const emailsShown = async () =>
+  (await usersTable().locator("tbody tr td[data-label=Email]").allTextContents()).map((e) => e.trim());
+const dialog = () => page.getByRole("dialog");
+
+/** The users list, searched; waits for the rows of the answer (not the page shown before). */
+async function searchUsers(query: string, firstEmail?: string) {
+  await page.getByTestId("tab-users").click();
+  const back = page.getByRole("button", { name: "← All users" });
+  if (await back.isVisible()) await back.click();
+  await page.getByLabel("Search users by email").fill(query);
+  await page.getByLabel("Search users by email").press("Enter");
+  await usersTable().and(page.locator("[aria-busy=false]")).waitFor();
+  if (firstEmail) await usersTable().locator("tbody tr").first().filter({ hasText: firstEmail }).waitFor();
+}
+
+/** A user's detail page, from the list. */
+async function openUser(email: string) {
+  await searchUsers(email, email);
+  await page.getByRole("button", { name: email, exact: true }).click();
+  await page.getByRole("heading", { name: email }).waitFor();
+}
+
+/** Fills the confirmation's reason and confirms; the dialog is gone once the call succeeded. */
+async function confirmWithReason(confirmLabel: string, reason: string) {
+  await dialog().getByLabel("Reason").fill(reason);
+  await dialog().getByRole("button", { name: confirmLabel }).click();
+  await dialog().waitFor({ state: "detached" });
+}
+
+const textOf = (locator: Locator) => locator.textContent().then((t) => t?.trim());
+
+beforeAll(async () => {
+  consoleBrowser = await startConsoleBrowser((consoleDir) => startWardenSystem({ consoleDir }));
+  ({ system, page } = consoleBrowser);
+  admin = createWardenClient({ url: system.url, store: memoryStore() });
+  await admin.login({ email: system.admin.email, password: system.admin.password });
+  for (const email of MEMBERS) await signUp(email);
+  for (const email of ["promote-me@example.com", "locked@example.com", "delete-me@example.com"]) await signUp(email);
+  await admin.api.admin.revokeUser.mutate({ userId: await idOf("locked@example.com"), reason: "fraud check", lock: true });
+
+  await page.goto(`${system.url}/console/`);
+  await page.getByLabel("Email").fill(system.admin.email);
+  await page.getByLabel("Password").fill(system.admin.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(textOf(page.getByTestId("whoami"))).resolves.toBe(system.admin.email);
+}, 180_000);
+
+afterAll(async () => {
+  await consoleBrowser?.close();
+});
+
+describe("Users", () => {
+  it("searches and pages through users: Next goes on where the page ended even when someone signs up meanwhile, Previous comes back; role and lock filters narrow the list", async () => {
+    const newestFirst = [...MEMBERS].reverse();
+    await searchUsers("@PAGING.test", newestFirst[0]);
+    expect(await emailsShown()).toEqual(newestFirst.slice(0, 20));
+    await expect(textOf(page.getByTestId("page-number"))).resolves.toBe("Page 1");
+    await expect(page.getByRole("button", { name: "Previous page" }).isDisabled()).resolves.toBe(true);
+    await consoleBrowser.fitsPhoneAndDesktop("20-users");
+
+    // Someone signs up between two pages: the second page still starts after the first one's last user.
+    await signUp("member-26@paging.test");
+    await page.getByRole("button", { name: "Next page" }).click();
+    await usersTable().locator("tbody tr").first().filter({ hasText: newestFirst[20]! }).waitFor();
+    expect(await emailsShown()).toEqual(newestFirst.slice(20));
+    await expect(textOf(page.getByTestId("page-number"))).resolves.toBe("Page 2");
+    await expect(page.getByRole("button", { name: "Next page" }).isDisabled()).resolves.toBe(true);
+    await consoleBrowser.fitsPhoneAndDesktop("21-users-page-2");
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await usersTable().locator("tbody tr").first().filter({ hasText: "member-26@paging.test" }).waitFor();
+    expect(await emailsShown()).toEqual(["member-26@paging.test", ...newestFirst.slice(0, 19)]);
+
+    await searchUsers("");
+    await page.getByLabel("Role").selectOption("admin");
+    await usersTable().locator("tbody tr").first().filter({ hasText: system.admin.email }).waitFor();
+    expect(await emailsShown()).toEqual([system.admin.email]);
+    await page.getByLabel("Role").selectOption("");
+    await page.getByLabel("Lock state").selectOption("locked");
+    await usersTable().locator("tbody tr").first().filter({ hasText: "locked@example.com" }).waitFor();
+    expect(await emailsShown()).toEqual(["locked@example.com"]);
+    await expect(textOf(usersTable().locator("tbody tr td[data-label=Locked]"))).resolves.toBe("locked");
+    await page.getByLabel("Lock state").selectOption("");
+    await searchUsers("no-such-address");
+    await expect(textOf(usersTable().locator("td.empty"))).resolves.toBe("No users match.");
+  });
+
+  it("promotes then demotes a user, each behind a confirmation that needs a reason (the demotion by keyboard alone); the last admin's demotion is refused with LAST_ADMIN's message", async () => {
+    await openUser("promote-me@example.com");
+    await expect(textOf(page.getByTestId("sessions").locator("tbody tr td[data-label=Device]"))).resolves.toBe(
+      "promote-me's laptop",
+    );
+    await consoleBrowser.fitsPhoneAndDesktop("22-user-detail");
+
+    await page.getByRole("button", { name: "Promote to admin…" }).click();
+    const confirm = dialog().getByRole("button", { name: "Promote to admin" });
+    await expect(confirm.isDisabled()).resolves.toBe(true);
+    await dialog().getByLabel("Reason").fill("on call this week");
+    await expect(confirm.isDisabled()).resolves.toBe(false);
+    await consoleBrowser.fitsPhoneAndDesktop("23-confirm-promote");
+    await confirm.click();
+    await dialog().waitFor({ state: "detached" });
+    await expect(textOf(page.getByTestId("user-notice"))).resolves.toBe("promote-me@example.com is now an admin.");
+    await expect(textOf(page.getByTestId("role"))).resolves.toBe("admin");
+    expect((await admin.api.admin.users.find.query({ email: "promote-me@example.com" })).user.role).toBe("admin");
+
+    // By keyboard: the button takes Enter, the dialog opens on its Reason field, Escape closes it and
+    // gives focus back to the button; Enter in the field confirms.
+    const demote = page.getByRole("button", { name: "Demote to user…" });
+    await demote.focus();
+    await page.keyboard.press("Enter");
+    await expect(
+      dialog()
+        .getByLabel("Reason")
+        .evaluate((el) => el === document.activeElement),
+    ).resolves.toBe(true);
+    await page.keyboard.press("Escape");
+    await dialog().waitFor({ state: "detached" });
+    await expect(demote.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("rota over");
+    await page.keyboard.press("Enter");
+    await dialog().waitFor({ state: "detached" });
+    await expect(textOf(page.getByTestId("user-notice"))).resolves.toBe("promote-me@example.com is now a plain user.");
+    await expect(textOf(page.getByTestId("role"))).resolves.toBe("user");
+
+    // The bootstrap admin is now the only unlocked admin: demoting it is refused, and it stays admin.
+    await openUser(system.admin.email);
+    await page.getByRole("button", { name: "Demote to user…" }).click();
+    await dialog().getByLabel("Reason").fill("leaving the team");
+    await dialog().getByRole("button", { name: "Demote to user" }).click();
+    await expect(textOf(dialog().getByRole("alert"))).resolves.toBe(
+      "This is the last unlocked admin: promote or unlock another one first.",
+    );
+    await consoleBrowser.fitsPhoneAndDesktop("24-last-admin");
+    await dialog().getByRole("button", { name: "Cancel" }).click();
+    await expect(textOf(page.getByTestId("role"))).resolves.toBe("admin");
+    expect((await admin.api.admin.users.find.query({ email: system.admin.email })).user.role).toBe("admin");
+  });
+
+  it("at phone size: unlocks a locked user, then deletes a user after typing a reason and the email, and the user is gone", async () => {
+    await consoleBrowser.resize("phone");
+    await openUser("locked@example.com");
+    await expect(textOf(page.getByTestId("lock-state"))).resolves.toBe("locked");
+    await page.getByRole("button", { name: "Unlock…" }).click();
+    await confirmWithReason("Unlock", "fraud check cleared");
+    await expect(textOf(page.getByTestId("lock-state"))).resolves.toBe("not locked");
+    await expect(textOf(page.getByTestId("user-notice"))).resolves.toBe("locked@example.com can sign in again.");
+    await createWardenClient({ url: system.url, store: memoryStore() }).login({
+      email: "locked@example.com",
+      password: PASSWORD,
+    });
+
+    const leaving = createWardenClient({ url: system.url, store: memoryStore() });
+    await leaving.login({ email: "delete-me@example.com", password: PASSWORD });
+    await openUser("delete-me@example.com");
+    await page.getByRole("button", { name: "Delete user…" }).click();
+    const confirm = dialog().getByRole("button", { name: "Delete user" });
+    await dialog().getByLabel("Reason").fill("asked to be forgotten");
+    await expect(confirm.isDisabled()).resolves.toBe(true);
+    await dialog().getByLabel("Type delete-me@example.com to confirm").fill("delete-me@example.org");
+    await expect(confirm.isDisabled()).resolves.toBe(true);
+    await dialog().getByLabel("Type delete-me@example.com to confirm").fill("delete-me@example.com");
+    await expect(confirm.isDisabled()).resolves.toBe(false);
+    await consoleBrowser.fitsPhoneAndDesktop("25-confirm-delete");
+    await consoleBrowser.resize("phone");
+    await confirm.click();
+
+    // Back on the list, the deletion's revocation followed to applied; the account is no longer listed.
+    const status = page
+      .getByTestId("revocation-status")
+      .filter({ hasText: "All sessions of delete-me@example.com (account deleted)" });
+    await status.and(page.locator("[data-state=applied]")).waitFor();
+    await expect(emailsShown()).resolves.not.toContain("delete-me@example.com");
+    await consoleBrowser.fitsPhoneAndDesktop("26-user-deleted");
+    await searchUsers("delete-me");
+    await expect(textOf(usersTable().locator("td.empty"))).resolves.toBe("No users match.");
+    await expect(leaving.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+  });
+});
