@@ -1,12 +1,12 @@
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
-import { startWardenSystem, type WardenSystem } from "@warden/testing";
+import { startWardenSystem, waitFor, type WardenSystem } from "@warden/testing";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsoleBrowser, type ConsoleBrowser } from "./browser.js";
 
 /**
- * The console's user management pages, driven in Chromium against the real system: an auth server
- * serving the built console, an admin worker.
+ * The console's user management and audit pages, driven in Chromium against the real system: an
+ * auth server serving the built console, an admin worker.
  */
 let consoleBrowser: ConsoleBrowser;
 let system: WardenSystem;
@@ -201,5 +201,66 @@ describe("Users", () => {
     await searchUsers("delete-me");
     await expect(textOf(usersTable().locator("td.empty"))).resolves.toBe("No users match.");
     await expect(leaving.api.auth.me.query()).rejects.toBeInstanceOf(WardenSessionEndedError);
+  });
+});
+
+describe("Audit log", () => {
+  it("filters by user email, type and time narrow the rows; each row shows emails, actor, IP, user agent and reason", async () => {
+    await page.getByTestId("tab-audit").click();
+    const rows = page.getByTestId("audit").locator("tbody tr");
+    await rows.first().waitFor();
+    const filters = page.getByRole("form", { name: "Filter the audit log" });
+    const apply = async () => {
+      await filters.getByRole("button", { name: "Apply filters" }).click();
+      await page.getByTestId("audit").and(page.locator("[aria-busy=false]")).waitFor();
+    };
+
+    // Two role changes of promote-me, made in this browser: emails, actor, address, user agent, reason.
+    await waitFor(async () => (await admin.api.admin.audit.query({ type: "user.role_changed" })).items.length === 2, 20_000);
+    await filters.getByLabel("User (email or id)").fill("promote-me@example.com");
+    await filters.getByLabel("Type").selectOption("user.role_changed");
+    await apply();
+    await rows.nth(1).waitFor();
+    expect(await rows.count()).toBe(2);
+    const [down, up] = [rows.nth(0), rows.nth(1)];
+    await expect(textOf(down.locator("td[data-label=User]"))).resolves.toBe("promote-me@example.com");
+    await expect(textOf(down.locator("td[data-label=Actor]"))).resolves.toBe(`admin · ${system.admin.email}`);
+    await expect(textOf(down.locator("td[data-label=Reason]"))).resolves.toBe("rota over");
+    await expect(textOf(up.locator("td[data-label=Reason]"))).resolves.toBe("on call this week");
+    await expect(textOf(down.locator("td[data-label=IP]"))).resolves.toBe("127.0.0.1");
+    await expect(textOf(down.locator("td[data-label='User agent']"))).resolves.toMatch(/Chrome/);
+    await consoleBrowser.fitsPhoneAndDesktop("27-audit-filtered");
+
+    // The user alone: every row is about them or made by them.
+    await filters.getByLabel("Type").selectOption("");
+    await apply();
+    const aboutThem = await rows.allTextContents();
+    expect(aboutThem.length).toBeGreaterThan(2);
+    for (const row of aboutThem) expect(row).toContain("promote-me@example.com");
+
+    // A time range after now: nothing. A deleted account reads as such.
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await filters.getByLabel("User (email or id)").fill("");
+    await filters.getByLabel("From").fill(local);
+    await apply();
+    await expect(textOf(rows.locator("td.empty"))).resolves.toBe("No entries match these filters.");
+    await filters.getByLabel("From").fill("");
+    await filters.getByLabel("Type").selectOption("user.deleted");
+    await apply();
+    await rows.first().filter({ hasText: "asked to be forgotten" }).waitFor();
+    await expect(textOf(rows.first().locator("td[data-label=User]"))).resolves.toBe("deleted user");
+
+    await filters.getByLabel("User (email or id)").fill("nobody@example.com");
+    await filters.getByRole("button", { name: "Apply filters" }).click();
+    await expect(textOf(page.getByRole("alert"))).resolves.toBe("No user with that email.");
+
+    // Cleared: the whole log, 50 a page, older entries on demand.
+    await filters.getByRole("button", { name: "Clear" }).click();
+    await rows.nth(49).waitFor();
+    expect(await rows.count()).toBe(50);
+    await page.getByRole("button", { name: "Older entries" }).click();
+    await rows.nth(50).waitFor();
+    await consoleBrowser.fitsPhoneAndDesktop("28-audit");
   });
 });
