@@ -1,16 +1,18 @@
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
-import { startWardenSystem, waitFor, type WardenSystem } from "@warden/testing";
+import { startWardenSystem, startWebhookReceiver, waitFor, type WardenSystem, type WebhookReceiver } from "@warden/testing";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsoleBrowser, type ConsoleBrowser } from "./browser.js";
 
 /**
- * The console's user management and audit pages, driven in Chromium against the real system: an
- * auth server serving the built console, an admin worker.
+ * The console's user management, audit and webhook pages, driven in Chromium against the real
+ * system: an auth server serving the built console, an admin worker, a webhook receiver on loopback
+ * (WEBHOOKS_ALLOW_LOCAL, on server and worker).
  */
 let consoleBrowser: ConsoleBrowser;
 let system: WardenSystem;
 let page: Page;
+let receiver: WebhookReceiver;
 let admin: WardenClient;
 const PASSWORD = "managed user password";
 /** Enough accounts for two pages of the users list (20 a page), signed up oldest first. */
@@ -56,7 +58,10 @@ async function confirmWithReason(confirmLabel: string, reason: string) {
 const textOf = (locator: Locator) => locator.textContent().then((t) => t?.trim());
 
 beforeAll(async () => {
-  consoleBrowser = await startConsoleBrowser((consoleDir) => startWardenSystem({ consoleDir }));
+  receiver = await startWebhookReceiver();
+  consoleBrowser = await startConsoleBrowser((consoleDir) =>
+    startWardenSystem({ consoleDir, env: { WEBHOOKS_ALLOW_LOCAL: "true" } }),
+  );
   ({ system, page } = consoleBrowser);
   admin = createWardenClient({ url: system.url, store: memoryStore() });
   await admin.login({ email: system.admin.email, password: system.admin.password });
@@ -73,6 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await consoleBrowser?.close();
+  await receiver?.close();
 });
 
 describe("Users", () => {
@@ -262,5 +268,63 @@ describe("Audit log", () => {
     await page.getByRole("button", { name: "Older entries" }).click();
     await rows.nth(50).waitFor();
     await consoleBrowser.fitsPhoneAndDesktop("28-audit");
+  });
+});
+
+describe("Webhooks", () => {
+  it("refuses a bad URL with the server's reason, creates one to a local receiver showing the secret once (copied), sends a test that succeeds, and deletes it", async () => {
+    await page.getByTestId("tab-webhooks").click();
+    const table = page.getByTestId("webhooks");
+    await expect(textOf(table.locator("td.empty"))).resolves.toBe("No webhooks yet.");
+    const form = page.getByRole("form", { name: "Create a webhook" });
+
+    await form.getByLabel("Endpoint URL").fill("https://10.1.2.3/hook");
+    await form.getByLabel("session.revoked").check();
+    await form.getByRole("button", { name: "Create webhook" }).click();
+    await expect(textOf(form.getByRole("alert"))).resolves.toBe(
+      "The URL must not point to a private address: 10.1.2.3 is a private address: webhooks may only call public addresses.",
+    );
+    await form.getByLabel("session.revoked").uncheck();
+    await form.getByLabel("Endpoint URL").fill(receiver.url);
+    await form.getByRole("button", { name: "Create webhook" }).click();
+    await expect(textOf(form.getByRole("alert"))).resolves.toBe("Events must name at least one event type.");
+
+    await form.getByLabel("Description (optional)").fill("test receiver");
+    await form.getByLabel("session.revoked").check();
+    await form.getByLabel("user.locked").check();
+    await form.getByRole("button", { name: "Create webhook" }).click();
+    const panel = page.getByRole("region", { name: "New webhook secret" });
+    const secret = await panel.getByLabel("Signing secret").inputValue();
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    await expect(textOf(panel.getByRole("note"))).resolves.toMatch(/^This secret will not be shown again/);
+    await consoleBrowser.fitsPhoneAndDesktop("29-webhook-secret");
+    await consoleBrowser.browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: system.url });
+    await panel.getByRole("button", { name: "Copy secret" }).click();
+    await expect(textOf(panel.getByRole("status"))).resolves.toBe("Copied.");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    receiver.secret = secret;
+    await panel.getByRole("button", { name: "I have stored it" }).click();
+    await panel.waitFor({ state: "detached" });
+    expect(await page.content()).not.toContain(secret);
+
+    const row = table.locator("tbody tr", { hasText: receiver.url });
+    await expect(textOf(row.locator("td[data-label=Events]"))).resolves.toBe("session.revoked, user.locked");
+    await expect(textOf(row.locator("td[data-label='Last delivery']"))).resolves.toBe("none yet");
+    await row.getByRole("button", { name: "Send test…" }).click();
+    await expect(dialog().getByLabel("Reason").count()).resolves.toBe(0);
+    await dialog().getByRole("button", { name: "Send test" }).click();
+    await dialog().waitFor({ state: "detached" });
+    const hook = await receiver.waitFor((h) => h.payload.type === "webhook.test", 30_000);
+    expect(hook.verified).toBe(true);
+    const delivered = row.locator("[data-testid=last-delivery][data-status=succeeded]");
+    await delivered.waitFor({ timeout: 30_000 });
+    await expect(textOf(delivered)).resolves.toMatch(/^succeeded HTTP 204 · 1 attempt · \d+s ago$/);
+    await consoleBrowser.fitsPhoneAndDesktop("30-webhooks");
+
+    await row.getByRole("button", { name: "Delete…" }).click();
+    await dialog().getByRole("button", { name: "Delete webhook" }).click();
+    await dialog().waitFor({ state: "detached" });
+    await expect(textOf(table.locator("td.empty"))).resolves.toBe("No webhooks yet.");
+    expect(await admin.api.admin.webhooks.list.query()).toEqual([]);
   });
 });
