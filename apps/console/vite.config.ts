@@ -1,6 +1,5 @@
-import { fileURLToPath } from "node:url";
 import react from "@vitejs/plugin-react";
-import { defineConfig } from "vite";
+import { defaultClientConditions, defineConfig } from "vite";
 import { env } from "./env.js";
 
 export default defineConfig({
@@ -8,8 +7,10 @@ export default defineConfig({
   base: "/console/",
   plugins: [react()],
   resolve: {
-    // The browser entry of the client, from source (no build step for workspace packages).
-    alias: { "@warden/client": fileURLToPath(new URL("../../packages/client/src/index.ts", import.meta.url)) },
+    // Workspace packages (@warden/client's browser entry, the zod-free parts of the contracts) from
+    // their sources, their `development` export, in every mode: a production build must not need
+    // their dist/. Only the workspace's own packages have that condition.
+    conditions: ["development", ...defaultClientConditions],
   },
   server: {
     host: "127.0.0.1",

@@ -1,6 +1,7 @@
 import { CommanderError } from "commander";
 import { describeFailure, EXIT } from "./exit-codes.js";
-import { buildProgram, currentUrl } from "./program.js";
+import { currentUrl } from "./context.js";
+import { buildProgram } from "./program.js";
 
 /** Runs one command; expected failures are one line on stderr and a documented exit code. */
 async function main(argv: string[]): Promise<number> {

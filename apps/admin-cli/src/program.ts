@@ -1,60 +1,22 @@
-import { Command, InvalidArgumentError, Option } from "commander";
-import { emailSchema, idSchema, passwordSchema, REVOCATION_EVENT_TYPES, reasonSchema } from "@warden/contracts";
+import { Command, Option } from "commander";
+import { emailSchema, idSchema, passwordSchema, reasonSchema } from "@warden/contracts";
 import { isWardenError, type WardenClient } from "@warden/client";
-import type { z } from "zod";
+import { parseUserRef, parseWith, plural, positiveInt, type UserRef } from "./args.js";
+import { registerAuditCommand } from "./audit.js";
+import { context, findUser } from "./context.js";
 import { loadEnv, UsageError, type CliEnv } from "./env.js";
 import { CliError, EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
-import { ago, columnWidths, createOutput, formatRow, formatTime, table, type Output } from "./output.js";
+import { ago, createOutput, formatTime, table, type Output } from "./output.js";
 import { findDevServer } from "./dev-server.js";
-import { clientFor, deviceName, resolveUrl, saveUrl, signedInClient } from "./session.js";
-
-interface GlobalOptions {
-  url?: string;
-}
-
-/** Parses with a contract schema, so the CLI refuses what the server would refuse, with the same words. */
-function parseWith<T>(schema: z.ZodType<T>, name: string) {
-  return (value: string): T => {
-    const result = schema.safeParse(value);
-    if (!result.success) throw new InvalidArgumentError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}`);
-    return result.data;
-  };
-}
+import { clientFor, deviceName, saveUrl, signedInClient } from "./session.js";
+import { registerUserCommands } from "./users.js";
+import { registerWebhookCommands } from "./webhooks.js";
 
 /** The signup password policy; an error here is one line and exit 1, like any bad argument. */
 function checkedPassword(value: string, name = "password"): string {
   const result = passwordSchema.safeParse(value);
   if (!result.success) throw new UsageError(`${name} ${result.error.issues[0]?.message ?? "is invalid"}`);
   return result.data;
-}
-
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
-
-const positiveInt = (name: string, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}`);
-  return n;
-};
-
-interface RunContext {
-  env: CliEnv;
-  url?: string;
-  out: Output;
-}
-
-async function context(command: Command, json = false): Promise<RunContext & { url: string }> {
-  const globals = command.optsWithGlobals<GlobalOptions>();
-  const env = loadEnv();
-  const url = await resolveUrl(env, globals.url);
-  currentUrl = url;
-  return { env, url, out: createOutput({ json }) };
-}
-
-/** For error messages that name the server ("cannot reach Warden at ..."). */
-export let currentUrl: string | undefined;
-
-async function findUser(client: WardenClient, email: string) {
-  return client.api.admin.users.find.query({ email });
 }
 
 /** Polls the event until the worker has applied it; progress on a TTY, the time it took at the end. */
@@ -101,77 +63,10 @@ function developmentDatabase(env: CliEnv, out: Output): string {
   );
 }
 
-type AuditItem = Awaited<ReturnType<WardenClient["api"]["admin"]["audit"]["query"]>>["items"][number];
-
-/** Audit entries with an id above `floor`, newest first, across as many pages as that takes. */
-async function auditAfter(client: WardenClient, floor: bigint): Promise<AuditItem[]> {
-  const items: AuditItem[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await client.api.admin.audit.query({ limit: 100, ...(cursor ? { cursor } : {}) });
-    for (const item of page.items) {
-      if (BigInt(item.id) <= floor) return items;
-      items.push(item);
-    }
-    if (!page.nextCursor) return items;
-    cursor = page.nextCursor;
-  }
-}
-
-/**
- * Widths the follow columns are laid out with before their rows are known: a time, the longest
- * event type, ids (UUIDs), an actor `type:id`. A longer value only widens its own row.
- */
-const FOLLOW_MINIMUM_WIDTHS = [
-  formatTime(0).length,
-  Math.max(...REVOCATION_EVENT_TYPES.map((t) => t.length)),
-  36,
-  36,
-  0,
-  "admin:".length + 36,
-];
-
-/**
- * `audit --follow`: the latest entries as history (oldest first), then only entries newer than
- * those, as they are applied, in the same aligned columns. Audit ids grow with each entry; an
- * entry whose transaction commits a little after a higher id was read (the worker applies events
- * concurrently) is still caught: each poll looks back to where the previous one started, and
- * what was printed is not printed again.
- */
-async function followAudit(
-  client: WardenClient,
-  out: Output,
-  history: AuditItem[],
-  headers: string[],
-  row: (item: AuditItem) => string[],
-  intervalMs: number,
-): Promise<never> {
-  const widths = columnWidths(headers, history.map(row), FOLLOW_MINIMUM_WIDTHS);
-  const print = (item: AuditItem) => out.line(out.json ? JSON.stringify(item) : formatRow(row(item), widths));
-  if (!out.json) out.line(out.colors.dim(formatRow(headers, widths)));
-  [...history].reverse().forEach(print);
-  const newestOf = (items: AuditItem[], fallback: bigint) =>
-    items.reduce((max, item) => (BigInt(item.id) > max ? BigInt(item.id) : max), fallback);
-  let floor = newestOf(history, 0n);
-  let previousNewest = floor;
-  const printed = new Set<string>();
-  for (;;) {
-    await new Promise((r) => setTimeout(r, intervalMs));
-    const fresh = (await auditAfter(client, floor)).reverse().filter((item) => !printed.has(item.id));
-    for (const item of fresh) {
-      printed.add(item.id);
-      print(item);
-    }
-    floor = previousNewest;
-    previousNewest = newestOf(fresh, previousNewest);
-    for (const id of printed) if (BigInt(id) <= floor) printed.delete(id);
-  }
-}
-
 export function buildProgram(): Command {
   const program = new Command("warden")
     .description(
-      "Warden admin command line: sign in, inspect users and sessions, revoke, read the audit log, change your password.",
+      "Warden admin command line: sign in, list and manage users, revoke sessions, manage webhooks, read the audit log, change your password.",
     )
     .version("0.1.0", "-V, --version")
     .addOption(
@@ -233,12 +128,12 @@ export function buildProgram(): Command {
   program
     .command("user")
     .description("show a user: role, lock state and sessions")
-    .argument("<email>", "the user's email", parseWith(emailSchema, "email"))
+    .argument("<user>", "the user's email or id", parseUserRef)
     .option("--json", "machine-readable output")
-    .action(async (email: string, opts: { json?: boolean }, command: Command) => {
+    .action(async (ref: UserRef, opts: { json?: boolean }, command: Command) => {
       const { env, url, out } = await context(command, opts.json);
       const client = await signedInClient(env, url);
-      const found = await findUser(client, email);
+      const found = await findUser(client, ref);
       if (out.json) return out.printJson(found);
       const { user, sessions } = found;
       const c = out.colors;
@@ -262,7 +157,7 @@ export function buildProgram(): Command {
   program
     .command("revoke-user")
     .description("revoke every session of a user (optionally lock the account); prints the event id")
-    .argument("<email>", "the user's email", parseWith(emailSchema, "email"))
+    .argument("<user>", "the user's email or id", parseUserRef)
     .requiredOption("--reason <text>", "why (kept in the audit log)", parseWith(reasonSchema, "reason"))
     .option("--lock", "also lock the account so it cannot sign in again")
     .option("--wait", "wait until the revocation is applied everywhere, and show how long it took")
@@ -270,13 +165,13 @@ export function buildProgram(): Command {
     .option("--json", "machine-readable output")
     .action(
       async (
-        email: string,
+        ref: UserRef,
         opts: { reason: string; lock?: boolean; wait?: boolean; timeout: number; json?: boolean },
         command: Command,
       ) => {
         const { env, url, out } = await context(command, opts.json);
         const client = await signedInClient(env, url);
-        const { user } = await findUser(client, email);
+        const { user } = await findUser(client, ref);
         const startedAt = Date.now();
         const { eventId } = await client.api.admin.revokeUser.mutate({
           userId: user.id,
@@ -310,35 +205,9 @@ export function buildProgram(): Command {
       },
     );
 
-  program
-    .command("audit")
-    .description("the audit log of applied revocations, newest first")
-    .option("--limit <n>", "how many entries", positiveInt("--limit", 100), 20)
-    .option("--follow", "keep running and print new entries as they are applied (Ctrl-C to stop)")
-    .option("--interval <seconds>", "how often --follow looks for new entries", positiveInt("--interval", 60), 1)
-    .option("--json", "machine-readable output (with --follow: one JSON object per line)")
-    .action(async (opts: { limit: number; follow?: boolean; interval: number; json?: boolean }, command: Command) => {
-      const { env, url, out } = await context(command, opts.json);
-      const client = await signedInClient(env, url);
-      const page = await client.api.admin.audit.query({ limit: opts.limit });
-      type Item = (typeof page.items)[number];
-      const row = (i: Item) => [
-        formatTime(i.occurredAt),
-        i.type,
-        i.userId ?? "-",
-        i.sessionId ?? "-",
-        String(i.sessionsRevoked),
-        `${i.actor.type}${i.actor.id ? `:${i.actor.id}` : ""}`,
-        i.reason,
-      ];
-      const headers = ["TIME", "TYPE", "USER", "SESSION", "SESSIONS", "ACTOR", "REASON"];
-      if (!opts.follow) {
-        if (out.json) return out.printJson(page);
-        if (page.items.length === 0) return out.line("no audit entries yet");
-        return out.line(table(headers, page.items.map(row), out.colors.dim));
-      }
-      await followAudit(client, out, page.items, headers, row, opts.interval * 1000);
-    });
+  registerUserCommands(program);
+  registerWebhookCommands(program);
+  registerAuditCommand(program);
 
   program
     .command("password")

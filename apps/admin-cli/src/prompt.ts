@@ -1,4 +1,5 @@
 import { input, password } from "@inquirer/prompts";
+import { normalizeEmail } from "@warden/contracts";
 import { UsageError } from "./env.js";
 
 function requireTerminal(what: string): void {
@@ -16,4 +17,14 @@ export async function askPassword(label: string, confirm = false, variable = "WA
   const first = await password({ message: label, mask: "*" });
   if (confirm && (await password({ message: "Again", mask: "*" })) !== first) throw new UsageError("passwords do not match");
   return first;
+}
+
+/** Whether there is a terminal to ask on. */
+export const onTerminal = () => Boolean(process.stdin.isTTY);
+
+/** Asks to type `expected` (an email) to go on: true only when that is what was typed. */
+export async function confirmByTyping(message: string, expected: string): Promise<boolean> {
+  requireTerminal("confirmation");
+  const typed = await input({ message });
+  return normalizeEmail(typed) === expected;
 }

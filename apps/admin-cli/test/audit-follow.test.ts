@@ -89,10 +89,10 @@ it("audit --follow --limit 2 shows the last two entries as history, then only ne
     // A few polls: nothing older than the history comes out as if new.
     await new Promise((r) => setTimeout(r, 2500));
     const [header, ...history] = followed.lines;
-    expect(header).toMatch(/^TIME +TYPE +USER +SESSION +SESSIONS +ACTOR +REASON$/);
+    expect(header).toMatch(/^TIME +TYPE +USER +ACTOR +IP +SESSIONS +REASON$/);
     expect(history).toHaveLength(2);
-    expect(history[0]).toMatch(/ user\.revoked .* second$/);
-    expect(history[1]).toMatch(/ session\.revoked .* third$/);
+    expect(history[0]).toMatch(/ user\.revoked +follow-2@example\.com +admin root@example\.com +127\.0\.0\.1 .* second$/);
+    expect(history[1]).toMatch(/ session\.revoked +follow-3@example\.com +admin root@example\.com +127\.0\.0\.1 .* third$/);
 
     const fourth = await revoke("user", "fourth, applied while following");
     await waitFor(() => followed.lines.length >= 4, 15_000, "the new entry");
@@ -101,7 +101,7 @@ it("audit --follow --limit 2 shows the last two entries as history, then only ne
     expect(followed.lines[3]).toMatch(/ user\.revoked .* fourth, applied while following$/);
     expect(followed.lines.join("\n")).not.toContain("oldest");
 
-    // Every row's columns start where the header's do, whether the session is an id or "-".
+    // Every row's columns start where the header's do, whatever the length of the emails in them.
     const starts = columnStarts(header!);
     for (const line of followed.lines.slice(1)) {
       for (const start of starts.slice(1)) {

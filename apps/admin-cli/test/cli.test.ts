@@ -6,7 +6,7 @@ import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenCl
 import { freePort } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWardenSystem, type WardenSystem } from "@warden/testing";
-import { runWarden, runWardenInTerminal, spawnWarden, tempConfigDir, type CliResult } from "./cli.js";
+import { expectOneLineError, runWarden, runWardenInTerminal, spawnWarden, tempConfigDir } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
@@ -18,14 +18,6 @@ const PASSWORD = "victim password 1";
 
 /** `warden` as the signed-in admin, against the test server. */
 const asAdmin = (...args: string[]) => runWarden(args, { WARDEN_CONFIG_DIR: adminDir.dir, WARDEN_URL: system.url });
-
-/** Expected failures are one line on stderr, never a stack trace. */
-function expectOneLineError(result: CliResult, code: number, text: RegExp) {
-  expect(result.code, result.stderr).toBe(code);
-  expect(result.stderr).toMatch(text);
-  expect(result.stderr.trim().split("\n")).toHaveLength(1);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
 
 beforeAll(async () => {
   system = await startWardenSystem();
@@ -107,11 +99,16 @@ describe("warden CLI against a running server", () => {
   });
 
   it("exits 3 for a user that does not exist and 1 for an email that is not one", async () => {
-    const [missing, bad] = await Promise.all([asAdmin("user", "nobody@example.com", "--json"), asAdmin("user", "not-an-email")]);
+    const [missing, missingId, bad] = await Promise.all([
+      asAdmin("user", "nobody@example.com", "--json"),
+      asAdmin("user", randomUUID()),
+      asAdmin("user", "not-an-email"),
+    ]);
     expectOneLineError(missing, 3, /^warden: no such user\n$/);
     expect(missing.stdout).toBe("");
+    expectOneLineError(missingId, 3, /^warden: no such user\n$/);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("email must be");
+    expect(bad.stderr).toContain("user must be an email address or a user id (UUID): must be an email address");
   });
 
   it("exits 4 when the signed-in account is not an admin", async () => {

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { expect } from "vitest";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 /** Where the CLI runs by default: this package (`--import tsx` on a terminal resolves tsx from here). */
@@ -107,4 +108,18 @@ export function runWardenInTerminal(
 export async function tempConfigDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "warden-cli-"));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Expected failures are one line on stderr, never a stack trace. */
+export function expectOneLineError(result: CliResult, code: number, text: RegExp) {
+  expect(result.code, result.stderr).toBe(code);
+  expect(result.stderr).toMatch(text);
+  expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+}
+
+/** The `next page: warden ...` line a page of `users` or `audit` prints on stderr, as the arguments to run it. */
+export function nextPageArgs(result: CliResult): string[] | undefined {
+  const line = /^next page: warden (.+)$/m.exec(result.stderr)?.[1];
+  return line?.split(" ").map((w) => w.replace(/^'(.*)'$/, "$1"));
 }

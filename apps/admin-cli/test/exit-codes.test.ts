@@ -1,7 +1,7 @@
 import { createWardenClient, memoryStore } from "@warden/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWardenSystem, type WardenSystem } from "@warden/testing";
-import { runWarden, tempConfigDir, type CliResult } from "./cli.js";
+import { expectOneLineError, runWarden, tempConfigDir } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
@@ -9,14 +9,6 @@ const VICTIM = "victim@example.com";
 const PASSWORD = "victim password 1";
 /** Wrong passwords for one account from one IP allowed before RATE_LIMITED. */
 const ACCOUNT_BUDGET = 2;
-
-/** Expected failures are one line on stderr, never a stack trace. */
-function expectOneLineError(result: CliResult, code: number, text: RegExp) {
-  expect(result.code, result.stderr).toBe(code);
-  expect(result.stderr).toMatch(text);
-  expect(result.stderr.trim().split("\n")).toHaveLength(1);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
 
 beforeAll(async () => {
   system = await startWardenSystem({ env: { RATE_LIMITS: "true", RATE_LIMIT_LOGIN_ACCOUNT: `${ACCOUNT_BUDGET}/1h` } });

@@ -3,6 +3,7 @@ import { AuditView } from "./AuditView.js";
 import { ChangePasswordForm } from "./ChangePasswordForm.js";
 import { LoginForm } from "./LoginForm.js";
 import { UsersView } from "./UsersView.js";
+import { WebhooksView } from "./WebhooksView.js";
 import { messageOf, warden } from "./warden.js";
 
 type Me = { email: string; role: string };
@@ -10,7 +11,7 @@ type State = { phase: "loading" } | { phase: "signedOut"; notice?: string } | { 
 
 export function App() {
   const [state, setState] = useState<State>({ phase: "loading" });
-  const [tab, setTab] = useState<"users" | "audit" | "account">("users");
+  const [tab, setTab] = useState<"users" | "audit" | "webhooks" | "account">("users");
 
   useEffect(() => {
     // After a reload the refresh cookie may still hold a session: resume it, else show the login.
@@ -40,11 +41,18 @@ export function App() {
       <header>
         <strong>Warden console</strong>
         <nav>
-          <button className={tab === "users" ? "tab active" : "tab"} onClick={() => setTab("users")}>
+          <button className={tab === "users" ? "tab active" : "tab"} onClick={() => setTab("users")} data-testid="tab-users">
             Users
           </button>
           <button className={tab === "audit" ? "tab active" : "tab"} onClick={() => setTab("audit")} data-testid="tab-audit">
             Audit log
+          </button>
+          <button
+            className={tab === "webhooks" ? "tab active" : "tab"}
+            onClick={() => setTab("webhooks")}
+            data-testid="tab-webhooks"
+          >
+            Webhooks
           </button>
           <button
             className={tab === "account" ? "tab active" : "tab"}
@@ -69,7 +77,17 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{tab === "users" ? <UsersView /> : tab === "audit" ? <AuditView /> : <ChangePasswordForm />}</main>
+      <main>
+        {tab === "users" ? (
+          <UsersView />
+        ) : tab === "audit" ? (
+          <AuditView />
+        ) : tab === "webhooks" ? (
+          <WebhooksView />
+        ) : (
+          <ChangePasswordForm />
+        )}
+      </main>
     </div>
   );
 }

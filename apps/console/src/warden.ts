@@ -32,6 +32,16 @@ export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * What to tell the admin about a refused call: for VALIDATION_FAILED the server's reason for the
+ * first field it names (`fields` gives the form's words for the input's paths: url → "The URL").
+ */
+export function refusalOf(error: unknown, fields: Record<string, string> = {}): string {
+  const issue = reasonOf(error) === "VALIDATION_FAILED" ? issuesOf(error)[0] : undefined;
+  if (issue) return `${fields[issue.path] ?? (issue.path || "The input")} ${issue.message}.`;
+  return messageOf(error);
+}
+
 export function formatTime(ms: number | null | undefined): string {
   return ms ? new Date(ms).toLocaleString() : "–";
 }

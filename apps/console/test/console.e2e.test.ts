@@ -1,119 +1,40 @@
-import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { startMailbox, startWardenSystem, type Mailbox, type ReceivedMail, type WardenSystem } from "@warden/testing";
 import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenClient } from "@warden/client";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { CONSOLE_DIR, startConsoleBrowser, type ConsoleBrowser } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CONSOLE_DIR = fileURLToPath(new URL("..", import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/console", import.meta.url));
 const VICTIM = { email: "victim@example.com", password: "victim password 1" };
 
+let consoleBrowser: ConsoleBrowser;
 let system: WardenSystem;
 /** Where the worker sends the emails (real SMTP on loopback); their links point at system.url/console/. */
 let mailbox: Mailbox;
 /** The bootstrap admin's password: the reset and change-password tests below change it. */
 let adminPassword: string;
-let tmp: string;
 let browser: BrowserContext;
 let page: Page;
 let victim: WardenClient;
 let victimPhone: WardenClient;
 
-/** `vite build` into a directory of this run's own; the auth server then serves it at /console. */
-function buildConsole(outDir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["node_modules/vite/bin/vite.js", "build", "--outDir", outDir, "--logLevel", "warn"], {
-      cwd: CONSOLE_DIR,
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`vite build failed (${code}): ${stderr}`))));
-  });
-}
-
-const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-
-const VIEWPORTS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } } as const;
-
-/** What sticks out of the window: the page's own width, and any element (header, table cell, id) past an edge. */
-function overflow() {
-  const outside = (root: Element) =>
-    [...root.querySelectorAll("*")]
-      .filter((el) => {
-        const box = el.getBoundingClientRect();
-        return box.width > 0 && (box.left < -0.5 || box.right > window.innerWidth + 0.5);
-      })
-      .map((el) => `${el.tagName.toLowerCase()}${el.className ? `.${String(el.className).replace(/ /g, ".")}` : ""}`);
-  const header = document.querySelector("header");
-  return {
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-    outside: outside(document.body),
-    header: header && { scrollWidth: header.scrollWidth, clientWidth: header.clientWidth, outside: outside(header) },
-  };
-}
-
-/**
- * The page as it is now, at phone and desktop size: nothing wider than the window (no sideways
- * scroll, the header's contents all inside it), and a screenshot of each (`<name>-phone.png`, ...).
- * Ends at the desktop size.
- */
-async function fitsPhoneAndDesktop(name: string): Promise<void> {
-  for (const [size, viewport] of Object.entries(VIEWPORTS)) {
-    await page.setViewportSize(viewport);
-    const layout = await page.evaluate(overflow);
-    expect(layout.scrollWidth, `${name} at ${size}`).toBeLessThanOrEqual(layout.innerWidth);
-    expect(layout.outside, `${name} at ${size}`).toEqual([]);
-    if (layout.header) {
-      expect(layout.header.scrollWidth, `${name}'s header at ${size}`).toBeLessThanOrEqual(layout.header.clientWidth);
-      expect(layout.header.outside, `${name}'s header at ${size}`).toEqual([]);
-    }
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${size}.png`), fullPage: true });
-  }
-}
+const shot = (name: string) => consoleBrowser.shot(name);
+const fitsPhoneAndDesktop = (name: string) => consoleBrowser.fitsPhoneAndDesktop(name);
 
 beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), "warden-console-"));
-  const dist = path.join(tmp, "dist");
-  await Promise.all([buildConsole(dist), mkdir(ARTIFACTS, { recursive: true })]);
   mailbox = await startMailbox();
-  system = await startWardenSystem({ consoleDir: dist, mail: { smtpUrl: mailbox.url } });
+  consoleBrowser = await startConsoleBrowser((consoleDir) => startWardenSystem({ consoleDir, mail: { smtpUrl: mailbox.url } }));
+  ({ system, browser, page } = consoleBrowser);
   adminPassword = system.admin.password;
   victim = createWardenClient({ url: system.url, store: memoryStore() });
   await victim.signup({ ...VICTIM, deviceName: "victim laptop" });
   victimPhone = createWardenClient({ url: system.url, store: memoryStore() });
   await victimPhone.login({ ...VICTIM, deviceName: "victim phone" });
-  browser = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: VIEWPORTS.desktop,
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(15_000);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await system?.close();
+  await consoleBrowser?.close();
   await mailbox?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
 it("an admin signs in, finds a user, revokes a session and then the account with a lock, watches pending turn applied, and the user's client loses its session", async () => {
@@ -143,12 +64,13 @@ it("an admin signs in, finds a user, revokes a session and then the account with
   await page.reload();
   await expect(page.getByTestId("whoami").textContent()).resolves.toBe(system.admin.email);
 
-  // Find the user: sessions with device, IP, last seen.
-  await page.getByLabel("Find a user by email").fill("nobody@example.com");
-  await page.getByRole("button", { name: "Find user" }).click();
-  await expect(page.getByRole("alert").textContent()).resolves.toContain("No user with that email");
-  await page.getByLabel("Find a user by email").fill(VICTIM.email);
-  await page.getByRole("button", { name: "Find user" }).click();
+  // Find the user in the list, open them: sessions with device, IP, last seen.
+  await page.getByLabel("Search users by email").fill("nobody@example.com");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await expect(page.getByTestId("users").locator("td.empty").textContent()).resolves.toBe("No users match.");
+  await page.getByLabel("Search users by email").fill(VICTIM.email);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.getByRole("button", { name: VICTIM.email }).click();
   const laptop = page.getByTestId("sessions").locator("tbody tr", { hasText: "victim laptop" });
   const phone = page.getByTestId("sessions").locator("tbody tr", { hasText: "victim phone" });
   await expect(laptop.textContent()).resolves.toMatch(/victim laptop127\.0\.0\.1\d+s ago.*active/);

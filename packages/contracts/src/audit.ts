@@ -1,21 +1,7 @@
 import { z } from "zod";
-import { REVOCATION_EVENT_TYPES, type RevocationEvent } from "./events.js";
+import { AUDIT_TYPES, type AuditType } from "./event-types.js";
+import type { RevocationEvent } from "./events.js";
 import { idSchema, pageLimitSchema } from "./inputs.js";
-
-/**
- * Login attempts. They publish nothing, so they are no outbox events: the auth server writes their
- * audit rows itself (a success inside the login's transaction, a refusal in one statement).
- * `login.refused`: the password was right but the account is locked or its email unverified.
- */
-export const LOGIN_AUDIT_TYPES = ["login.succeeded", "login.failed", "login.refused"] as const;
-
-/**
- * Every type an audit entry can have: each outbox event's (the worker writes one entry per applied
- * event, whatever its type), a lock (`user.revoked` with `lock`, shown as `user.locked`), and the
- * login attempts.
- */
-export const AUDIT_TYPES = [...REVOCATION_EVENT_TYPES, "user.locked", ...LOGIN_AUDIT_TYPES] as const;
-export type AuditType = (typeof AUDIT_TYPES)[number];
 
 /** The audit type of an applied event: its own, but a lock reads as one. */
 export function auditTypeOf(event: RevocationEvent): AuditType {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { REVOCATION_EVENT_TYPES } from "./event-types.js";
 import { idSchema, reasonSchema } from "./inputs.js";
 import { ROLES } from "./outputs.js";
 
@@ -159,22 +160,10 @@ export const revocationEvent = z.discriminatedUnion("type", [
 ]);
 export type RevocationEvent = z.infer<typeof revocationEvent>;
 export type RevocationEventType = RevocationEvent["type"];
-export const REVOCATION_EVENT_TYPES = [
-  "session.revoked",
-  "user.revoked",
-  "refresh_token.reused",
-  "user.role_changed",
-  "password.changed",
-  "password.reset",
-  "email.requested",
-  "email.verified",
-  "user.signed_up",
-  "user.unlocked",
-  "user.deleted",
-  "webhook.created",
-  "webhook.deleted",
-  "webhook.tested",
-] as const satisfies readonly RevocationEventType[];
+
+type SameMembers<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** The zod-free list of event types (`event-types.ts`) names every type of the union, and only those. */
+const _everyTypeListed: SameMembers<RevocationEventType, (typeof REVOCATION_EVENT_TYPES)[number]> = true;
 
 /**
  * The not-before (epoch ms) an event sets on its user: access tokens of the user issued before it

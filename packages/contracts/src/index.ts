@@ -1,6 +1,7 @@
 export * from "./errors.js";
 export * from "./inputs.js";
 export * from "./outputs.js";
+export * from "./event-types.js";
 export * from "./events.js";
 export * from "./audit.js";
 export * from "./webhooks.js";

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { REVOCATION_EVENT_TYPES, revocationEvent, type RevocationEvent } from "./events.js";
+import { REVOCATION_EVENT_TYPES, WEBHOOK_EVENT_TYPES } from "./event-types.js";
+import { revocationEvent, type RevocationEvent } from "./events.js";
 import {
   adminWebhookCreateInput,
-  WEBHOOK_EVENT_TYPES,
   WEBHOOK_JOB_OPTIONS,
   WEBHOOK_MAX_RETRY_DELAY_MS,
   webhookRetryDelay,

@@ -1,22 +1,7 @@
 import { z } from "zod";
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "./event-types.js";
 import type { RevocationEvent } from "./events.js";
 import { CONTROL_CHARS, idSchema } from "./inputs.js";
-
-/** What a webhook can subscribe to (SPEC). Each comes from one kind of outbox event: `webhookTypeOf`. */
-export const WEBHOOK_EVENT_TYPES = [
-  "session.revoked",
-  "user.revoked",
-  "user.locked",
-  "user.unlocked",
-  "user.role_changed",
-  "user.deleted",
-  "refresh_token.reused",
-  "password.changed",
-  "password.reset",
-  "email.verified",
-  "user.signed_up",
-] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** The type of the delivery `admin.webhooks.test` sends: to that webhook only, whatever it subscribes to. */
 export const WEBHOOK_TEST_TYPE = "webhook.test";
