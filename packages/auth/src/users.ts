@@ -2,7 +2,7 @@ import type { Actor, AuthResult, CredentialsInput, PublicUser, Role, Verificatio
 import { perDatabase, users } from "@warden/db";
 import { eq, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
-import { AuthError } from "./errors.js";
+import { AuthError, failureSummary } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
 import { queueEmail } from "./account.js";
 import { recordLoginRefusal, recordLoginSuccess } from "./audit.js";
@@ -116,8 +116,21 @@ export async function login(auth: Auth, input: CredentialsInput, client: ClientI
   try {
     return await checkPasswordAndStartSession(auth, input, client);
   } catch (error) {
-    if (error instanceof AuthError) await recordLoginRefusal(auth, { email: input.email, refusal: error.reason, client });
+    if (error instanceof AuthError) await auditLoginRefusal(auth, { email: input.email, refusal: error.reason, client });
     throw error;
+  }
+}
+
+/**
+ * The refusal's audit row. The caller is told of the refusal (INVALID_CREDENTIALS, ACCOUNT_LOCKED,
+ * EMAIL_UNVERIFIED) whatever becomes of the row: a row that could not be written is logged, by
+ * the refusal and the database's reason only (never the email or the password).
+ */
+async function auditLoginRefusal(auth: Auth, attempt: Parameters<typeof recordLoginRefusal>[1]): Promise<void> {
+  try {
+    await recordLoginRefusal(auth, attempt);
+  } catch (error) {
+    auth.logger.warn({ refusal: attempt.refusal, err: failureSummary(error) }, "a refused login could not be audited");
   }
 }
 

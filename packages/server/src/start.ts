@@ -93,6 +93,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   const auth = createAuth({
     afterRevocation,
     onRefresh: metrics.refreshed,
+    logger,
     db: database.db,
     keys: loadKeyRing(env),
     dataKeys,
