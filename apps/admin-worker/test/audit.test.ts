@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { RequestInfo } from "@warden/api";
 import { callerFor, reasonOf } from "@warden/api/testing";
-import { createAdmin, deriveOneTimeToken } from "@warden/auth";
+import { createAdmin, deriveOneTimeToken, promoteToAdmin } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import type { AuditEntry } from "@warden/contracts";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -230,6 +230,37 @@ describe("the audit log", () => {
     const first = await admin().audit({ userId, limit: 2 });
     expect(first.items).toEqual(history.slice(0, 2));
     expect(first.nextCursor).toBe(history[1]!.id);
+  });
+
+  it("an admin made outside signup and admin.setRole is audited: its creation as user.signed_up, a promotion as user.revoked and user.role_changed, by the system", async () => {
+    const system = { type: "system", id: null, email: null };
+    expect((await allPages({ userId: adminId }, 50)).filter((i) => i.type === "user.signed_up")).toEqual([
+      expect.objectContaining({
+        user: { id: adminId, email: "admin@example.com", deleted: false },
+        actor: system,
+        reason: "admin account created by the operator",
+      }),
+    ]);
+    const email = `promoted-${randomUUID()}@example.com`;
+    const squatter = await api(from(20)).signup({ email, password });
+    const { eventId } = await promoteToAdmin(a.auth, {
+      email,
+      password: "operator password",
+      reason: "bootstrap",
+      actor: { type: "system", id: null },
+    });
+    const promoted = await waitFor(
+      async () => {
+        const items = await allPages({ userId: squatter.user.id }, 50);
+        return items.some((i) => i.type === "user.role_changed") && items.some((i) => i.eventId === eventId) && items;
+      },
+      15_000,
+      "the promotion audited",
+    );
+    expect(promoted.filter((i) => i.type === "user.revoked" || i.type === "user.role_changed")).toEqual([
+      expect.objectContaining({ type: "user.role_changed", actor: system, reason: "bootstrap", sessionsRevoked: 0 }),
+      expect.objectContaining({ type: "user.revoked", eventId, actor: system, reason: "bootstrap", sessionsRevoked: 1 }),
+    ]);
   });
 
   it("an unknown user is NOT_FOUND; a type, range, cursor or limit that is not one is VALIDATION_FAILED", async () => {
