@@ -1,4 +1,3 @@
-import type { Actor } from "@warden/contracts";
 import { oneTimeTokens, sessions, users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { eraseAuditClients } from "./audit.js";
@@ -6,14 +5,12 @@ import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { keepAnUnlockedAdmin } from "./last-admin.js";
 import { eraseOutboxClients } from "./outbox.js";
-import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
-import type { ClientInfo, DbOrTx } from "./sessions.js";
+import { announceRevocation, markSessionsRevoked, recordRevocationEvent, type MadeBy } from "./revoke.js";
+import type { DbOrTx } from "./sessions.js";
 
-export interface AdminChangeInput {
+export interface AdminChangeInput extends MadeBy {
   userId: string;
   reason: string;
-  actor: Actor;
-  client?: ClientInfo | undefined;
 }
 
 /**

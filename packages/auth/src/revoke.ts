@@ -10,6 +10,12 @@ import { clientColumns, type ClientInfo, type DbOrTx } from "./sessions.js";
 type Distribute<T> = T extends unknown ? Omit<T, "eventId" | "at"> : never;
 export type NewRevocationEvent = Distribute<RevocationEvent>;
 
+/** Who made a change, and the request it came from (kept beside its event for the audit, never in it). */
+export interface MadeBy {
+  actor: Actor;
+  client?: ClientInfo | undefined;
+}
+
 export interface RecordEventOptions {
   /** The event's id when the caller needs it before the write (an email's link is derived from it). */
   eventId?: string;
