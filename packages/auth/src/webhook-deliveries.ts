@@ -6,8 +6,9 @@ import {
   type WebhookDeliveryStatus,
   type WebhookPayload,
 } from "@warden/contracts";
-import { outboxEvents, sessions, webhookDeliveries, webhooks, type Database } from "@warden/db";
+import { outboxEvents, webhookDeliveries, webhooks, type Database } from "@warden/db";
 import { and, asc, eq, sql } from "drizzle-orm";
+import { coveredSessions, isNotice } from "./event-kinds.js";
 import { decryptWebhookSecret } from "./webhook-secrets.js";
 
 /** A user-wide event lists the sessions it ended up to this many; beyond, `sessionIds` is left out. */
@@ -39,27 +40,14 @@ export async function createWebhookDeliveries(db: Database, event: RevocationEve
   return pending.map((d) => d.id);
 }
 
-/** Sessions an event ended, for the payload: the one it names, or those its producer marked with its id. */
+/**
+ * Sessions an event ended, for the payload: read as applying it reads them (EVENT_KINDS and
+ * coveredSessions), so every kind of event that ends sessions lists them. A notice ends none.
+ */
 async function sessionIdsOf(db: Database, event: RevocationEvent): Promise<string[] | undefined> {
-  switch (event.type) {
-    case "session.revoked":
-    case "refresh_token.reused":
-      return [event.sessionId];
-    case "user.revoked":
-    case "password.changed":
-    case "password.reset":
-    case "user.deleted": {
-      const rows = await db
-        .select({ id: sessions.id })
-        .from(sessions)
-        .where(eq(sessions.revokedEventId, event.eventId))
-        .orderBy(asc(sessions.id))
-        .limit(PAYLOAD_MAX_SESSION_IDS + 1);
-      return rows.length > PAYLOAD_MAX_SESSION_IDS ? undefined : rows.map((r) => r.id);
-    }
-    default:
-      return undefined;
-  }
+  if (isNotice(event)) return undefined;
+  const ids = await coveredSessions(db, event, PAYLOAD_MAX_SESSION_IDS + 1);
+  return ids.length > PAYLOAD_MAX_SESSION_IDS ? undefined : ids;
 }
 
 /**
