@@ -20,6 +20,7 @@ import {
   type WebhookReceiver,
 } from "@warden/testing";
 import { startAdminWorker, type AdminWorker, type WebhookSettings } from "@warden/worker";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -201,6 +202,43 @@ describe("webhook deliveries", () => {
     );
     await waitFor(async () => (await lastDeliveryOf(main, id))?.status === "succeeded", 10_000, "succeeded");
     expect(await lastDeliveryOf(main, id)).toMatchObject({ id: attempts[0]!.id, attempts: 3, lastStatus: 200 });
+  });
+
+  it("a retry sends the body stored with the delivery, the same bytes, though its outbox row and sessions were pruned after the first attempt", async () => {
+    const hooks = await receiver({ answer: (n) => (n === 1 ? 500 : 200) });
+    const { id } = await createWebhook(main, hooks, ["user.revoked"]);
+    const user = await newUser(main);
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: main.prefix });
+    try {
+      const { eventId } = await callerFor(main.instance.auth, main.adminToken).admin.revokeUser({
+        userId: user.user.id,
+        reason: "pruned between attempts",
+      });
+      const first = await hooks.waitFor((h) => h.payload.data.eventId === eventId, 30_000);
+      // No worker takes the retry until the pruning below is done.
+      await queue.pause();
+      await waitFor(async () => (await lastDeliveryOf(main, id))?.attempts === 1, 10_000, "the first attempt recorded");
+      await waitFor(
+        async () =>
+          (await main.database.sql`select 1 from outbox_events where id = ${eventId} and applied_at is not null`).length === 1,
+        10_000,
+        "the event applied",
+      );
+      // What maintenance does with a short RETENTION: the applied event and the revoked sessions go.
+      await main.database.sql`delete from outbox_events where id = ${eventId}`;
+      await main.database.sql`delete from sessions where user_id = ${user.user.id}`;
+      await queue.resume();
+      const retry = await hooks.waitFor((h) => h.id === first.id && h !== first, 30_000);
+      expect(retry.body).toBe(first.body);
+      expect(retry.verified).toBe(true);
+      expect(first.payload.data).toMatchObject({ eventId, sessionIds: [user.sessionId] });
+      await waitFor(async () => (await lastDeliveryOf(main, id))?.status === "succeeded", 10_000, "succeeded");
+    } finally {
+      await queue.resume();
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   it("when every attempt fails the delivery is marked failed: list's lastDelivery and the metrics show it", async () => {

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { revocationEvent, WEBHOOK_EVENT_TYPES, webhookTypeOf, type RevocationEvent } from "@warden/contracts";
+import {
+  revocationEvent,
+  WEBHOOK_EVENT_TYPES,
+  webhookTypeOf,
+  type RevocationEvent,
+  type WebhookPayload,
+} from "@warden/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_KINDS } from "./event-kinds.js";
 import { markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
@@ -61,7 +67,7 @@ async function payloadOf(event: RevocationEvent) {
   const [deliveryId] = await createWebhookDeliveries(t.auth.db, event, new Date());
   const delivery = await deliveryToSend(t.auth.db, t.auth.webhookSecretKeys, deliveryId!);
   if (delivery.state !== "send") throw new Error(`delivery ${delivery.state}`);
-  return delivery.payload;
+  return JSON.parse(delivery.body) as WebhookPayload;
 }
 
 describe("webhook payloads", () => {
@@ -73,5 +79,33 @@ describe("webhook payloads", () => {
       if (EVENT_KINDS[type] === "notice") expect(payload.data.sessionIds, type).toBeUndefined();
       else expect(payload.data.sessionIds, type).toEqual([...ended].sort());
     }
+  });
+
+  it("a delivery made before bodies were stored gets its body from the outbox event once, and keeps it when the event is pruned", async () => {
+    const { event, ended } = await commitEvent("user.revoked", await userWithTwoSessions());
+    const [deliveryId] = await createWebhookDeliveries(t.auth.db, event, new Date());
+    await t.database.sql`update webhook_deliveries set body = null where id = ${deliveryId!}`;
+    const first = await deliveryToSend(t.auth.db, t.auth.webhookSecretKeys, deliveryId!);
+    if (first.state !== "send") throw new Error(`delivery ${first.state}`);
+    expect(JSON.parse(first.body)).toMatchObject({
+      type: "user.revoked",
+      data: { eventId: event.eventId, sessionIds: ended.sort() },
+    });
+    await t.database.sql`delete from outbox_events where id = ${event.eventId}`;
+    await t.database.sql`delete from sessions where revoked_event_id = ${event.eventId}`;
+    expect(await deliveryToSend(t.auth.db, t.auth.webhookSecretKeys, deliveryId!)).toMatchObject({
+      state: "send",
+      body: first.body,
+    });
+
+    // One the outbox no longer has cannot be built: it is unsendable, saying why.
+    const { event: lost } = await commitEvent("session.revoked", await userWithTwoSessions());
+    const [lostDelivery] = await createWebhookDeliveries(t.auth.db, lost, new Date());
+    await t.database.sql`update webhook_deliveries set body = null where id = ${lostDelivery!}`;
+    await t.database.sql`delete from outbox_events where id = ${lost.eventId}`;
+    expect(await deliveryToSend(t.auth.db, t.auth.webhookSecretKeys, lostDelivery!)).toEqual({
+      state: "unsendable",
+      why: "its event is no longer in the outbox",
+    });
   });
 });

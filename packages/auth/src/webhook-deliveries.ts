@@ -9,6 +9,7 @@ import {
 import { outboxEvents, webhookDeliveries, webhooks, type Database } from "@warden/db";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { coveredSessions, isNotice } from "./event-kinds.js";
+import type { DbOrTx } from "./sessions.js";
 import { decryptWebhookSecret } from "./webhook-secrets.js";
 
 /** A user-wide event lists the sessions it ended up to this many; beyond, `sessionIds` is left out. */
@@ -17,15 +18,17 @@ export const PAYLOAD_MAX_SESSION_IDS = 1_000;
 /**
  * The deliveries an applied event makes, created once: one per webhook subscribed to its type and
  * created before it happened (a redelivery of the event inserts nothing: (webhook, event) is
- * unique). A `webhook.tested` event's delivery was written by its request. Returns the ids of the
- * event's deliveries still pending, for the queue (jobId = delivery id, so queuing one twice is one job).
+ * unique), each with the body every attempt will send. A `webhook.tested` event's delivery was
+ * written by its request. Returns the ids of the event's deliveries still pending, for the queue
+ * (jobId = delivery id, so queuing one twice is one job).
  */
 export async function createWebhookDeliveries(db: Database, event: RevocationEvent, at: Date): Promise<string[]> {
   const type = webhookTypeOf(event);
   if (type) {
+    const body = await webhookBodyOf(db, event);
     await db.execute(sql`
-      insert into ${webhookDeliveries} (id, webhook_id, event_id, created_at, updated_at)
-      select gen_random_uuid(), ${webhooks.id}, ${event.eventId}::uuid, ${at.toISOString()}::timestamptz, ${at.toISOString()}::timestamptz
+      insert into ${webhookDeliveries} (id, webhook_id, event_id, body, created_at, updated_at)
+      select gen_random_uuid(), ${webhooks.id}, ${event.eventId}::uuid, ${body}, ${at.toISOString()}::timestamptz, ${at.toISOString()}::timestamptz
       from ${webhooks}
       where ${type} = any(${webhooks.events}) and ${webhooks.createdAt} <= ${new Date(event.at).toISOString()}::timestamptz
       on conflict (webhook_id, event_id) do nothing`);
@@ -44,18 +47,17 @@ export async function createWebhookDeliveries(db: Database, event: RevocationEve
  * Sessions an event ended, for the payload: read as applying it reads them (EVENT_KINDS and
  * coveredSessions), so every kind of event that ends sessions lists them. A notice ends none.
  */
-async function sessionIdsOf(db: Database, event: RevocationEvent): Promise<string[] | undefined> {
+async function sessionIdsOf(db: DbOrTx, event: RevocationEvent): Promise<string[] | undefined> {
   if (isNotice(event)) return undefined;
   const ids = await coveredSessions(db, event, PAYLOAD_MAX_SESSION_IDS + 1);
   return ids.length > PAYLOAD_MAX_SESSION_IDS ? undefined : ids;
 }
 
 /**
- * The body of a delivery, built when it is sent from the outbox event: ids, the reason and the
- * actor, never a token, an email address or an IP. The same on every attempt (`timestamp` is when
- * the event happened; the set of sessions an event revoked never changes).
+ * The payload of a delivery: ids, the reason and the actor, never a token, an email address or an
+ * IP. `timestamp` is when the event happened.
  */
-export async function webhookPayloadOf(db: Database, event: RevocationEvent): Promise<WebhookPayload> {
+async function webhookPayloadOf(db: DbOrTx, event: RevocationEvent): Promise<WebhookPayload> {
   const type = event.type === "webhook.tested" ? WEBHOOK_TEST_TYPE : webhookTypeOf(event);
   if (!type) throw new Error(`${event.type} events are not delivered to webhooks`);
   const sessionIds = await sessionIdsOf(db, event);
@@ -72,8 +74,17 @@ export async function webhookPayloadOf(db: Database, event: RevocationEvent): Pr
   };
 }
 
+/**
+ * The body of a delivery, built once when the delivery is created and stored with it: every
+ * attempt sends these very bytes (and signs them), whatever maintenance prunes meanwhile (the
+ * outbox row, the sessions).
+ */
+export async function webhookBodyOf(db: DbOrTx, event: RevocationEvent): Promise<string> {
+  return JSON.stringify(await webhookPayloadOf(db, event));
+}
+
 export type DeliveryToSend =
-  | { state: "send"; id: string; url: string; secret: Buffer; payload: WebhookPayload; eventAt: number }
+  | { state: "send"; id: string; url: string; secret: Buffer; body: string; eventAt: number }
   /** The webhook was deleted (its deliveries with it). */
   | { state: "gone" }
   /** The delivery already ended (succeeded or failed). */
@@ -83,32 +94,49 @@ export type DeliveryToSend =
 
 /**
  * What a delivery job sends: the webhook's URL and secret (decrypted with the current data key or a
- * previous one) and the payload of its event. Read afresh on every attempt, so a deleted webhook
- * gets no further attempt.
+ * previous one) and the body stored with the delivery. Read afresh on every attempt, so a deleted
+ * webhook gets no further attempt.
  */
 export async function deliveryToSend(db: Database, secretKeys: readonly Buffer[], deliveryId: string): Promise<DeliveryToSend> {
   const [row] = await db
     .select({
       status: webhookDeliveries.status,
+      eventId: webhookDeliveries.eventId,
+      body: webhookDeliveries.body,
       webhookId: webhooks.id,
       url: webhooks.url,
       secretCiphertext: webhooks.secretCiphertext,
-      payload: outboxEvents.payload,
     })
     .from(webhookDeliveries)
     .innerJoin(webhooks, eq(webhooks.id, webhookDeliveries.webhookId))
-    .leftJoin(outboxEvents, eq(outboxEvents.id, webhookDeliveries.eventId))
     .where(eq(webhookDeliveries.id, deliveryId));
   if (!row) return { state: "gone" };
   if (row.status !== "pending") return { state: "finished" };
-  const parsed = revocationEvent.safeParse(row.payload);
-  if (!parsed.success) return { state: "unsendable", why: "its event is no longer in the outbox" };
+  const body = row.body ?? (await keepBodyFromOutbox(db, deliveryId, row.eventId));
+  if (!body) return { state: "unsendable", why: "its event is no longer in the outbox" };
   const secret = decryptWebhookSecret(secretKeys, row.webhookId, row.secretCiphertext);
   if (!secret) {
     return { state: "unsendable", why: "its secret does not decrypt with WARDEN_DATA_KEY or WARDEN_DATA_KEY_PREVIOUS" };
   }
-  const payload = await webhookPayloadOf(db, parsed.data);
-  return { state: "send", id: deliveryId, url: row.url, secret, payload, eventAt: parsed.data.at };
+  const eventAt = Date.parse((JSON.parse(body) as WebhookPayload).timestamp);
+  return { state: "send", id: deliveryId, url: row.url, secret, body, eventAt };
+}
+
+/**
+ * A delivery made before bodies were stored: its body is built from its outbox event, once, and
+ * kept (the first writer wins), so its later attempts send the same. Undefined when the event is
+ * gone from the outbox.
+ */
+async function keepBodyFromOutbox(db: Database, deliveryId: string, eventId: string): Promise<string | undefined> {
+  const [outbox] = await db.select({ payload: outboxEvents.payload }).from(outboxEvents).where(eq(outboxEvents.id, eventId));
+  const parsed = revocationEvent.safeParse(outbox?.payload);
+  if (!parsed.success) return undefined;
+  const [kept] = await db
+    .update(webhookDeliveries)
+    .set({ body: sql`coalesce(${webhookDeliveries.body}, ${await webhookBodyOf(db, parsed.data)})` })
+    .where(eq(webhookDeliveries.id, deliveryId))
+    .returning({ body: webhookDeliveries.body });
+  return kept?.body ?? undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { recordRevocationEvent, type MadeBy } from "./revoke.js";
+import { webhookBodyOf } from "./webhook-deliveries.js";
 import { decryptWebhookSecret, encryptWebhookSecret, generateWebhookSecret } from "./webhook-secrets.js";
 import { webhookUrlProblem } from "./webhook-targets.js";
 
@@ -127,9 +128,14 @@ export async function testWebhook(auth: Auth, id: string, { actor, client }: Mad
       at,
       { client },
     );
-    await tx
-      .insert(webhookDeliveries)
-      .values({ id: deliveryId, webhookId: id, eventId: event.eventId, createdAt: new Date(at), updatedAt: new Date(at) });
+    await tx.insert(webhookDeliveries).values({
+      id: deliveryId,
+      webhookId: id,
+      eventId: event.eventId,
+      body: await webhookBodyOf(tx, event),
+      createdAt: new Date(at),
+      updatedAt: new Date(at),
+    });
     return event;
   });
   auth.afterRevocation(event, []);

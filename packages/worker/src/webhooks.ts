@@ -31,9 +31,10 @@ const USER_AGENT = "Warden-Webhooks/1 (+https://www.standardwebhooks.com)";
 
 /**
  * Sends the deliveries of the webhook queue. The job holds the delivery id only: the URL, the
- * secret (decrypted with the data key) and the payload (built from the outbox event) are read on
- * each attempt, and every attempt is recorded on the delivery row. `webhook-id` is the delivery's
- * id and the body is the same on every attempt; `webhook-timestamp` and the signature are the attempt's.
+ * secret (decrypted with the data key) and the body (stored with the delivery when it was created)
+ * are read on each attempt, and every attempt is recorded on the delivery row. `webhook-id` is the
+ * delivery's id and the body is the same on every attempt; `webhook-timestamp` and the signature
+ * are the attempt's.
  */
 export function createWebhookSender(
   db: Database,
@@ -57,7 +58,7 @@ export function createWebhookSender(
         observe("failed");
         throw new UnrecoverableError(delivery.why);
       }
-      const body = JSON.stringify(delivery.payload);
+      const { body } = delivery;
       const timestamp = Math.floor(now() / 1000);
       const answer = await postWebhook(
         {

@@ -38,6 +38,12 @@ export const webhookDeliveries = pgTable(
     /** HTTP status of the last attempt that got an answer. */
     lastStatus: integer(),
     lastError: text(),
+    /**
+     * The request body (the payload as JSON: ids only), built when the delivery is created and sent
+     * as it is on every attempt, whatever is pruned meanwhile. Null on deliveries made before bodies
+     * were stored: their first attempt builds it from the outbox event and keeps it.
+     */
+    body: text(),
     createdAt: timestamp({ withTimezone: true }).notNull(),
     /** The last attempt, or the creation before any. */
     updatedAt: timestamp({ withTimezone: true }).notNull(),
