@@ -266,6 +266,55 @@ describe("webhook deliveries", () => {
     expect(after.value("warden_queue_jobs", { queue: WEBHOOK_QUEUE, state: "failed" })).toBeGreaterThanOrEqual(1);
   });
 
+  it("a job that fails outside HTTP on its last attempt (a database error) ends the delivery as failed, in list's lastDelivery and in the metrics", async () => {
+    const system = await startSystem({
+      serverKeys: randomDataKeys(),
+      webhooks: { allowLocal: true, retry: { attempts: 3, delayMs: 200 } },
+    });
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: system.prefix });
+    try {
+      const hooks = await receiver();
+      const { id } = await createWebhook(system, hooks, ["session.revoked"]);
+      const before = await scrapeMetrics(system.worker.metricsUrl!);
+      await queue.pause();
+      const { deliveryId } = await webhooksOf(system).test({ id });
+      await waitFor(async () => (await queue.getJobState(deliveryId)) !== "unknown", 15_000, "the delivery queued");
+      // Every attempt now fails reading the delivery: PostgreSQL answers that the table is not there.
+      await system.database.sql`alter table webhooks rename to webhooks_away`;
+      try {
+        await queue.resume();
+        await waitFor(async () => (await queue.getJobState(deliveryId)) === "failed", 15_000, "the job failed for good");
+        await waitFor(
+          async () =>
+            (await system.database.sql`select 1 from webhook_deliveries where id = ${deliveryId} and status = 'failed'`)
+              .length === 1,
+          15_000,
+          "the delivery marked failed",
+        );
+      } finally {
+        await system.database.sql`alter table webhooks_away rename to webhooks`;
+      }
+      expect(await lastDeliveryOf(system, id)).toEqual({
+        id: deliveryId,
+        status: "failed",
+        attempts: 0,
+        at: expect.any(Number),
+        lastError: 'not sent: relation "webhooks" does not exist',
+      });
+      const after = await scrapeMetrics(system.worker.metricsUrl!);
+      const delta = (outcome: string) =>
+        after.value("warden_webhook_deliveries_total", { outcome }) -
+        before.value("warden_webhook_deliveries_total", { outcome });
+      expect(delta("failed")).toBe(1);
+      expect(hooks.received).toHaveLength(0);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+      await system.close();
+    }
+  });
+
   it("a password change is delivered as password.changed (the sessions it ended), never as user.revoked", async () => {
     const hooks = await receiver();
     await createWebhook(main, hooks, ["password.changed", "user.revoked", "session.revoked"]);

@@ -7,7 +7,7 @@ import {
   type WebhookPayload,
 } from "@warden/contracts";
 import { outboxEvents, webhookDeliveries, webhooks, type Database } from "@warden/db";
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { coveredSessions, isNotice } from "./event-kinds.js";
 import type { DbOrTx } from "./sessions.js";
 import { decryptWebhookSecret } from "./webhook-secrets.js";
@@ -159,4 +159,19 @@ export async function recordDeliveryAttempt(
       updatedAt: at,
     })
     .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, "pending")));
+}
+
+/**
+ * Ends pending deliveries as failed without an attempt of their own: their job failed for good
+ * outside HTTP (a database error, a stalled job) or was lost with its attempts used up. Returns the
+ * ids it ended; a delivery that ended already is left as it ended.
+ */
+export async function markDeliveriesFailed(db: DbOrTx, deliveryIds: string[], error: string, at: Date): Promise<string[]> {
+  if (deliveryIds.length === 0) return [];
+  const ended = await db
+    .update(webhookDeliveries)
+    .set({ status: "failed", lastError: error.slice(0, 500), updatedAt: at })
+    .where(and(inArray(webhookDeliveries.id, deliveryIds), eq(webhookDeliveries.status, "pending")))
+    .returning({ id: webhookDeliveries.id });
+  return ended.map((d) => d.id);
 }

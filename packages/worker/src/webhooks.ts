@@ -13,7 +13,8 @@ export interface WebhookSettings extends WebhookClientOptions {
 
 /**
  * How a delivery attempt ended: `succeeded` (a 2xx), `attempt_failed` (another attempt follows),
- * `failed` (attempts used up, or a target that may not be called: the delivery is failed), `dropped`
+ * `failed` (attempts used up, a target that may not be called, or the job failed for good outside
+ * HTTP: the delivery is failed), `dropped`
  * (the webhook was deleted, or the delivery had ended already).
  */
 export const WEBHOOK_OUTCOMES = ["succeeded", "attempt_failed", "failed", "dropped"] as const;

@@ -2,6 +2,8 @@ import {
   applyRevocationEvent,
   createWebhookDeliveries,
   deriveDataKeys,
+  failureSummary,
+  markDeliveriesFailed,
   noteApplyFailure,
   pruneExpired,
   resealWebhookSecrets,
@@ -16,6 +18,7 @@ import {
   revocationEvent,
   WEBHOOK_JOB_OPTIONS,
   WEBHOOK_QUEUE,
+  webhookJob,
   webhookRetryDelay,
   type EmailJob,
   type RedisTarget,
@@ -89,6 +92,11 @@ export interface RevocationResult {
 }
 
 export const MAINTENANCE_SCHEDULER_ID = "warden-prune";
+
+/** A job's last failure: its attempts are used up, or it failed with UnrecoverableError (no retry follows). */
+function failedForGood(job: Job, err: Error): boolean {
+  return err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
+}
 const HOUR_MS = 3_600_000;
 /** A Redis emptied under a running worker (FLUSHALL, eviction) gets its maintenance schedule back this late. */
 const SCHEDULE_CHECK_EVERY_MS = 5_000;
@@ -237,6 +245,23 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     logger.warn("SMTP_URL is not set: emails wait in the queue until a worker with SMTP_URL runs");
   }
 
+  /**
+   * A delivery whose job failed for good: the sender marks it failed when HTTP was the reason, but a
+   * failure outside HTTP (a database error reading it, recording it) leaves it pending. Marked here,
+   * counted as failed; if that write fails too, the lost-job sweep finds its job in the failed set.
+   */
+  const failDelivery = async (data: unknown, err: Error) => {
+    const parsed = webhookJob.safeParse(data);
+    if (!parsed.success) return;
+    const { deliveryId } = parsed.data;
+    try {
+      const ended = await markDeliveriesFailed(database.db, [deliveryId], `not sent: ${failureSummary(err)}`, new Date());
+      if (ended.length > 0) metrics?.webhookAttempted("failed");
+    } catch (error) {
+      logger.error({ deliveryId, err: failureSummary(error) }, "a failed webhook delivery could not be marked failed");
+    }
+  };
+
   let webhooks: Worker<WebhookJob, WebhookOutcome> | undefined;
   if (options.dataKeys) {
     const sender = createWebhookSender(
@@ -266,12 +291,13 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     webhooks.on("completed", (job, outcome) =>
       logger.info({ deliveryId: job.data.deliveryId, outcome }, "webhook delivery done"),
     );
-    webhooks.on("failed", (job, err) =>
+    webhooks.on("failed", (job, err) => {
       logger.warn(
         { deliveryId: job?.data.deliveryId, attemptsMade: job?.attemptsMade, err: err.message },
         "webhook delivery attempt failed (retried with backoff until its attempts are used up, then failed)",
-      ),
-    );
+      );
+      if (job && failedForGood(job, err)) void failDelivery(job.data, err);
+    });
   } else {
     logger.warn("WARDEN_DATA_KEY is not set: webhook deliveries wait in their queue until a worker with it runs");
   }
