@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import {
   revocationEvent,
   WEBHOOK_EVENT_TYPES,
+  webhookRetryDelay,
   webhookTypeOf,
   type RevocationEvent,
   type WebhookPayload,
@@ -11,7 +12,7 @@ import { EVENT_KINDS } from "./event-kinds.js";
 import { markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { createTestAuth, type TestAuth } from "./testing.js";
 import { login, signup } from "./users.js";
-import { createWebhookDeliveries, deliveryToSend } from "./webhook-deliveries.js";
+import { createWebhookDeliveries, deliveryToSend, recoverLostDeliveries, type DeliveryJobState } from "./webhook-deliveries.js";
 import { createWebhook } from "./webhooks.js";
 
 let t: TestAuth;
@@ -70,7 +71,7 @@ async function payloadOf(event: RevocationEvent) {
   return JSON.parse(delivery.body) as WebhookPayload;
 }
 
-describe("webhook payloads", () => {
+describe("webhook deliveries", () => {
   it("every kind of event that ends sessions lists them (EVENT_KINDS, as applying it reads them); a notice lists none", async () => {
     for (const type of Object.keys(EVENT_KINDS) as RevocationEvent["type"][]) {
       const { event, ended } = await commitEvent(type, await userWithTwoSessions());
@@ -106,6 +107,87 @@ describe("webhook payloads", () => {
     expect(await deliveryToSend(t.auth.db, t.auth.webhookSecretKeys, lostDelivery!)).toEqual({
       state: "unsendable",
       why: "its event is no longer in the outbox",
+    });
+  });
+});
+
+describe("recoverLostDeliveries", () => {
+  it("the lost-job sweep queues a lost delivery again with the attempts it had left, its next when its schedule says; fails one whose job failed or had no attempt left; leaves the rest", async () => {
+    const [hook] = await t.database.sql<{ id: string }[]>`select id from webhooks limit 1`;
+    const now = Date.now();
+    const delivery = async (
+      tag: string,
+      row: { attempts?: number; ageMs?: number; lastAttemptMsAgo?: number; status?: string },
+    ) => {
+      const id = randomUUID();
+      const createdAt = new Date(now - (row.ageMs ?? 120_000)).toISOString();
+      const updatedAt = new Date(now - (row.lastAttemptMsAgo ?? row.ageMs ?? 120_000)).toISOString();
+      await t.database.sql`
+        insert into webhook_deliveries (id, webhook_id, event_id, status, attempts, body, created_at, updated_at)
+        values (${id}, ${hook!.id}, ${randomUUID()}, ${row.status ?? "pending"}, ${row.attempts ?? 0}, ${tag}, ${createdAt}, ${updatedAt})`;
+      return id;
+    };
+    // The deliveries of earlier tests are done with: their jobs count as queued.
+    const lostFresh = await delivery("lost before any attempt", {});
+    const lostMidway = await delivery("lost after two attempts", { attempts: 2, lastAttemptMsAgo: 10_000 });
+    const lostLongAgo = await delivery("lost after two attempts, long ago", { attempts: 2, lastAttemptMsAgo: 3_600_000 });
+    const usedUp = await delivery("lost after its last attempt", { attempts: 14 });
+    const failedJob = await delivery("its job failed", { attempts: 1 });
+    const queued = await delivery("still queued", { attempts: 1 });
+    const young = await delivery("just made", { ageMs: 1_000 });
+    const ended = await delivery("succeeded", { attempts: 1, status: "succeeded" });
+    const states: Record<string, DeliveryJobState> = {
+      [lostFresh]: { state: "missing" },
+      [lostMidway]: { state: "missing" },
+      [lostLongAgo]: { state: "missing" },
+      [usedUp]: { state: "missing" },
+      [failedJob]: { state: "failed", reason: "job stalled more than allowable limit\n    at somewhere" },
+      [queued]: { state: "queued" },
+    };
+    const asked: string[] = [];
+    const requeued: { deliveryId: string; attempts: number; delayMs: number }[] = [];
+    const sweep = (after?: string) =>
+      recoverLostDeliveries(t.auth.db, {
+        jobStates: (ids) => {
+          asked.push(...ids);
+          return Promise.resolve(ids.map((id) => states[id] ?? { state: "queued" }));
+        },
+        requeue: (jobs) => {
+          requeued.push(...jobs);
+          return Promise.resolve();
+        },
+        createdBeforeMs: 60_000,
+        schedule: { attempts: 14, delayAfter: (n) => webhookRetryDelay(n, 15_000) },
+        now,
+        after,
+        limit: 3,
+      });
+    const results = [];
+    let next: string | undefined;
+    do {
+      const result = await sweep(next);
+      results.push(result);
+      next = result.next;
+    } while (next);
+    expect(results.length).toBeGreaterThan(1);
+    expect(asked).not.toContain(young);
+    expect(asked).not.toContain(ended);
+    expect(requeued.sort((x, y) => x.deliveryId.localeCompare(y.deliveryId))).toEqual(
+      [
+        { deliveryId: lostFresh, attempts: 14, delayMs: 0 },
+        // Its third attempt was due 30 s after its second, made 10 s ago.
+        { deliveryId: lostMidway, attempts: 12, delayMs: 20_000 },
+        { deliveryId: lostLongAgo, attempts: 12, delayMs: 0 },
+      ].sort((x, y) => x.deliveryId.localeCompare(y.deliveryId)),
+    );
+    expect(results.flatMap((r) => r.failed).sort()).toEqual([usedUp, failedJob].sort());
+    const rows = await t.database.sql<{ id: string; status: string; last_error: string | null }[]>`
+      select id, status, last_error from webhook_deliveries where id in ${t.database.sql([usedUp, failedJob, queued, lostFresh])}`;
+    expect(Object.fromEntries(rows.map((r) => [r.id, [r.status, r.last_error]]))).toEqual({
+      [usedUp]: ["failed", "not sent: its job was lost after its last attempt"],
+      [failedJob]: ["failed", "not sent: its job failed for good: job stalled more than allowable limit"],
+      [queued]: ["pending", null],
+      [lostFresh]: ["pending", null],
     });
   });
 });

@@ -7,7 +7,7 @@ import {
   type WebhookPayload,
 } from "@warden/contracts";
 import { outboxEvents, webhookDeliveries, webhooks, type Database } from "@warden/db";
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { coveredSessions, isNotice } from "./event-kinds.js";
 import type { DbOrTx } from "./sessions.js";
 import { decryptWebhookSecret } from "./webhook-secrets.js";
@@ -174,4 +174,91 @@ export async function markDeliveriesFailed(db: DbOrTx, deliveryIds: string[], er
     .where(and(inArray(webhookDeliveries.id, deliveryIds), eq(webhookDeliveries.status, "pending")))
     .returning({ id: webhookDeliveries.id });
   return ended.map((d) => d.id);
+}
+
+/** Deliveries per sweep round: bounds one transaction and one queue round trip. */
+const SWEEP_BATCH_SIZE = 200;
+
+/** Where a delivery's job is: gone from Redis, failed for good (BullMQ's reason), or still queued. */
+export type DeliveryJobState = { state: "missing" } | { state: "failed"; reason: string } | { state: "queued" };
+
+export interface LostDeliveriesOptions {
+  jobStates: (deliveryIds: string[]) => Promise<DeliveryJobState[]>;
+  /** Adds the jobs again (jobId = delivery id): the attempts each has left, and the wait before its next. */
+  requeue: (jobs: { deliveryId: string; attempts: number; delayMs: number }[]) => Promise<void>;
+  /** Deliveries created more recently are left alone: their job is being added. */
+  createdBeforeMs: number;
+  /** A delivery's attempts in all, and the wait after its n-th failed one (WEBHOOK_JOB_OPTIONS, webhookRetryDelay). */
+  schedule: { attempts: number; delayAfter: (attemptsMade: number) => number };
+  now: number;
+  /** Resume after this delivery id (a sweep goes through the pending deliveries in id order, a batch per call). */
+  after?: string | undefined;
+  limit?: number;
+}
+
+export interface LostDeliveriesResult {
+  /** Deliveries whose job Redis had lost, queued again with the attempts they had left. */
+  requeued: string[];
+  /** Deliveries whose job had failed for good (or was lost after its last attempt), now failed. */
+  failed: string[];
+  /** Where the next call goes on; undefined when this one reached the end (start over). */
+  next: string | undefined;
+}
+
+/**
+ * A delivery lives through its BullMQ job: when Redis loses the job (FLUSHALL, a restart without
+ * persistence, a failover) or the job fails for good without the worker marking the delivery (it
+ * stalled, the database was down), the delivery would stay pending forever. This sweep, modelled on
+ * the outbox relay's `republishLostEvents`, takes pending deliveries created over `createdBeforeMs`
+ * ago and checks their jobs: a missing one is added again with the same jobId (a job another
+ * worker re-added meanwhile is kept) and the attempts the delivery has left, its next attempt when
+ * the schedule would have made it; one in the failed set ends the delivery as failed. Rows are
+ * claimed with SKIP LOCKED, so workers sweeping at once share the work.
+ */
+export async function recoverLostDeliveries(db: Database, options: LostDeliveriesOptions): Promise<LostDeliveriesResult> {
+  const limit = options.limit ?? SWEEP_BATCH_SIZE;
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .select({ id: webhookDeliveries.id, attempts: webhookDeliveries.attempts, updatedAt: webhookDeliveries.updatedAt })
+      .from(webhookDeliveries)
+      .where(
+        and(
+          eq(webhookDeliveries.status, "pending"),
+          lt(webhookDeliveries.createdAt, sql`now() - make_interval(secs => ${options.createdBeforeMs / 1000})`),
+          options.after === undefined ? undefined : gt(webhookDeliveries.id, options.after),
+        ),
+      )
+      .orderBy(asc(webhookDeliveries.id))
+      .limit(limit)
+      .for("update", { skipLocked: true });
+    const next = rows.length < limit ? undefined : rows.at(-1)?.id;
+    if (rows.length === 0) return { requeued: [], failed: [], next };
+    const states = await options.jobStates(rows.map((r) => r.id));
+    const at = new Date(options.now);
+    const { attempts, delayAfter } = options.schedule;
+    const lost = rows.filter((_, i) => states[i]?.state === "missing");
+    const resumable = lost.filter((r) => r.attempts < attempts);
+    if (resumable.length > 0) {
+      await options.requeue(
+        resumable.map((r) => ({
+          deliveryId: r.id,
+          attempts: attempts - r.attempts,
+          delayMs: r.attempts === 0 ? 0 : Math.max(0, r.updatedAt.getTime() + delayAfter(r.attempts) - options.now),
+        })),
+      );
+    }
+    const failed = await markDeliveriesFailed(
+      tx,
+      lost.filter((r) => r.attempts >= attempts).map((r) => r.id),
+      "not sent: its job was lost after its last attempt",
+      at,
+    );
+    for (const [i, row] of rows.entries()) {
+      const state = states[i];
+      if (state?.state !== "failed") continue;
+      const reason = state.reason.split("\n")[0]!.slice(0, 200);
+      failed.push(...(await markDeliveriesFailed(tx, [row.id], `not sent: its job failed for good: ${reason}`, at)));
+    }
+    return { requeued: resumable.map((r) => r.id), failed, next };
+  });
 }

@@ -9,6 +9,11 @@ export interface WebhookSettings extends WebhookClientOptions {
   retry?: { attempts: number; delayMs: number };
   /** Deliveries sent at once by this worker (default 8). */
   concurrency?: number;
+  /**
+   * The sweep for deliveries whose job Redis lost or failed without marking them (`recoverLostDeliveries`):
+   * how often it runs (default 5 s) and how old a pending delivery must be to be looked at (default 1 min).
+   */
+  lostJobCheck?: { everyMs?: number; olderThanMs?: number };
 }
 
 /**

@@ -53,6 +53,10 @@ export const webhookDeliveries = pgTable(
     index("webhook_deliveries_event_idx").on(t.eventId),
     // `admin.webhooks.list` reads each webhook's newest delivery.
     index("webhook_deliveries_newest_idx").on(t.webhookId, t.createdAt.desc()),
+    // The worker's sweep for pending deliveries whose job Redis lost or failed: only the pending few.
+    index("webhook_deliveries_pending_idx")
+      .on(t.id)
+      .where(sql`${t.status} = 'pending'`),
     // Maintenance prunes finished deliveries older than the retention.
     index("webhook_deliveries_finished_idx")
       .on(t.updatedAt)
