@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
+import { createDb } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteUser, unlockUser } from "./admin-users.js";
 import { revokeUserSessions } from "./revoke.js";
 import { setUserRole } from "./roles.js";
-import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
-import { signup } from "./users.js";
+import { createAuth } from "./context.js";
+import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "./testing.js";
+import { login, signup } from "./users.js";
 
 /**
  * Changes to a user take the user's row lock first and their time after it: a change that waited
@@ -79,5 +81,25 @@ describe("changes to a user", () => {
       const { eventId } = await afterWaitingForTheRow(change.userId, change.run);
       expect(await eventAt(eventId), name).toBe(asked + WAITED_MS);
     }
+  });
+
+  it("a deletion erases the account's addresses from the audit in statements that return no rows, however long its history", async () => {
+    const email = `${randomUUID()}@example.com`;
+    const userId = (await signup(t.auth, { email, password: "correct horse battery" }, { ip: "192.0.2.7" })).user.id;
+    for (let i = 0; i < 5; i++) await login(t.auth, { email, password: "correct horse battery" }, { ip: "192.0.2.7" });
+    const statements: string[] = [];
+    const watched = createDb(t.database.url, { max: 1, debug: (_c, query) => statements.push(query.replace(/\s+/g, " ")) });
+    try {
+      const auth = createAuth({ db: watched.db, keys: t.auth.keys, settings: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE } });
+      await deleteUser(auth, { userId, reason: "erasure", actor: SYSTEM });
+    } finally {
+      await watched.close();
+    }
+    const erasures = statements.filter((q) => /^update "audit_log"/i.test(q) || /^update "outbox_events"/i.test(q));
+    expect(erasures.length).toBeGreaterThan(0);
+    for (const q of erasures) expect(q).not.toMatch(/returning/i);
+    const [left] = await t.database.sql<{ n: number }[]>`
+      select count(*)::int as n from audit_log where user_id = ${userId} and ip is not null`;
+    expect(left!.n).toBe(0);
   });
 });
