@@ -1,4 +1,4 @@
-import type { AdminListUsersInput, PublicUser } from "@warden/contracts";
+import type { AdminListedUser, AdminListUsersInput, PublicUser } from "@warden/contracts";
 import { outboxEvents, sessions, users } from "@warden/db";
 import { and, desc, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
@@ -76,15 +76,15 @@ export async function getRevocationStatus(
 
 /**
  * Users newest first (created_at, then id: a stable order), filtered by a part of the email, the
- * role and the lock; deleted accounts only when asked for. `cursor` is the id of the previous
- * page's last user (one that does not exist ends the list).
+ * role and the lock; deleted accounts only when asked for, and then each item says whether it is
+ * one. `cursor` is the id of the previous page's last user (one that does not exist ends the list).
  */
-export async function listUsers(auth: Auth, input: NonNullable<AdminListUsersInput>): Promise<Page<PublicUser>> {
+export async function listUsers(auth: Auth, input: NonNullable<AdminListUsersInput>): Promise<Page<AdminListedUser>> {
   return readPage(
     input.limit,
     (rows) =>
       auth.db
-        .select(publicUserColumns)
+        .select({ ...publicUserColumns, deletedAt: users.deletedAt })
         .from(users)
         .where(
           and(
@@ -101,6 +101,6 @@ export async function listUsers(auth: Auth, input: NonNullable<AdminListUsersInp
         )
         .orderBy(desc(users.createdAt), desc(users.id))
         .limit(rows),
-    toPublicUser,
+    (row) => (input.includeDeleted ? { ...toPublicUser(row), deleted: row.deletedAt !== null } : toPublicUser(row)),
   );
 }
