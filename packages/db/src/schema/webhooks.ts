@@ -1,3 +1,4 @@
+import type { WebhookDeliveryStatus } from "@warden/contracts";
 import { sql } from "drizzle-orm";
 import { index, integer, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 
@@ -19,8 +20,6 @@ export const webhooks = pgTable("webhooks", {
   createdBy: uuid(),
 });
 
-export const WEBHOOK_DELIVERY_STATES = ["pending", "succeeded", "failed"] as const;
-
 /**
  * One delivery of one outbox event to one webhook. Its id is the Standard Webhooks `webhook-id`, the
  * same on every attempt; (webhook, event) is unique, so a redelivered event makes no second one.
@@ -33,7 +32,8 @@ export const webhookDeliveries = pgTable(
       .notNull()
       .references(() => webhooks.id, { onDelete: "cascade" }),
     eventId: uuid().notNull(),
-    status: text({ enum: WEBHOOK_DELIVERY_STATES }).notNull().default("pending"),
+    /** One of WEBHOOK_DELIVERY_STATUSES (@warden/contracts), the states `admin.webhooks.list` shows. */
+    status: text().$type<WebhookDeliveryStatus>().notNull().default("pending"),
     attempts: integer().notNull().default(0),
     /** HTTP status of the last attempt that got an answer. */
     lastStatus: integer(),
