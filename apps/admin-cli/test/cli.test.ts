@@ -266,6 +266,17 @@ describe("warden CLI against a running server", () => {
     });
     expect(userRevoked).toHaveLength(1);
     expect(userRevoked[0]).toMatchObject({ sessionsRevoked: 1, actor: { type: "system" } });
+    // The promotion is audited as a role change too.
+    const roleChanged = await waitFor(async () => {
+      const { items } = await (await adminClient()).api.admin.audit.query({ userId, type: "user.role_changed" });
+      return items.length > 0 ? items : undefined;
+    });
+    expect(roleChanged).toEqual([
+      expect.objectContaining({
+        actor: expect.objectContaining({ type: "system" }),
+        reason: "promoted to admin by `warden admin create`",
+      }),
+    ]);
     expect(
       await waitFor(async () => {
         const me = await trpc("auth.me", undefined, accessToken);

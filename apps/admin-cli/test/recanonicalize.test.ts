@@ -26,5 +26,9 @@ it("admin create re-canonicalises stored emails before it touches users: the new
   await bootstrapAdmin(db.url, "root@corp.test", "admin password 1", { promoteExisting: false });
   const [lost] = await db.sql`select locked_at from users where id = ${newer!.id}`;
   expect(lost!.locked_at).not.toBeNull();
-  expect(await db.db.select({ type: outboxEvents.type }).from(outboxEvents)).toEqual([{ type: "user.revoked" }]);
+  // The collision's revocation, then the admin's creation (audited like a signup, by the system).
+  expect(await db.db.select({ type: outboxEvents.type }).from(outboxEvents).orderBy(outboxEvents.seq)).toEqual([
+    { type: "user.revoked" },
+    { type: "user.signed_up" },
+  ]);
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { RequestInfo } from "@warden/api";
 import { callerFor, reasonOf } from "@warden/api/testing";
-import { createAdmin, deriveOneTimeToken } from "@warden/auth";
+import { createAdmin, deriveOneTimeToken, promoteToAdmin } from "@warden/auth";
 import { createTestKeyRing } from "@warden/auth/testing";
 import type { AuditEntry } from "@warden/contracts";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
@@ -27,6 +27,7 @@ const from = (n: number): RequestInfo => ({ ip: `203.0.113.${n}`, userAgent: `Cl
 let userId: string;
 let userEmail: string;
 let deletedId: string;
+let webhookId: string;
 /** admin.audit for the user, every page. */
 let history: AuditEntry[];
 
@@ -92,6 +93,9 @@ async function tellTheStory() {
   expect(await reasonOf(api(from(13)).login({ email: userEmail, password }))).toBe("ACCOUNT_LOCKED");
   await admin().unlockUser({ userId, reason: "cleared" });
   await admin().setRole({ userId, role: "admin", reason: "on call" });
+  webhookId = (await admin().webhooks.create({ url: "https://hooks.example.com/warden", events: ["user.revoked"] })).id;
+  await admin().webhooks.test({ id: webhookId });
+  await admin().webhooks.delete({ id: webhookId });
   const doomed = await api(from(14)).signup({ email: `doomed-${randomUUID()}@example.com`, password });
   deletedId = doomed.user.id;
   await admin().deleteUser({ userId: deletedId, reason: "erasure request" });
@@ -149,12 +153,12 @@ describe("the audit log", () => {
       sessionId: firstLogin.sessionId,
       ...client(5),
     });
+    // The address that presented the stolen token: the one that matters most.
     expect(entry("refresh_token.reused")).toMatchObject({
       user,
       actor: { type: "system", id: null },
       sessionsRevoked: 1,
-      ip: null,
-      userAgent: null,
+      ...client(6),
     });
     expect(entry("email.verified")).toMatchObject({ user, actor: self, ...client(8) });
     expect(entry("password.changed")).toMatchObject({ user, actor: self, ...client(9) });
@@ -177,6 +181,12 @@ describe("the audit log", () => {
       appliedAt: expect.any(Number),
       sessionsRevoked: 0,
     });
+  });
+
+  it("records webhook changes with the admin who made them and the admin's address and user agent", async () => {
+    const rows = (await allPages({ userId: adminId }, 50)).filter((i) => i.reason.includes(webhookId));
+    expect(rows.map((i) => i.type)).toEqual(["webhook.deleted", "webhook.tested", "webhook.created"]);
+    for (const row of rows) expect(row, row.type).toMatchObject({ user: null, ...byAdmin() });
   });
 
   it("records a login for an unknown email without the email, and a deletion with the account shown as erased", async () => {
@@ -230,6 +240,42 @@ describe("the audit log", () => {
     const first = await admin().audit({ userId, limit: 2 });
     expect(first.items).toEqual(history.slice(0, 2));
     expect(first.nextCursor).toBe(history[1]!.id);
+  });
+
+  it("an admin made outside signup and admin.setRole is audited: its creation as user.signed_up, a promotion as user.revoked and user.role_changed, by the system", async () => {
+    const system = { type: "system", id: null, email: null };
+    expect((await allPages({ userId: adminId }, 50)).filter((i) => i.type === "user.signed_up")).toEqual([
+      expect.objectContaining({
+        user: { id: adminId, email: "admin@example.com", deleted: false },
+        actor: system,
+        reason: "admin account created by the operator",
+      }),
+    ]);
+    const email = `promoted-${randomUUID()}@example.com`;
+    const squatter = await api(from(20)).signup({ email, password });
+    const { eventId } = await promoteToAdmin(a.auth, {
+      email,
+      password: "operator password",
+      reason: "bootstrap",
+      actor: { type: "system", id: null },
+    });
+    const promoted = await waitFor(
+      async () => {
+        const items = await allPages({ userId: squatter.user.id }, 50);
+        return items.some((i) => i.type === "user.role_changed") && items.some((i) => i.eventId === eventId) && items;
+      },
+      15_000,
+      "the promotion audited",
+    );
+    // Two events of one transaction: the worker may apply (and audit) them in either order.
+    const rows = promoted.filter((i) => i.type === "user.revoked" || i.type === "user.role_changed");
+    expect(rows).toHaveLength(2);
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: "user.role_changed", actor: system, reason: "bootstrap", sessionsRevoked: 0 }),
+        expect.objectContaining({ type: "user.revoked", eventId, actor: system, reason: "bootstrap", sessionsRevoked: 1 }),
+      ]),
+    );
   });
 
   it("an unknown user is NOT_FOUND; a type, range, cursor or limit that is not one is VALIDATION_FAILED", async () => {

@@ -13,6 +13,7 @@ import { createTestKeyRing } from "@warden/auth/testing";
 import { WEBHOOK_QUEUE, type RevocationEvent } from "@warden/contracts";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import {
+  deleteKeys,
   generateTestCertificate,
   scrapeMetrics,
   startWebhookReceiver,
@@ -20,6 +21,7 @@ import {
   type WebhookReceiver,
 } from "@warden/testing";
 import { startAdminWorker, type AdminWorker, type WebhookSettings } from "@warden/worker";
+import { Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,7 +48,8 @@ interface System {
 /** An auth-server instance and a worker on a database and prefix of their own. */
 async function startSystem(options: {
   serverKeys: DataKeys;
-  workerKeys?: DataKeys;
+  /** The worker's data keys (default the server's); null: a worker that sends no webhooks. */
+  workerKeys?: DataKeys | null;
   webhooks: WebhookSettings;
   maintenanceEveryMs?: number;
 }): Promise<System> {
@@ -72,7 +75,7 @@ async function startSystem(options: {
     prefix,
     accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
     refreshTokenTtlMs: 7 * 86_400_000,
-    dataKeys: options.workerKeys ?? options.serverKeys,
+    dataKeys: options.workerKeys === null ? undefined : (options.workerKeys ?? options.serverKeys),
     webhooks: options.webhooks,
     ...(options.maintenanceEveryMs ? { maintenanceEveryMs: options.maintenanceEveryMs } : {}),
     metrics: { port: 0 },
@@ -203,6 +206,43 @@ describe("webhook deliveries", () => {
     expect(await lastDeliveryOf(main, id)).toMatchObject({ id: attempts[0]!.id, attempts: 3, lastStatus: 200 });
   });
 
+  it("a retry sends the body stored with the delivery, the same bytes, though its outbox row and sessions were pruned after the first attempt", async () => {
+    const hooks = await receiver({ answer: (n) => (n === 1 ? 500 : 200) });
+    const { id } = await createWebhook(main, hooks, ["user.revoked"]);
+    const user = await newUser(main);
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: main.prefix });
+    try {
+      const { eventId } = await callerFor(main.instance.auth, main.adminToken).admin.revokeUser({
+        userId: user.user.id,
+        reason: "pruned between attempts",
+      });
+      const first = await hooks.waitFor((h) => h.payload.data.eventId === eventId, 30_000);
+      // No worker takes the retry until the pruning below is done.
+      await queue.pause();
+      await waitFor(async () => (await lastDeliveryOf(main, id))?.attempts === 1, 10_000, "the first attempt recorded");
+      await waitFor(
+        async () =>
+          (await main.database.sql`select 1 from outbox_events where id = ${eventId} and applied_at is not null`).length === 1,
+        10_000,
+        "the event applied",
+      );
+      // What maintenance does with a short RETENTION: the applied event and the revoked sessions go.
+      await main.database.sql`delete from outbox_events where id = ${eventId}`;
+      await main.database.sql`delete from sessions where user_id = ${user.user.id}`;
+      await queue.resume();
+      const retry = await hooks.waitFor((h) => h.id === first.id && h !== first, 30_000);
+      expect(retry.body).toBe(first.body);
+      expect(retry.verified).toBe(true);
+      expect(first.payload.data).toMatchObject({ eventId, sessionIds: [user.sessionId] });
+      await waitFor(async () => (await lastDeliveryOf(main, id))?.status === "succeeded", 10_000, "succeeded");
+    } finally {
+      await queue.resume();
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+
   it("when every attempt fails the delivery is marked failed: list's lastDelivery and the metrics show it", async () => {
     const before = await scrapeMetrics(main.worker.metricsUrl!);
     const hooks = await receiver({ answer: () => 503 });
@@ -226,6 +266,55 @@ describe("webhook deliveries", () => {
     expect(delta("attempt_failed")).toBe(2);
     expect(delta("failed")).toBe(1);
     expect(after.value("warden_queue_jobs", { queue: WEBHOOK_QUEUE, state: "failed" })).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a job that fails outside HTTP on its last attempt (a database error) ends the delivery as failed, in list's lastDelivery and in the metrics", async () => {
+    const system = await startSystem({
+      serverKeys: randomDataKeys(),
+      webhooks: { allowLocal: true, retry: { attempts: 3, delayMs: 200 } },
+    });
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: system.prefix });
+    try {
+      const hooks = await receiver();
+      const { id } = await createWebhook(system, hooks, ["session.revoked"]);
+      const before = await scrapeMetrics(system.worker.metricsUrl!);
+      await queue.pause();
+      const { deliveryId } = await webhooksOf(system).test({ id });
+      await waitFor(async () => (await queue.getJobState(deliveryId)) !== "unknown", 15_000, "the delivery queued");
+      // Every attempt now fails reading the delivery: PostgreSQL answers that the table is not there.
+      await system.database.sql`alter table webhooks rename to webhooks_away`;
+      try {
+        await queue.resume();
+        await waitFor(async () => (await queue.getJobState(deliveryId)) === "failed", 15_000, "the job failed for good");
+        await waitFor(
+          async () =>
+            (await system.database.sql`select 1 from webhook_deliveries where id = ${deliveryId} and status = 'failed'`)
+              .length === 1,
+          15_000,
+          "the delivery marked failed",
+        );
+      } finally {
+        await system.database.sql`alter table webhooks_away rename to webhooks`;
+      }
+      expect(await lastDeliveryOf(system, id)).toEqual({
+        id: deliveryId,
+        status: "failed",
+        attempts: 0,
+        at: expect.any(Number),
+        lastError: 'not sent: relation "webhooks" does not exist',
+      });
+      const after = await scrapeMetrics(system.worker.metricsUrl!);
+      const delta = (outcome: string) =>
+        after.value("warden_webhook_deliveries_total", { outcome }) -
+        before.value("warden_webhook_deliveries_total", { outcome });
+      expect(delta("failed")).toBe(1);
+      expect(hooks.received).toHaveLength(0);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+      await system.close();
+    }
   });
 
   it("a password change is delivered as password.changed (the sessions it ended), never as user.revoked", async () => {
@@ -332,6 +421,122 @@ describe("webhook deliveries", () => {
     expect(logs).toContain("webhook delivery done");
     for (const r of receivers) if (r.secret) expect(logs).not.toContain(r.secret.slice(6));
     for (const hook of receivers.flatMap((r) => r.received)) expect(logs).not.toContain(hook.signature.slice(3));
+  });
+});
+
+describe("deliveries whose job Redis lost or failed unmarked (the worker's lost-job sweep)", () => {
+  /** Swept every 200 ms, pending deliveries older than 300 ms looked at (in production: 5 s, 1 min). */
+  const lostJobCheck = { everyMs: 200, olderThanMs: 300 };
+  let swept: System;
+  let redis: Redis;
+  let queue: Queue;
+  beforeAll(async () => {
+    swept = await startSystem({
+      serverKeys: randomDataKeys(),
+      webhooks: { allowLocal: true, retry: { attempts: 3, delayMs: 200 }, lostJobCheck },
+    });
+    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: swept.prefix });
+  });
+  afterAll(async () => {
+    await queue?.close();
+    redis?.disconnect();
+    await swept?.close();
+  });
+  /** What FLUSHALL, a restart without persistence or a failover does to the webhook queue. */
+  const loseTheQueue = () => deleteKeys(redis, `${swept.prefix}:${WEBHOOK_QUEUE}:`);
+
+  it("a delivery whose job Redis lost before its first attempt is queued again and sent, with the same webhook-id", async () => {
+    const hooks = await receiver();
+    const { id } = await createWebhook(swept, hooks, ["session.revoked"]);
+    const user = await newUser(swept);
+    await queue.pause();
+    const { eventId } = await callerFor(swept.instance.auth, swept.adminToken).admin.revokeSession({
+      sessionId: user.sessionId,
+      reason: "lost job",
+    });
+    const deliveryId = await waitFor(
+      async () => {
+        const [row] = await swept.database.sql<{ id: string }[]>`select id from webhook_deliveries where event_id = ${eventId}`;
+        return row && (await queue.getJobState(row.id)) !== "unknown" && row.id;
+      },
+      15_000,
+      "the delivery queued",
+    );
+    const lostAt = performance.now();
+    await loseTheQueue();
+    expect(await queue.getJobState(deliveryId)).toBe("unknown");
+    const hook = await hooks.waitFor((h) => h.id === deliveryId, 30_000);
+    console.log(
+      `a delivery whose job was lost was sent ${Math.round(hook.at - lostAt)} ms after the loss (sweep every ${lostJobCheck.everyMs} ms)`,
+    );
+    expect(hook.verified).toBe(true);
+    expect(hook.payload.data).toMatchObject({ eventId, sessionIds: [user.sessionId] });
+    await waitFor(async () => (await lastDeliveryOf(swept, id))?.status === "succeeded", 10_000, "succeeded");
+    expect(await lastDeliveryOf(swept, id)).toMatchObject({ id: deliveryId, attempts: 1 });
+  });
+
+  it("a delivery whose job was lost after an attempt keeps its schedule: only the attempts it had left, then failed", async () => {
+    const before = await scrapeMetrics(swept.worker.metricsUrl!);
+    const hooks = await receiver({ answer: () => 503 });
+    const { id } = await createWebhook(swept, hooks, ["email.verified"]);
+    const { deliveryId } = await webhooksOf(swept).test({ id });
+    await hooks.waitFor((h) => h.id === deliveryId, 30_000);
+    // The retry waits: the queue is lost once the first attempt is recorded.
+    await queue.pause();
+    await waitFor(async () => (await lastDeliveryOf(swept, id))?.attempts === 1, 10_000, "the first attempt recorded");
+    await loseTheQueue();
+    await waitFor(async () => (await lastDeliveryOf(swept, id))?.status === "failed", 30_000, "the delivery failed");
+    // Three attempts in all, as its schedule says: the sweep gave the job the two it had left.
+    expect(hooks.received.map((h) => h.id)).toEqual([deliveryId, deliveryId, deliveryId]);
+    expect(await lastDeliveryOf(swept, id)).toMatchObject({ attempts: 3, lastStatus: 503 });
+    const after = await scrapeMetrics(swept.worker.metricsUrl!);
+    expect(
+      after.value("warden_webhook_deliveries_total", { outcome: "failed" }) -
+        before.value("warden_webhook_deliveries_total", { outcome: "failed" }),
+    ).toBe(1);
+  });
+
+  it("a delivery whose job failed for good without the delivery being marked (its worker stalled, the database down) is failed, in list and in the metrics", async () => {
+    // A worker that sends no webhooks, beside one that fails every job for good and marks nothing,
+    // as a job does that stalls past its limit or fails while PostgreSQL is down.
+    const unmarked = await startSystem({
+      serverKeys: randomDataKeys(),
+      workerKeys: null,
+      webhooks: { allowLocal: true, lostJobCheck },
+    });
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const failing = new Worker(
+      WEBHOOK_QUEUE,
+      () => {
+        throw new UnrecoverableError("job stalled more than allowable limit");
+      },
+      { connection, prefix: unmarked.prefix },
+    );
+    try {
+      const before = await scrapeMetrics(unmarked.worker.metricsUrl!);
+      const hooks = await receiver();
+      const { id } = await createWebhook(unmarked, hooks, ["session.revoked"]);
+      const { deliveryId } = await webhooksOf(unmarked).test({ id });
+      await waitFor(async () => (await lastDeliveryOf(unmarked, id))?.status === "failed", 30_000, "the delivery failed");
+      expect(await lastDeliveryOf(unmarked, id)).toEqual({
+        id: deliveryId,
+        status: "failed",
+        attempts: 0,
+        at: expect.any(Number),
+        lastError: "not sent: its job failed for good: job stalled more than allowable limit",
+      });
+      const after = await scrapeMetrics(unmarked.worker.metricsUrl!);
+      expect(
+        after.value("warden_webhook_deliveries_total", { outcome: "failed" }) -
+          before.value("warden_webhook_deliveries_total", { outcome: "failed" }),
+      ).toBe(1);
+      expect(hooks.received).toHaveLength(0);
+    } finally {
+      await failing.close();
+      connection.disconnect();
+      await unmarked.close();
+    }
   });
 });
 

@@ -62,6 +62,13 @@ async function accountRow(email: string) {
   return row;
 }
 
+/** The user.signed_up events of the account with this email: who made it, and why. */
+async function signedUpEvents(email: string) {
+  return database.sql<{ actor: unknown; reason: string }[]>`
+    select payload->'actor' as actor, payload->>'reason' as reason from outbox_events
+    where type = 'user.signed_up' and payload->>'userId' = (select id::text from users where email = ${email})`;
+}
+
 /** The start-time warnings about WARDEN_ADMIN_*, one parsed log line each. */
 function adminWarnings(logs: LogCapture) {
   return logs.lines
@@ -77,6 +84,10 @@ describe("WARDEN_ADMIN_* at start", () => {
     try {
       expect(await accountRow(BOOTSTRAP.email)).toMatchObject({ role: "admin", lockedAt: null });
       expect(adminWarnings(first.logs)).toEqual([]);
+      // Created like a signup, for the audit: by the system, saying how.
+      expect(await signedUpEvents(BOOTSTRAP.email)).toEqual([
+        { actor: { type: "system", id: null }, reason: "admin account created at start (WARDEN_ADMIN_EMAIL)" },
+      ]);
 
       // A second admin (any admin will do) locks the bootstrap account, say because its password leaked.
       const second = { email: "second-admin@example.com", password: PASSWORD };
@@ -104,6 +115,7 @@ describe("WARDEN_ADMIN_* at start", () => {
       // Not unlocked, and the password was not reset (argon2 salts every hash: a reset would change it).
       expect(await accountRow(BOOTSTRAP.email)).toEqual(lockedRow);
       expect(adminWarnings(restarted.logs)).toHaveLength(1);
+      expect(await signedUpEvents(BOOTSTRAP.email)).toHaveLength(1);
     } finally {
       await restarted.server.close();
     }

@@ -76,3 +76,8 @@ export type Context = ReturnType<typeof createContextInner>;
 export function clientInfo(ctx: Context) {
   return { ip: ctx.req.ip, userAgent: ctx.req.userAgent };
 }
+
+/** Who an admin change is recorded as made by, and from where. */
+export function madeBy(ctx: Context & { principal: { userId: string } }) {
+  return { actor: { type: "admin", id: ctx.principal.userId } as const, client: clientInfo(ctx) };
+}

@@ -1,19 +1,16 @@
-import type { Actor } from "@warden/contracts";
 import { oneTimeTokens, sessions, users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { eraseAuditClients } from "./audit.js";
 import type { Auth } from "./context.js";
-import { AuthError } from "./errors.js";
 import { keepAnUnlockedAdmin } from "./last-admin.js";
+import { lockLiveUser } from "./live-user.js";
 import { eraseOutboxClients } from "./outbox.js";
-import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
-import type { ClientInfo, DbOrTx } from "./sessions.js";
+import { announceRevocation, markSessionsRevoked, recordRevocationEvent, type MadeBy } from "./revoke.js";
+import type { DbOrTx } from "./sessions.js";
 
-export interface AdminChangeInput {
+export interface AdminChangeInput extends MadeBy {
   userId: string;
   reason: string;
-  actor: Actor;
-  client?: ClientInfo | undefined;
 }
 
 /**
@@ -27,26 +24,16 @@ export function deletedEmail(userId: string): string {
 /** Not an argon2 hash: every password check against it fails. */
 const UNUSABLE_PASSWORD_HASH = "!deleted";
 
-/** The account's row, locked for the rest of the caller's transaction; NOT_FOUND when there is none or it was deleted. */
-async function lockLiveUser(tx: DbOrTx, userId: string) {
-  const [user] = await tx
-    .select({ id: users.id, role: users.role, lockedAt: users.lockedAt, deletedAt: users.deletedAt })
-    .from(users)
-    .where(eq(users.id, userId))
-    .for("update");
-  if (!user || user.deletedAt) throw new AuthError("NOT_FOUND", "no such user");
-  return user;
-}
-
 /**
  * Unlocks an account (a `user.unlocked` event in the same transaction): it may sign in again. Its
  * sessions stay revoked. An account that is not locked is left as it is (eventId null).
  */
 export async function unlockUser(auth: Auth, input: AdminChangeInput): Promise<{ eventId: string | null }> {
-  const at = auth.clock();
   const event = await auth.db.transaction(async (tx) => {
     const user = await lockLiveUser(tx, input.userId);
     if (!user.lockedAt) return undefined;
+    // Taken with the row locked, as by every change to a user: a change that waited is stamped when it went through.
+    const at = auth.clock();
     await tx.update(users).set({ lockedAt: null }).where(eq(users.id, user.id));
     return recordRevocationEvent(tx, { type: "user.unlocked", userId: user.id, reason: input.reason, actor: input.actor }, at, {
       client: input.client,
@@ -54,7 +41,7 @@ export async function unlockUser(auth: Auth, input: AdminChangeInput): Promise<{
   });
   if (!event) return { eventId: null };
   auth.sessionCache.forgetUser(input.userId);
-  auth.afterRevocation(event, []);
+  announceRevocation(auth, event, []);
   return { eventId: event.eventId };
 }
 
@@ -69,10 +56,10 @@ export async function unlockUser(auth: Auth, input: AdminChangeInput): Promise<{
  * admin is LAST_ADMIN; a deleted or unknown account is NOT_FOUND.
  */
 export async function deleteUser(auth: Auth, input: AdminChangeInput): Promise<{ eventId: string; revokedSessions: number }> {
-  const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {
     const user = await lockLiveUser(tx, input.userId);
     await keepAnUnlockedAdmin(auth, tx, user);
+    const at = auth.clock();
     const event = await recordRevocationEvent(
       tx,
       { type: "user.deleted", userId: user.id, reason: input.reason, actor: input.actor },

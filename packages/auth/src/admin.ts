@@ -1,7 +1,8 @@
-import type { AdminListUsersInput, PublicUser } from "@warden/contracts";
+import type { AdminListedUser, AdminListUsersInput, PublicUser } from "@warden/contracts";
 import { outboxEvents, sessions, users } from "@warden/db";
 import { and, desc, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
+import { readPage, type Page } from "./pages.js";
 import { publicUserColumns, toPublicUser } from "./users.js";
 
 export interface AdminUserView {
@@ -73,37 +74,33 @@ export async function getRevocationStatus(
   return row.appliedAt ? { status: "applied", appliedAt: row.appliedAt.getTime() } : { status: "pending" };
 }
 
-const DEFAULT_PAGE = 50;
-
 /**
  * Users newest first (created_at, then id: a stable order), filtered by a part of the email, the
- * role and the lock; deleted accounts only when asked for. `cursor` is the id of the previous
- * page's last user (one that does not exist ends the list).
+ * role and the lock; deleted accounts only when asked for, and then each item says whether it is
+ * one. `cursor` is the id of the previous page's last user (one that does not exist ends the list).
  */
-export async function listUsers(
-  auth: Auth,
-  input: NonNullable<AdminListUsersInput>,
-): Promise<{ items: PublicUser[]; nextCursor: string | null }> {
-  const limit = input.limit ?? DEFAULT_PAGE;
-  const rows = await auth.db
-    .select(publicUserColumns)
-    .from(users)
-    .where(
-      and(
-        // strpos, not LIKE: the search is a plain substring (no wildcards to escape).
-        input.query === undefined ? undefined : sql`strpos(${users.email}, ${input.query}) > 0`,
-        input.role === undefined ? undefined : eq(users.role, input.role),
-        input.locked === undefined ? undefined : input.locked ? isNotNull(users.lockedAt) : isNull(users.lockedAt),
-        input.includeDeleted ? undefined : isNull(users.deletedAt),
-        // The cursor row's own created_at, at PostgreSQL's precision (microseconds), not a rounded copy.
-        input.cursor === undefined
-          ? undefined
-          : sql`(${users.createdAt}, ${users.id}) < (select page_end.created_at, page_end.id from ${users} page_end where page_end.id = ${input.cursor})`,
-      ),
-    )
-    .orderBy(desc(users.createdAt), desc(users.id))
-    .limit(limit + 1);
-  const items = rows.slice(0, limit).map(toPublicUser);
-  const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? last.id : null };
+export async function listUsers(auth: Auth, input: NonNullable<AdminListUsersInput>): Promise<Page<AdminListedUser>> {
+  return readPage(
+    input.limit,
+    (rows) =>
+      auth.db
+        .select({ ...publicUserColumns, deletedAt: users.deletedAt })
+        .from(users)
+        .where(
+          and(
+            // strpos, not LIKE: the search is a plain substring (no wildcards to escape).
+            input.query === undefined ? undefined : sql`strpos(${users.email}, ${input.query}) > 0`,
+            input.role === undefined ? undefined : eq(users.role, input.role),
+            input.locked === undefined ? undefined : input.locked ? isNotNull(users.lockedAt) : isNull(users.lockedAt),
+            input.includeDeleted ? undefined : isNull(users.deletedAt),
+            // The cursor row's own created_at, at PostgreSQL's precision (microseconds), not a rounded copy.
+            input.cursor === undefined
+              ? undefined
+              : sql`(${users.createdAt}, ${users.id}) < (select page_end.created_at, page_end.id from ${users} page_end where page_end.id = ${input.cursor})`,
+          ),
+        )
+        .orderBy(desc(users.createdAt), desc(users.id))
+        .limit(rows),
+    (row) => (input.includeDeleted ? { ...toPublicUser(row), deleted: row.deletedAt !== null } : toPublicUser(row)),
+  );
 }

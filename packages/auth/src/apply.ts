@@ -3,42 +3,8 @@ import { auditLog, outboxEvents, refreshTokens, sessions, type Database } from "
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { auditRowOf } from "./audit.js";
 import { REVOCATION_SLACK_MS } from "./context.js";
+import { coveredSessions, isNotice, isUserWide, type Notice, type SessionEndingEvent } from "./event-kinds.js";
 import type { DbOrTx } from "./sessions.js";
-
-/**
- * What applying each kind of event takes. Every event type is listed (the compiler refuses a new
- * one until it is): `one-session` and `user-wide` events end sessions (a user-wide producer marked
- * every session it revoked with the event's id); a `notice` ends none (a role change, an email, a
- * signup, an unlock): `applyNotice`.
- */
-const EVENT_KINDS = {
-  "session.revoked": "one-session",
-  "refresh_token.reused": "one-session",
-  "user.revoked": "user-wide",
-  "password.changed": "user-wide",
-  "password.reset": "user-wide",
-  "user.deleted": "user-wide",
-  "user.role_changed": "notice",
-  "email.requested": "notice",
-  "email.verified": "notice",
-  "user.signed_up": "notice",
-  "user.unlocked": "notice",
-  "webhook.created": "notice",
-  "webhook.deleted": "notice",
-  "webhook.tested": "notice",
-} as const satisfies Record<QueuedEvent["type"], "one-session" | "user-wide" | "notice">;
-type KindOf<K> = { [T in keyof typeof EVENT_KINDS]: (typeof EVENT_KINDS)[T] extends K ? T : never }[keyof typeof EVENT_KINDS];
-type UserWideType = KindOf<"user-wide">;
-type RevocationEvent = Extract<QueuedEvent, { type: KindOf<"one-session" | "user-wide"> }>;
-type Notice = Extract<QueuedEvent, { type: KindOf<"notice"> }>;
-
-function isUserWide(event: RevocationEvent): event is Extract<RevocationEvent, { type: UserWideType }> {
-  return EVENT_KINDS[event.type] === "user-wide";
-}
-
-function isNotice(event: QueuedEvent): event is Notice {
-  return EVENT_KINDS[event.type] === "notice";
-}
 
 export interface ApplyOptions {
   /** Sends the revoked session ids to every verifier (idempotent: `publishRevocations`). */
@@ -70,23 +36,8 @@ export interface ApplyResult {
   sessionIds: string[];
 }
 
-/**
- * Sessions the event covers: exactly those its producer revoked. A user revocation holds the user
- * row FOR UPDATE and a login holds it FOR SHARE until its session commits, so the producer already
- * saw every session committed before it, and every later one is a new login that stays alive (no
- * comparison of one server's clock with another's). A plain read, so a redelivery finds the same set.
- */
-async function coveredSessions(tx: DbOrTx, event: RevocationEvent): Promise<string[]> {
-  if (!isUserWide(event)) {
-    // The producer marked this session revoked in the event's own transaction.
-    return [event.sessionId];
-  }
-  const rows = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.revokedEventId, event.eventId));
-  return rows.map((r) => r.id);
-}
-
 /** Kills every refresh token of the sessions (a subquery, so 100k sessions are one statement). */
-async function blacklistRefreshTokens(tx: DbOrTx, event: RevocationEvent, at: Date): Promise<void> {
+async function blacklistRefreshTokens(tx: DbOrTx, event: SessionEndingEvent, at: Date): Promise<void> {
   const scope = isUserWide(event)
     ? sql`${refreshTokens.sessionId} in (select ${sessions.id} from ${sessions} where ${sessions.revokedEventId} = ${event.eventId})`
     : eq(refreshTokens.sessionId, event.sessionId);

@@ -6,6 +6,7 @@ import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordLoginSuccess } from "./audit.js";
 import { createAuth } from "./context.js";
+import { revokeUserSessions } from "./revoke.js";
 import { createTestAuth, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "./testing.js";
 import { login, signup } from "./users.js";
 
@@ -56,6 +57,54 @@ describe("audit rows of logins", () => {
       .from(auditLog)
       .where(eq(auditLog.ip, client.ip));
     expect(rows.map((r) => r.type).sort()).toEqual(["login.failed", "login.failed", "login.succeeded", "login.succeeded"]);
+  });
+
+  it("a refused login whose audit row cannot be written still answers its refusal, and the failure is logged without the email or password", async () => {
+    const warnings: { details: object; message: string }[] = [];
+    const settings = { issuer: TEST_ISSUER, audience: TEST_AUDIENCE };
+    const logger = { warn: (details: object, message: string) => warnings.push({ details, message }) };
+    const auth = createAuth({ db: t.database.db, keys: t.auth.keys, settings, logger });
+    const strict = createAuth({
+      db: t.database.db,
+      keys: t.auth.keys,
+      settings: { ...settings, requireVerifiedEmail: true },
+      logger,
+    });
+    const email = `unaudited-${randomUUID()}@example.com`;
+    const locked = `locked-${randomUUID()}@example.com`;
+    await signup(t.auth, { email, password }, {});
+    const { user } = await signup(t.auth, { email: locked, password }, {});
+    await revokeUserSessions(t.auth, { userId: user.id, reason: "fraud", actor: { type: "system", id: null }, lock: true });
+    // PostgreSQL itself refuses the refusals' rows (a full disk, a lost privilege would do the same).
+    await t.database.sql.unsafe(`
+      create function refuse_login_audit() returns trigger language plpgsql as $$
+        begin raise exception 'audit_log is not writable'; end $$;
+      create trigger refuse_login_audit before insert on audit_log
+        for each row when (new.type in ('login.failed', 'login.refused')) execute function refuse_login_audit()`);
+    try {
+      const refusalOf = (attempt: Promise<unknown>) =>
+        attempt.then(
+          () => "OK",
+          (error: { reason?: string }) => error.reason ?? String(error),
+        );
+      expect(await refusalOf(login(auth, { email, password: "wrong password!" }, { ip: "192.0.2.9" }))).toBe(
+        "INVALID_CREDENTIALS",
+      );
+      expect(await refusalOf(login(auth, { email: `nobody-${randomUUID()}@example.com`, password }, {}))).toBe(
+        "INVALID_CREDENTIALS",
+      );
+      expect(await refusalOf(login(auth, { email: locked, password }, {}))).toBe("ACCOUNT_LOCKED");
+      expect(await refusalOf(login(strict, { email, password }, {}))).toBe("EMAIL_UNVERIFIED");
+    } finally {
+      await t.database.sql.unsafe(`drop trigger refuse_login_audit on audit_log; drop function refuse_login_audit()`);
+    }
+    expect(warnings).toEqual(
+      ["INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "ACCOUNT_LOCKED", "EMAIL_UNVERIFIED"].map((refusal) => ({
+        message: "a refused login could not be audited",
+        details: { refusal, err: "audit_log is not writable" },
+      })),
+    );
+    expect(JSON.stringify(warnings)).not.toMatch(/example\.com|wrong password|correct horse/);
   });
 
   it("what the audit row adds to a login, measured (printed, not asserted)", async () => {

@@ -11,9 +11,8 @@ import { auditLog, users, type Database } from "@warden/db";
 import { aliasedTable, and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
+import { readPage, type Page } from "./pages.js";
 import { clientColumns, type ClientInfo, type DbOrTx } from "./sessions.js";
-
-const DEFAULT_PAGE = 50;
 
 /** The audit row of an applied event: generic, so an event type added later is audited as it is. */
 export function auditRowOf(
@@ -100,10 +99,11 @@ function concerning(userId: string): SQL | undefined {
 /**
  * Erases where the user's requests came from in the audit, in the caller's (deletion's)
  * transaction: rows about the user, except those an admin made (that address is the admin's, and
- * says who deleted the account), and rows the user made as an admin.
+ * says who deleted the account), and rows the user made as an admin. One statement that returns
+ * nothing: an account with a long history does not bring its rows' ids into memory.
  */
-export async function eraseAuditClients(tx: DbOrTx, userId: string): Promise<number> {
-  const erased = await tx
+export async function eraseAuditClients(tx: DbOrTx, userId: string): Promise<void> {
+  await tx
     .update(auditLog)
     .set({ ip: null, userAgent: null })
     .where(
@@ -114,9 +114,7 @@ export async function eraseAuditClients(tx: DbOrTx, userId: string): Promise<num
         ),
         or(sql`${auditLog.ip} is not null`, sql`${auditLog.userAgent} is not null`),
       ),
-    )
-    .returning({ id: auditLog.id });
-  return erased.length;
+    );
 }
 
 /** Deletes audit rows that occurred before `cutoff` (maintenance, RETENTION). */
@@ -133,53 +131,51 @@ const actorUser = aliasedTable(users, "actor_user");
  * or made by them as an admin), type and time range [from, to). `cursor` is the last id of the
  * previous page. Emails are read now, not stored: a deleted account shows none.
  */
-export async function listAudit(
-  auth: Auth,
-  input: NonNullable<AdminAuditInput>,
-): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+export async function listAudit(auth: Auth, input: NonNullable<AdminAuditInput>): Promise<Page<AuditEntry>> {
   if (input.userId !== undefined) {
     const [known] = await auth.db.select({ id: users.id }).from(users).where(eq(users.id, input.userId));
     if (!known) throw new AuthError("NOT_FOUND", "no such user");
   }
-  const limit = input.limit ?? DEFAULT_PAGE;
-  const rows = await auth.db
-    .select({
-      id: auditLog.id,
-      eventId: auditLog.eventId,
-      type: auditLog.type,
-      actorType: auditLog.actorType,
-      actorId: auditLog.actorId,
-      actorEmail: actorUser.email,
-      actorDeletedAt: actorUser.deletedAt,
-      userId: auditLog.userId,
-      userEmail: subject.email,
-      userDeletedAt: subject.deletedAt,
-      sessionId: auditLog.sessionId,
-      sessionsRevoked: auditLog.sessionsRevoked,
-      reason: auditLog.reason,
-      ip: auditLog.ip,
-      userAgent: auditLog.userAgent,
-      occurredAt: auditLog.occurredAt,
-      appliedAt: auditLog.appliedAt,
-    })
-    .from(auditLog)
-    .leftJoin(subject, eq(subject.id, auditLog.userId))
-    .leftJoin(actorUser, eq(actorUser.id, auditLog.actorId))
-    .where(
-      and(
-        // Compared as a bigint in SQL: Number() would round ids past 2^53 and overflow near 2^63.
-        input.cursor === undefined ? undefined : lt(auditLog.id, sql`${input.cursor}::bigint`),
-        input.userId === undefined ? undefined : concerning(input.userId),
-        input.type === undefined ? undefined : eq(auditLog.type, input.type),
-        input.from === undefined ? undefined : gte(auditLog.occurredAt, new Date(input.from)),
-        input.to === undefined ? undefined : lt(auditLog.occurredAt, new Date(input.to)),
-      ),
-    )
-    .orderBy(desc(auditLog.id))
-    .limit(limit + 1);
-  const items = rows.slice(0, limit).map(toAuditEntry);
-  const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? last.id : null };
+  return readPage(
+    input.limit,
+    (rows) =>
+      auth.db
+        .select({
+          id: auditLog.id,
+          eventId: auditLog.eventId,
+          type: auditLog.type,
+          actorType: auditLog.actorType,
+          actorId: auditLog.actorId,
+          actorEmail: actorUser.email,
+          actorDeletedAt: actorUser.deletedAt,
+          userId: auditLog.userId,
+          userEmail: subject.email,
+          userDeletedAt: subject.deletedAt,
+          sessionId: auditLog.sessionId,
+          sessionsRevoked: auditLog.sessionsRevoked,
+          reason: auditLog.reason,
+          ip: auditLog.ip,
+          userAgent: auditLog.userAgent,
+          occurredAt: auditLog.occurredAt,
+          appliedAt: auditLog.appliedAt,
+        })
+        .from(auditLog)
+        .leftJoin(subject, eq(subject.id, auditLog.userId))
+        .leftJoin(actorUser, eq(actorUser.id, auditLog.actorId))
+        .where(
+          and(
+            // Compared as a bigint in SQL: Number() would round ids past 2^53 and overflow near 2^63.
+            input.cursor === undefined ? undefined : lt(auditLog.id, sql`${input.cursor}::bigint`),
+            input.userId === undefined ? undefined : concerning(input.userId),
+            input.type === undefined ? undefined : eq(auditLog.type, input.type),
+            input.from === undefined ? undefined : gte(auditLog.occurredAt, new Date(input.from)),
+            input.to === undefined ? undefined : lt(auditLog.occurredAt, new Date(input.to)),
+          ),
+        )
+        .orderBy(desc(auditLog.id))
+        .limit(rows),
+    toAuditEntry,
+  );
 }
 
 function toAuditEntry(r: {

@@ -53,6 +53,16 @@ export interface AuthHooks {
   beforeAdminCount?: () => Promise<void>;
 }
 
+/** Where the domain reports what it cannot tell its caller (an audit row that could not be written). pino fits. */
+export interface AuthLogger {
+  warn(details: object, message: string): void;
+}
+
+/** Tools and tests that give no logger: warnings go to stderr. */
+const stderrLogger: AuthLogger = {
+  warn: (details, message) => console.warn(message, details),
+};
+
 /**
  * How a refresh ended: rotated, a grace retry answered with the same successor, or refused
  * (a reused token, whose session is then revoked; expired; revoked; unknown).
@@ -85,6 +95,7 @@ export interface Auth {
   afterRevocation: (event: RevocationEvent, sessionIds: string[]) => void;
   /** Told how each refresh ended (metrics); synchronous and cheap, it runs inside the call. */
   onRefresh: (outcome: RefreshOutcome) => void;
+  logger: AuthLogger;
   /** Test-only pause points (see AuthHooks). */
   hooks?: AuthHooks;
 }
@@ -99,6 +110,8 @@ export interface CreateAuthOptions {
   dataKeys?: DataKeys;
   afterRevocation?: Auth["afterRevocation"];
   onRefresh?: Auth["onRefresh"];
+  /** Absent: stderr. */
+  logger?: AuthLogger;
   hooks?: AuthHooks;
 }
 
@@ -120,6 +133,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
     webhookSecretKeys: deriveDataKeys(dataKeys, "webhook-secret"),
     afterRevocation: options.afterRevocation ?? (() => {}),
     onRefresh: options.onRefresh ?? (() => {}),
+    logger: options.logger ?? stderrLogger,
     hooks: options.hooks,
   };
 }

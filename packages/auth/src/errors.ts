@@ -19,3 +19,14 @@ export class AuthError extends Error {
     this.issues = options.issues;
   }
 }
+
+/**
+ * What went wrong, fit for a log line or a status column: the innermost cause's first line (a
+ * database error's own message, never the query and parameters a driver wraps it in).
+ */
+export function failureSummary(error: unknown): string {
+  let cause = error;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return (message.split("\n")[0] ?? "").slice(0, 500);
+}

@@ -6,11 +6,13 @@ import { AuthError } from "./errors.js";
 import type { DbOrTx } from "./sessions.js";
 
 /**
- * Key of the transaction-level advisory lock that every change which can take away an unlocked
+ * Name of the transaction-level advisory lock that every change which can take away an unlocked
  * admin (a demotion, a lock, a deletion) holds while it counts the others. Without it two admins
- * demoting each other at once would each count the other, and both commit.
+ * demoting each other at once would each count the other, and both commit. Keyed by
+ * `hashtext(name)`, as Warden's other advisory locks are: a namespaced name, not a bare number
+ * another application on the database could pick too.
  */
-const ADMIN_COUNT_LOCK = 8312;
+const LAST_ADMIN_LOCK = "warden:last-admin";
 
 /**
  * Refuses, with LAST_ADMIN, a change that takes `target` out of the unlocked admins when no other
@@ -26,7 +28,7 @@ export async function keepAnUnlockedAdmin(
 ): Promise<void> {
   if (target.role !== "admin" || target.lockedAt) return;
   await auth.hooks?.beforeAdminCount?.();
-  await tx.execute(sql`select pg_advisory_xact_lock(${ADMIN_COUNT_LOCK})`);
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${LAST_ADMIN_LOCK}))`);
   const [others] = await tx
     .select({ n: count() })
     .from(users)

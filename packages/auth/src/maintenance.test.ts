@@ -125,7 +125,7 @@ it("pruning deletes webhook deliveries that ended beyond the retention; pending 
   const { id: webhookId } = await createWebhook(
     t.auth,
     { url: "https://hooks.example.com/prune", events: ["session.revoked"] },
-    { type: "admin", id: null },
+    { actor: { type: "admin", id: null } },
   );
   const delivery = (status: "pending" | "succeeded" | "failed", ageMs: number) => ({
     id: randomUUID(),

@@ -4,7 +4,7 @@ import { and, eq } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
-import type { DbOrTx } from "./sessions.js";
+import type { ClientInfo, DbOrTx } from "./sessions.js";
 import { hashToken, recomputeSuccessorToken } from "./tokens.js";
 
 /** A retry of the newest rotation within the grace window: the successor that rotation produced. */
@@ -30,11 +30,17 @@ type Verdict = Replay | NotRotated | { kind: "reused"; event: RevocationEvent; s
  * Why a refresh token was not rotated, told under the session and token row locks. Throws
  * REFRESH_TOKEN_INVALID (unknown), REFRESH_TOKEN_EXPIRED (idle or absolute limit),
  * REFRESH_TOKEN_REVOKED (session or token revoked, account locked), or REFRESH_TOKEN_REUSED (a
- * rotated token outside its grace: the session's revocation commits before the call fails).
+ * rotated token outside its grace: the session's revocation commits before the call fails, its
+ * event carrying the presenter's `client` to the audit).
  * Returns the successor of a grace retry, or `not-rotated` for a live token the rotation
  * missed; it never rotates a token itself (rotate.ts holds the one statement that does).
  */
-export async function classifyRefreshFailure(auth: Auth, presented: string, now: number): Promise<Replay | NotRotated> {
+export async function classifyRefreshFailure(
+  auth: Auth,
+  presented: string,
+  now: number,
+  client?: ClientInfo,
+): Promise<Replay | NotRotated> {
   const verdict = await auth.db.transaction(async (tx): Promise<Verdict> => {
     const row = await lockPresentedToken(tx, presented);
     if (!row) throw new AuthError("REFRESH_TOKEN_INVALID", "unknown refresh token");
@@ -71,7 +77,7 @@ export async function classifyRefreshFailure(auth: Auth, presented: string, now:
       return { kind: "replayed", successor: replayed, successorExpiresAt: next.expiresAt.getTime(), ...base };
     }
 
-    return revokeReusedSession(tx, row, now);
+    return revokeReusedSession(tx, row, now, client);
   });
 
   if (verdict.kind === "reused") {
@@ -108,11 +114,16 @@ async function lockPresentedToken(tx: DbOrTx, presented: string) {
   return row;
 }
 
-/** Theft: a rotated token presented outside its grace. The session is revoked with its outbox event. */
+/**
+ * Theft: a rotated token presented outside its grace. The session is revoked with its outbox event;
+ * where the token came back from (the presenter's address and user agent) goes beside the event,
+ * for the audit.
+ */
 async function revokeReusedSession(
   tx: DbOrTx,
   token: { id: string; sessionId: string; userId: string },
   now: number,
+  client: ClientInfo | undefined,
 ): Promise<Verdict> {
   const event = await recordRevocationEvent(
     tx,
@@ -125,6 +136,7 @@ async function revokeReusedSession(
       actor: { type: "system", id: null },
     },
     now,
+    { client },
   );
   const sessionIds = await markSessionsRevoked(tx, { sessionId: token.sessionId }, event.eventId, event.reason, now);
   return { kind: "reused", event, sessionIds };

@@ -33,7 +33,8 @@ const LOST_JOB_GRACE_MS = 1_000;
 /** A round never waits longer than this on Redis: the rows stay in the outbox for the next one. */
 const PUBLISH_TIMEOUT_MS = 2_000;
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+/** The promise, or a rejection after `ms`: what waits on Redis inside a database transaction is bounded. */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`queue did not answer within ${ms} ms`)), ms);

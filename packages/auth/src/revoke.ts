@@ -5,10 +5,17 @@ import { and, eq, inArray, isNull, ne } from "drizzle-orm";
 import { revocationUntil, type Auth } from "./context.js";
 import { AuthError } from "./errors.js";
 import { keepAnUnlockedAdmin } from "./last-admin.js";
+import { lockLiveUser } from "./live-user.js";
 import { clientColumns, type ClientInfo, type DbOrTx } from "./sessions.js";
 
 type Distribute<T> = T extends unknown ? Omit<T, "eventId" | "at"> : never;
 export type NewRevocationEvent = Distribute<RevocationEvent>;
+
+/** Who made a change, and the request it came from (kept beside its event for the audit, never in it). */
+export interface MadeBy {
+  actor: Actor;
+  client?: ClientInfo | undefined;
+}
 
 export interface RecordEventOptions {
   /** The event's id when the caller needs it before the write (an email's link is derived from it). */
@@ -153,15 +160,10 @@ export async function revokeUserSessions(
   auth: Auth,
   input: RevokeUserInput,
 ): Promise<{ eventId: string; revokedSessions: number }> {
-  const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {
-    const [user] = await tx
-      .select({ id: users.id, role: users.role, lockedAt: users.lockedAt, deletedAt: users.deletedAt })
-      .from(users)
-      .where(eq(users.id, input.userId))
-      .for("update");
-    if (!user || user.deletedAt) throw new AuthError("NOT_FOUND", "no such user");
+    const user = await lockLiveUser(tx, input.userId);
     if (input.lock) await keepAnUnlockedAdmin(auth, tx, user);
+    const at = auth.clock();
     // A lock also sets the not-before: tokens of sessions this transaction cannot see are refused too.
     if (input.lock)
       await tx

@@ -2,10 +2,10 @@ import type { Actor, Role } from "@warden/contracts";
 import { users } from "@warden/db";
 import { eq } from "drizzle-orm";
 import type { Auth } from "./context.js";
-import { AuthError } from "./errors.js";
 import { keepAnUnlockedAdmin } from "./last-admin.js";
+import { lockLiveUser } from "./live-user.js";
 import { announceRevocation, recordRevocationEvent } from "./revoke.js";
-import type { ClientInfo, DbOrTx } from "./sessions.js";
+import type { ClientInfo } from "./sessions.js";
 
 export interface SetUserRoleInput {
   userId: string;
@@ -13,16 +13,6 @@ export interface SetUserRoleInput {
   reason: string;
   actor: Actor;
   client?: ClientInfo | undefined;
-}
-
-/** The user's role and lock, the row locked for the rest of the caller's transaction; undefined when there is no such (live) user. */
-async function lockUserRole(tx: DbOrTx, userId: string) {
-  const [row] = await tx
-    .select({ id: users.id, role: users.role, lockedAt: users.lockedAt, deletedAt: users.deletedAt })
-    .from(users)
-    .where(eq(users.id, userId))
-    .for("update");
-  return row && !row.deletedAt ? row : undefined;
 }
 
 /**
@@ -35,8 +25,7 @@ async function lockUserRole(tx: DbOrTx, userId: string) {
  */
 export async function setUserRole(auth: Auth, input: SetUserRoleInput): Promise<{ eventId: string | null }> {
   const result = await auth.db.transaction(async (tx) => {
-    const current = await lockUserRole(tx, input.userId);
-    if (!current) throw new AuthError("NOT_FOUND", "no such user");
+    const current = await lockLiveUser(tx, input.userId);
     if (current.role === input.role) return undefined;
     await keepAnUnlockedAdmin(auth, tx, current);
     // Taken with the row locked: a concurrent role change commits entirely before or after this one.

@@ -6,6 +6,7 @@ import { signAccessToken } from "./access-tokens.js";
 import type { Auth, RefreshOutcome } from "./context.js";
 import { AuthError } from "./errors.js";
 import { classifyRefreshFailure } from "./refresh-failure.js";
+import type { ClientInfo } from "./sessions.js";
 import { deriveSuccessorToken, generateSuccessorSalt, hashToken } from "./tokens.js";
 
 export interface Rotation {
@@ -50,10 +51,11 @@ function refreshed(auth: Auth, outcome: RefreshOutcome, pair: TokenPair): TokenP
  * Exchanges a refresh token for a new pair. The one statement below is the only rotation: of
  * concurrent refreshes of one token exactly one wins its compare-and-swap, so there is never a
  * second live successor. Every other refresh learns why it missed from classifyRefreshFailure:
- * a grace retry gets the same successor, theft revokes the session, a live token the statement
+ * a grace retry gets the same successor, theft revokes the session (`client`, the presenter's
+ * address and user agent, goes beside its event for the audit), a live token the statement
  * missed is tried again. `auth.onRefresh` is told how it ended.
  */
-export async function rotateRefreshToken(auth: Auth, presented: string): Promise<TokenPair> {
+export async function rotateRefreshToken(auth: Auth, presented: string, client?: ClientInfo): Promise<TokenPair> {
   const now = auth.clock();
   for (let attempt = 0; attempt < MAX_ROTATION_ATTEMPTS; attempt++) {
     // A fresh salt per attempt: only the rotation that wins the compare-and-swap stores its own.
@@ -61,7 +63,7 @@ export async function rotateRefreshToken(auth: Auth, presented: string): Promise
     const successor = deriveSuccessorToken(auth.refreshKeys[0], salt, presented);
     const rotation = await rotateInOneStatement(auth, presented, { token: successor, salt }, now);
     if (rotation) return refreshed(auth, "rotated", issuePair(auth, { successor, ...rotation }, now));
-    const failure = await classifyRefreshFailure(auth, presented, now).catch((error: unknown) => refused(auth, error));
+    const failure = await classifyRefreshFailure(auth, presented, now, client).catch((error: unknown) => refused(auth, error));
     if (failure.kind === "replayed") return refreshed(auth, "grace", issuePair(auth, failure, now));
   }
   throw new AuthError("UNAVAILABLE", "the refresh token changed during every rotation attempt; try again");

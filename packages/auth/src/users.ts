@@ -2,7 +2,7 @@ import type { Actor, AuthResult, CredentialsInput, PublicUser, Role, Verificatio
 import { perDatabase, users } from "@warden/db";
 import { eq, sql } from "drizzle-orm";
 import type { Auth } from "./context.js";
-import { AuthError } from "./errors.js";
+import { AuthError, failureSummary } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
 import { queueEmail } from "./account.js";
 import { recordLoginRefusal, recordLoginSuccess } from "./audit.js";
@@ -116,8 +116,21 @@ export async function login(auth: Auth, input: CredentialsInput, client: ClientI
   try {
     return await checkPasswordAndStartSession(auth, input, client);
   } catch (error) {
-    if (error instanceof AuthError) await recordLoginRefusal(auth, { email: input.email, refusal: error.reason, client });
+    if (error instanceof AuthError) await auditLoginRefusal(auth, { email: input.email, refusal: error.reason, client });
     throw error;
+  }
+}
+
+/**
+ * The refusal's audit row. The caller is told of the refusal (INVALID_CREDENTIALS, ACCOUNT_LOCKED,
+ * EMAIL_UNVERIFIED) whatever becomes of the row: a row that could not be written is logged, by
+ * the refusal and the database's reason only (never the email or the password).
+ */
+async function auditLoginRefusal(auth: Auth, attempt: Parameters<typeof recordLoginRefusal>[1]): Promise<void> {
+  try {
+    await recordLoginRefusal(auth, attempt);
+  } catch (error) {
+    auth.logger.warn({ refusal: attempt.refusal, err: failureSummary(error) }, "a refused login could not be audited");
   }
 }
 
@@ -166,21 +179,44 @@ export async function findUserRole(auth: Auth, userId: string): Promise<{ role: 
   return row && { role: row.role, locked: row.lockedAt !== null };
 }
 
+/** The reason an admin made by createAdmin signs up with, when its caller names none. */
+const ADMIN_CREATED = "admin account created by the operator";
+
 /**
  * Creates an admin account when the email is free (the bootstrap: WARDEN_ADMIN_*, `warden admin
- * create`). An existing account is never touched: whoever signed the address up first would
- * otherwise inherit the role, and a restart would undo a lock or a password change. Returns
- * undefined when the email is taken. The email is canonical (emailSchema).
+ * create`), with its `user.signed_up` event (actor `system`, the reason saying how) in the same
+ * transaction, so the account's creation is audited like a signup. An existing account is never
+ * touched: whoever signed the address up first would otherwise inherit the role, and a restart
+ * would undo a lock or a password change. Returns undefined when the email is taken (and writes
+ * nothing). The email is canonical (emailSchema).
  */
-export async function createAdmin(auth: Auth, email: string, password: string): Promise<PublicUser | undefined> {
+export async function createAdmin(
+  auth: Auth,
+  email: string,
+  password: string,
+  reason: string = ADMIN_CREATED,
+): Promise<PublicUser | undefined> {
   const passwordHash = await hashPassword(password);
-  const [user] = await auth.db
-    .insert(users)
-    // The operator chose the address: verified from the start.
-    .values({ email, passwordHash, role: "admin", createdAt: new Date(auth.clock()), emailVerifiedAt: new Date(auth.clock()) })
-    .onConflictDoNothing({ target: users.email })
-    .returning(publicUserColumns);
-  return user && toPublicUser(user);
+  const at = auth.clock();
+  const created = await auth.db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(users)
+      // The operator chose the address: verified from the start.
+      .values({ email, passwordHash, role: "admin", createdAt: new Date(at), emailVerifiedAt: new Date(at) })
+      .onConflictDoNothing({ target: users.email })
+      .returning(publicUserColumns);
+    if (!row) return undefined;
+    const user = toPublicUser(row);
+    const event = await recordRevocationEvent(
+      tx,
+      { type: "user.signed_up", userId: user.id, reason, actor: { type: "system", id: null } },
+      at,
+    );
+    return { user, event };
+  });
+  if (!created) return undefined;
+  auth.afterRevocation(created.event, []);
+  return created.user;
 }
 
 export interface PromoteToAdminInput {
@@ -194,8 +230,10 @@ export interface PromoteToAdminInput {
 /**
  * Makes an existing account admin with a password the operator chose. Every session it had is
  * revoked in the same transaction (one user.revoked event through the outbox), so whoever signed
- * the address up and kept a refresh token cannot renew it into an admin token. The lock state is
- * left as it is. NOT_FOUND when there is no such account.
+ * the address up and kept a refresh token cannot renew it into an admin token; the role change is
+ * a `user.role_changed` event with the user's not-before, as `admin.setRole` writes it (none when
+ * the account was admin already). The lock state is left as it is. NOT_FOUND when there is no such
+ * account.
  */
 export async function promoteToAdmin(
   auth: Auth,
@@ -205,22 +243,28 @@ export async function promoteToAdmin(
   const at = auth.clock();
   const result = await auth.db.transaction(async (tx) => {
     // Locks the user row first, as every revocation does, so the two queue instead of deadlocking.
-    const [found] = await tx.select({ id: users.id }).from(users).where(eq(users.email, input.email)).for("update");
+    const [found] = await tx
+      .select({ id: users.id, role: users.role })
+      .from(users)
+      .where(eq(users.email, input.email))
+      .for("update");
     if (!found) throw new AuthError("NOT_FOUND", "no such user");
-    const event = await recordRevocationEvent(
-      tx,
-      { type: "user.revoked", userId: found.id, lock: false, reason: input.reason, actor: input.actor },
-      at,
-    );
+    const { reason, actor } = input;
+    const event = await recordRevocationEvent(tx, { type: "user.revoked", userId: found.id, lock: false, reason, actor }, at);
     const ids = await markSessionsRevoked(tx, { userId: found.id }, event.eventId, input.reason, at);
+    const alreadyAdmin = found.role === "admin";
     const [user] = await tx
       .update(users)
-      .set({ role: "admin", passwordHash })
+      .set({ role: "admin", passwordHash, ...(alreadyAdmin ? {} : { tokensNotBefore: new Date(at) }) })
       .where(eq(users.id, found.id))
       .returning(publicUserColumns);
     if (!user) throw new Error("update returned no row");
-    return { user: toPublicUser(user), event, ids };
+    const roleChanged = alreadyAdmin
+      ? undefined
+      : await recordRevocationEvent(tx, { type: "user.role_changed", userId: found.id, role: "admin", reason, actor }, at);
+    return { user: toPublicUser(user), event, ids, roleChanged };
   });
   announceRevocation(auth, result.event, result.ids);
+  if (result.roleChanged) announceRevocation(auth, result.roleChanged, []);
   return { user: result.user, eventId: result.event.eventId, revokedSessions: result.ids.length };
 }

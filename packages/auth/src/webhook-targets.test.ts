@@ -24,6 +24,11 @@ const REFUSED = [
   "::ffff:169.254.169.254",
   "64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
   "2002:a00:1::1", // 6to4 of 10.0.0.1
+  "::7f00:1", // IPv4-compatible (::/96) forms: 127.0.0.1, 10.0.0.1, 169.254.169.254
+  "::a00:1",
+  "::a9fe:a9fe",
+  "4000::1", // unicast to ipaddr.js, but outside global unicast 2000::/3
+  "fec0::1", // deprecated site-local
 ];
 const LOOPBACK = ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"];
 const PUBLIC = ["93.184.216.34", "2606:4700:4700::1111", "8.8.8.8"];
@@ -74,6 +79,9 @@ describe("webhookUrlProblem", () => {
       "https://0xa9fea9fe/x", // 169.254.169.254 in hex: the URL parser reads it as IPv4
       "https://[::ffff:a00:1]/x",
       "https://[fd00::1]/x",
+      "https://[::7f00:1]/x", // IPv4-compatible IPv6 of 127.0.0.1 and 10.0.0.1
+      "https://[::a00:1]/x",
+      "https://[::127.0.0.1]/x",
     ]) {
       expect(problem(url, local), url).toMatch(/must not point to a private address/);
     }

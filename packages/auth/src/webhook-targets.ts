@@ -5,7 +5,9 @@ import ipaddr from "ipaddr.js";
  * Where a webhook may point (SSRF). Only global unicast addresses: private, loopback, link-local
  * (169.254.169.254, the cloud metadata service), unique-local, carrier-grade NAT, multicast,
  * broadcast, unspecified, reserved and documentation ranges are refused, and so are IPv4-mapped
- * and translated (NAT64, 6to4, Teredo) IPv6 forms of them. WEBHOOKS_ALLOW_LOCAL=true (development,
+ * and translated (NAT64, 6to4, Teredo) IPv6 forms of them. An IPv6 address must also lie in global
+ * unicast, 2000::/3: ipaddr.js calls everything it has no name for "unicast", IPv4-compatible
+ * addresses (::/96, `::7f00:1` is 127.0.0.1) included. WEBHOOKS_ALLOW_LOCAL=true (development,
  * tests) allows loopback, and nothing else besides.
  */
 export interface TargetPolicy {
@@ -17,9 +19,19 @@ function isLoopbackName(hostname: string): boolean {
   return hostname === "localhost" || hostname.endsWith(".localhost");
 }
 
-/** The range ipaddr.js gives an address, IPv4-mapped IPv6 read as the IPv4 address it carries. */
+/** IPv6 global unicast (RFC 4291): the only IPv6 block the Internet routes to hosts. */
+const IPV6_GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3");
+
+/**
+ * The range ipaddr.js gives an address, IPv4-mapped IPv6 read as the IPv4 address it carries; an
+ * IPv6 address it calls unicast outside 2000::/3 (IPv4-compatible ::/96, unassigned space) is
+ * `non-global`.
+ */
 function rangeOf(address: string): string {
-  return ipaddr.process(address).range();
+  const parsed = ipaddr.process(address);
+  const range = parsed.range();
+  if (range === "unicast" && parsed.kind() === "ipv6" && !parsed.match(IPV6_GLOBAL_UNICAST)) return "non-global";
+  return range;
 }
 
 /** What is wrong with connecting to this address, or undefined when it may be called. */

@@ -17,7 +17,7 @@ afterAll(() => t.close());
 
 it("after a data-key rotation, resealing moves every secret to the new key: the old one can then go", async () => {
   const actor = { type: "admin", id: null } as const;
-  const created = await createWebhook(t.auth, { url: "https://hooks.example.com/a", events: ["session.revoked"] }, actor);
+  const created = await createWebhook(t.auth, { url: "https://hooks.example.com/a", events: ["session.revoked"] }, { actor });
   const secret = Buffer.from(created.secret.slice("whsec_".length), "base64");
   const stored = async () =>
     (await t.auth.db.select({ c: webhooks.secretCiphertext }).from(webhooks).where(eq(webhooks.id, created.id)))[0]!.c;

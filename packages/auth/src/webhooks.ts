@@ -1,22 +1,24 @@
 import { randomUUID } from "node:crypto";
-import type { Actor, AdminWebhookCreateInput, WebhookEventType, WebhookView } from "@warden/contracts";
+import type { AdminWebhookCreateInput, WebhookEventType, WebhookView } from "@warden/contracts";
 import { webhookDeliveries, webhooks, type Database } from "@warden/db";
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
-import { recordRevocationEvent } from "./revoke.js";
+import { recordRevocationEvent, type MadeBy } from "./revoke.js";
+import { webhookBodyOf } from "./webhook-deliveries.js";
 import { decryptWebhookSecret, encryptWebhookSecret, generateWebhookSecret } from "./webhook-secrets.js";
 import { webhookUrlProblem } from "./webhook-targets.js";
 
 /**
- * Creates a webhook: its row (the secret encrypted) and a `webhook.created` event in one
- * transaction. The secret is returned once, here, and never again. A URL the policy refuses (http,
- * a private or loopback address) is VALIDATION_FAILED with the reason, and nothing is written.
+ * Creates a webhook: its row (the secret encrypted) and a `webhook.created` event (with the admin's
+ * request beside it, for the audit) in one transaction. The secret is returned once, here, and
+ * never again. A URL the policy refuses (http, a private or loopback address) is VALIDATION_FAILED
+ * with the reason, and nothing is written.
  */
 export async function createWebhook(
   auth: Auth,
   input: AdminWebhookCreateInput,
-  actor: Actor,
+  { actor, client }: MadeBy,
 ): Promise<{ id: string; secret: string }> {
   const problem = webhookUrlProblem(new URL(input.url), { allowLocal: auth.settings.webhooksAllowLocal });
   if (problem) throw new AuthError("VALIDATION_FAILED", "input is invalid", { issues: [{ path: "url", message: problem }] });
@@ -33,7 +35,9 @@ export async function createWebhook(
       createdAt: new Date(at),
       createdBy: actor.id,
     });
-    return recordRevocationEvent(tx, { type: "webhook.created", webhookId: id, reason: `webhook ${id} created`, actor }, at);
+    return recordRevocationEvent(tx, { type: "webhook.created", webhookId: id, reason: `webhook ${id} created`, actor }, at, {
+      client,
+    });
   });
   auth.afterRevocation(event, []);
   return { id, secret: secret.text };
@@ -94,12 +98,14 @@ export async function listWebhooks(auth: Auth): Promise<WebhookView[]> {
 }
 
 /** Deletes a webhook (its pending deliveries go with it) and writes `webhook.deleted`, in one transaction. */
-export async function deleteWebhook(auth: Auth, id: string, actor: Actor): Promise<{ ok: true }> {
+export async function deleteWebhook(auth: Auth, id: string, { actor, client }: MadeBy): Promise<{ ok: true }> {
   const at = auth.clock();
   const event = await auth.db.transaction(async (tx) => {
     const [deleted] = await tx.delete(webhooks).where(eq(webhooks.id, id)).returning({ id: webhooks.id });
     if (!deleted) throw new AuthError("NOT_FOUND", "no such webhook");
-    return recordRevocationEvent(tx, { type: "webhook.deleted", webhookId: id, reason: `webhook ${id} deleted`, actor }, at);
+    return recordRevocationEvent(tx, { type: "webhook.deleted", webhookId: id, reason: `webhook ${id} deleted`, actor }, at, {
+      client,
+    });
   });
   auth.afterRevocation(event, []);
   return { ok: true };
@@ -110,7 +116,7 @@ export async function deleteWebhook(auth: Auth, id: string, actor: Actor): Promi
  * transaction (the worker sends it). The webhook row is held FOR SHARE, so a concurrent delete
  * waits or wins: never a delivery of a deleted webhook.
  */
-export async function testWebhook(auth: Auth, id: string, actor: Actor): Promise<{ deliveryId: string }> {
+export async function testWebhook(auth: Auth, id: string, { actor, client }: MadeBy): Promise<{ deliveryId: string }> {
   const at = auth.clock();
   const deliveryId = randomUUID();
   const event = await auth.db.transaction(async (tx) => {
@@ -120,10 +126,16 @@ export async function testWebhook(auth: Auth, id: string, actor: Actor): Promise
       tx,
       { type: "webhook.tested", webhookId: id, deliveryId, reason: `webhook ${id} test delivery`, actor },
       at,
+      { client },
     );
-    await tx
-      .insert(webhookDeliveries)
-      .values({ id: deliveryId, webhookId: id, eventId: event.eventId, createdAt: new Date(at), updatedAt: new Date(at) });
+    await tx.insert(webhookDeliveries).values({
+      id: deliveryId,
+      webhookId: id,
+      eventId: event.eventId,
+      body: await webhookBodyOf(tx, event),
+      createdAt: new Date(at),
+      updatedAt: new Date(at),
+    });
     return event;
   });
   auth.afterRevocation(event, []);

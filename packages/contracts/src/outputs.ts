@@ -15,6 +15,13 @@ export const userOutput = z.object({
 });
 export type PublicUser = z.infer<typeof userOutput>;
 
+/**
+ * A user as `admin.users.list` shows it: the user, and with `includeDeleted` also whether the
+ * account was deleted (its row stays, anonymised); without it every item is a live account.
+ */
+export const adminListedUserOutput = userOutput.extend({ deleted: z.boolean().optional() });
+export type AdminListedUser = z.infer<typeof adminListedUserOutput>;
+
 export const tokenPairOutput = z.object({
   accessToken: z.string(),
   accessTokenExpiresAt: z.number(),

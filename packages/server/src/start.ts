@@ -93,6 +93,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
   const auth = createAuth({
     afterRevocation,
     onRefresh: metrics.refreshed,
+    logger,
     db: database.db,
     keys: loadKeyRing(env),
     dataKeys,
@@ -196,7 +197,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
  * change, and promoting it would hand the role to whoever signed the address up first.
  */
 async function bootstrapAdmin(auth: Auth, logger: Logger, email: string, password: string): Promise<void> {
-  if (await createAdmin(auth, email, password)) {
+  if (await createAdmin(auth, email, password, "admin account created at start (WARDEN_ADMIN_EMAIL)")) {
     logger.info({ email }, "admin account created (WARDEN_ADMIN_EMAIL)");
     return;
   }

@@ -92,7 +92,7 @@ function createWorkerMetrics(sources: WorkerStateSources): WorkerMetrics {
 
   const webhookAttempts = new Counter({
     name: "warden_webhook_deliveries_total",
-    help: "Webhook delivery attempts by outcome: succeeded (a 2xx), attempt_failed (retried with backoff), failed (attempts used up or target refused: the delivery is failed), dropped (webhook deleted)",
+    help: "Webhook delivery attempts by outcome: succeeded (a 2xx), attempt_failed (retried with backoff), failed (attempts used up, target refused, or the job failed for good outside HTTP: the delivery is failed), dropped (webhook deleted)",
     labelNames: ["outcome"] as const,
     registers,
   });

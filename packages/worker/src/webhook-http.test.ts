@@ -43,7 +43,7 @@ function blockConnects() {
 }
 
 describe("the webhook delivery client", () => {
-  it("refuses a name resolving to a private, link-local (metadata), loopback or mapped address without connecting", async () => {
+  it("refuses a name resolving to a private, link-local (metadata), loopback, mapped or IPv4-compatible address without connecting", async () => {
     const connect = blockConnects();
     for (const address of [
       "10.0.0.5",
@@ -53,6 +53,8 @@ describe("the webhook delivery client", () => {
       "::1",
       "fd00:ec2::254",
       "::ffff:10.1.2.3",
+      "::7f00:1", // IPv4-compatible (::/96) forms of 127.0.0.1 and 10.0.0.1
+      "::a00:1",
       "0.0.0.0",
     ]) {
       const result = await postWebhook(request("https://hooks.example.com/x"), {
@@ -70,6 +72,7 @@ describe("the webhook delivery client", () => {
     expect(mixed).toMatchObject({ ok: false, refused: true });
     // A literal address in the URL is checked the same way (no lookup is made for it).
     expect(await postWebhook(request("https://169.254.169.254/latest"), { allowLocal: true })).toMatchObject({ refused: true });
+    expect(await postWebhook(request("https://[::a9fe:a9fe]/latest"), { allowLocal: true })).toMatchObject({ refused: true });
     expect(connect).not.toHaveBeenCalled();
   });
 

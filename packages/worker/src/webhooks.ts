@@ -9,11 +9,17 @@ export interface WebhookSettings extends WebhookClientOptions {
   retry?: { attempts: number; delayMs: number };
   /** Deliveries sent at once by this worker (default 8). */
   concurrency?: number;
+  /**
+   * The sweep for deliveries whose job Redis lost or failed without marking them (`recoverLostDeliveries`):
+   * how often it runs (default 5 s) and how old a pending delivery must be to be looked at (default 1 min).
+   */
+  lostJobCheck?: { everyMs?: number; olderThanMs?: number };
 }
 
 /**
  * How a delivery attempt ended: `succeeded` (a 2xx), `attempt_failed` (another attempt follows),
- * `failed` (attempts used up, or a target that may not be called: the delivery is failed), `dropped`
+ * `failed` (attempts used up, a target that may not be called, or the job failed for good outside
+ * HTTP: the delivery is failed), `dropped`
  * (the webhook was deleted, or the delivery had ended already).
  */
 export const WEBHOOK_OUTCOMES = ["succeeded", "attempt_failed", "failed", "dropped"] as const;
@@ -31,9 +37,10 @@ const USER_AGENT = "Warden-Webhooks/1 (+https://www.standardwebhooks.com)";
 
 /**
  * Sends the deliveries of the webhook queue. The job holds the delivery id only: the URL, the
- * secret (decrypted with the data key) and the payload (built from the outbox event) are read on
- * each attempt, and every attempt is recorded on the delivery row. `webhook-id` is the delivery's
- * id and the body is the same on every attempt; `webhook-timestamp` and the signature are the attempt's.
+ * secret (decrypted with the data key) and the body (stored with the delivery when it was created)
+ * are read on each attempt, and every attempt is recorded on the delivery row. `webhook-id` is the
+ * delivery's id and the body is the same on every attempt; `webhook-timestamp` and the signature
+ * are the attempt's.
  */
 export function createWebhookSender(
   db: Database,
@@ -57,7 +64,7 @@ export function createWebhookSender(
         observe("failed");
         throw new UnrecoverableError(delivery.why);
       }
-      const body = JSON.stringify(delivery.payload);
+      const { body } = delivery;
       const timestamp = Math.floor(now() / 1000);
       const answer = await postWebhook(
         {

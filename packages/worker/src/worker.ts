@@ -2,11 +2,16 @@ import {
   applyRevocationEvent,
   createWebhookDeliveries,
   deriveDataKeys,
+  failureSummary,
+  markDeliveriesFailed,
   noteApplyFailure,
+  recoverLostDeliveries,
   pruneExpired,
   resealWebhookSecrets,
   startFeedKeeper,
+  withTimeout,
   type DataKeys,
+  type DeliveryJobState,
 } from "@warden/auth";
 import {
   EMAIL_JOB_OPTIONS,
@@ -16,6 +21,7 @@ import {
   revocationEvent,
   WEBHOOK_JOB_OPTIONS,
   WEBHOOK_QUEUE,
+  webhookJob,
   webhookRetryDelay,
   type EmailJob,
   type RedisTarget,
@@ -89,9 +95,19 @@ export interface RevocationResult {
 }
 
 export const MAINTENANCE_SCHEDULER_ID = "warden-prune";
+
+/** A job's last failure: its attempts are used up, or it failed with UnrecoverableError (no retry follows). */
+function failedForGood(job: Job, err: Error): boolean {
+  return err.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
+}
 const HOUR_MS = 3_600_000;
 /** A Redis emptied under a running worker (FLUSHALL, eviction) gets its maintenance schedule back this late. */
 const SCHEDULE_CHECK_EVERY_MS = 5_000;
+/** How often pending webhook deliveries are checked for a job Redis lost or failed without marking them. */
+const LOST_DELIVERY_CHECK_EVERY_MS = 5_000;
+/** Pending deliveries younger than this are not checked: their job is being added, or just was. */
+const LOST_DELIVERY_AGE_MS = 60_000;
+const LOST_DELIVERY_REDIS_TIMEOUT_MS = 2_000;
 
 /**
  * Consumes revocation events and runs maintenance. Several workers may run against the same
@@ -147,6 +163,10 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     ...(webhookRetry
       ? { attempts: webhookRetry.attempts, backoff: { type: WEBHOOK_JOB_OPTIONS.backoff.type, delay: webhookRetry.delayMs } }
       : {}),
+  };
+  const webhookSchedule = {
+    attempts: webhookJobOptions.attempts,
+    delayAfter: (attemptsMade: number) => webhookRetryDelay(attemptsMade, webhookJobOptions.backoff.delay),
   };
   const queueWebhooks = async (event: RevocationEvent) => {
     const deliveryIds = await createWebhookDeliveries(database.db, event, new Date());
@@ -237,6 +257,23 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     logger.warn("SMTP_URL is not set: emails wait in the queue until a worker with SMTP_URL runs");
   }
 
+  /**
+   * A delivery whose job failed for good: the sender marks it failed when HTTP was the reason, but a
+   * failure outside HTTP (a database error reading it, recording it) leaves it pending. Marked here,
+   * counted as failed; if that write fails too, the lost-job sweep finds its job in the failed set.
+   */
+  const failDelivery = async (data: unknown, err: Error) => {
+    const parsed = webhookJob.safeParse(data);
+    if (!parsed.success) return;
+    const { deliveryId } = parsed.data;
+    try {
+      const ended = await markDeliveriesFailed(database.db, [deliveryId], `not sent: ${failureSummary(err)}`, new Date());
+      if (ended.length > 0) metrics?.webhookAttempted("failed");
+    } catch (error) {
+      logger.error({ deliveryId, err: failureSummary(error) }, "a failed webhook delivery could not be marked failed");
+    }
+  };
+
   let webhooks: Worker<WebhookJob, WebhookOutcome> | undefined;
   if (options.dataKeys) {
     const sender = createWebhookSender(
@@ -256,7 +293,10 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
           backoffStrategy: (attemptsMade, _type, _err, job) => {
             const backoff = job?.opts.backoff;
             const first = typeof backoff === "object" && backoff.delay ? backoff.delay : WEBHOOK_JOB_OPTIONS.backoff.delay;
-            return webhookRetryDelay(attemptsMade, first);
+            // A job the lost-job sweep added again has only the attempts its delivery had left: the
+            // schedule goes on from where the delivery was, not from its start.
+            const before = Math.max(0, webhookSchedule.attempts - (job?.opts.attempts ?? webhookSchedule.attempts));
+            return webhookRetryDelay(attemptsMade + before, first);
           },
         },
       },
@@ -266,12 +306,13 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     webhooks.on("completed", (job, outcome) =>
       logger.info({ deliveryId: job.data.deliveryId, outcome }, "webhook delivery done"),
     );
-    webhooks.on("failed", (job, err) =>
+    webhooks.on("failed", (job, err) => {
       logger.warn(
         { deliveryId: job?.data.deliveryId, attemptsMade: job?.attemptsMade, err: err.message },
         "webhook delivery attempt failed (retried with backoff until its attempts are used up, then failed)",
-      ),
-    );
+      );
+      if (job && failedForGood(job, err)) void failDelivery(job.data, err);
+    });
   } else {
     logger.warn("WARDEN_DATA_KEY is not set: webhook deliveries wait in their queue until a worker with it runs");
   }
@@ -327,6 +368,72 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
   });
 
   let closing: Promise<void> | undefined;
+
+  // A job, in whatever state BullMQ keeps it, is the hash at its key: one EXISTS per delivery, and
+  // its state only for the few that exist.
+  // Both run inside the sweep's transaction: Redis gets a bounded wait, the rows stay pending otherwise.
+  const deliveryJobStates = (deliveryIds: string[]) =>
+    withTimeout(
+      Promise.all(
+        deliveryIds.map(async (id): Promise<DeliveryJobState> => {
+          if ((await connection.exists(webhookQueue.toKey(id))) === 0) return { state: "missing" };
+          if ((await webhookQueue.getJobState(id)) !== "failed") return { state: "queued" };
+          return { state: "failed", reason: (await webhookQueue.getJob(id))?.failedReason ?? "" };
+        }),
+      ),
+      LOST_DELIVERY_REDIS_TIMEOUT_MS,
+    );
+  const requeueDeliveries = async (jobs: { deliveryId: string; attempts: number; delayMs: number }[]) => {
+    await withTimeout(
+      webhookQueue.addBulk(
+        jobs.map((job) => ({
+          name: "deliver",
+          data: { deliveryId: job.deliveryId },
+          opts: { ...webhookJobOptions, attempts: job.attempts, delay: job.delayMs, jobId: job.deliveryId },
+        })),
+      ),
+      LOST_DELIVERY_REDIS_TIMEOUT_MS,
+    );
+  };
+  const lostJobCheck = options.webhooks?.lostJobCheck;
+  let sweep: Promise<void> | undefined;
+  let sweepAfter: string | undefined;
+  const sweepLostDeliveries = (): Promise<void> =>
+    (sweep ??= (async () => {
+      if (closing || connection.status !== "ready") return;
+      try {
+        const result = await recoverLostDeliveries(database.db, {
+          jobStates: deliveryJobStates,
+          requeue: requeueDeliveries,
+          createdBeforeMs: lostJobCheck?.olderThanMs ?? LOST_DELIVERY_AGE_MS,
+          schedule: webhookSchedule,
+          now: Date.now(),
+          after: sweepAfter,
+        });
+        sweepAfter = result.next;
+        for (const _ of result.failed) metrics?.webhookAttempted("failed");
+        if (result.requeued.length > 0) {
+          logger.warn(
+            { deliveries: result.requeued.length, deliveryIds: result.requeued.slice(0, 20) },
+            "webhook deliveries whose job the queue had lost (Redis emptied, evicting or failed over?) are queued again",
+          );
+        }
+        if (result.failed.length > 0) {
+          logger.warn(
+            { deliveries: result.failed.length, deliveryIds: result.failed.slice(0, 20) },
+            "webhook deliveries whose job had failed for good without them being marked (a stalled job, the database down?) are failed",
+          );
+        }
+      } catch (error) {
+        if (!closing)
+          logger.warn({ err: failureSummary(error) }, "could not check webhook deliveries for lost jobs; trying again");
+      }
+    })().finally(() => {
+      sweep = undefined;
+    }));
+  const sweepTimer = setInterval(() => void sweepLostDeliveries(), lostJobCheck?.everyMs ?? LOST_DELIVERY_CHECK_EVERY_MS);
+  sweepTimer.unref();
+
   const ensureSchedule = async () => {
     if (checkingSchedule || closing || connection.status !== "ready") return;
     checkingSchedule = true;
@@ -343,9 +450,13 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
       checkingSchedule = false;
     }
   };
-  const onReady = () => void ensureSchedule();
+  // Redis back after a restart may be empty: look at once rather than at the next tick.
+  const onReady = () => {
+    void ensureSchedule();
+    void sweepLostDeliveries();
+  };
   connection.on("ready", onReady);
-  const scheduleTimer = setInterval(onReady, SCHEDULE_CHECK_EVERY_MS);
+  const scheduleTimer = setInterval(() => void ensureSchedule(), SCHEDULE_CHECK_EVERY_MS);
   scheduleTimer.unref();
 
   return {
@@ -357,6 +468,8 @@ export async function startAdminWorker(options: AdminWorkerOptions): Promise<Adm
     close: () =>
       (closing ??= (async () => {
         clearInterval(scheduleTimer);
+        clearInterval(sweepTimer);
+        await sweep;
         connection.off("ready", onReady);
         redisRequirements.close();
         // Lets running jobs finish; jobs not started stay in Redis for the next worker.

@@ -20,18 +20,11 @@ import {
   adminRevokeUserInput,
   adminSetRoleInput,
   adminUnlockUserInput,
-  type Actor,
 } from "@warden/contracts";
-import { clientInfo, type Context } from "../context.js";
+import { madeBy } from "../context.js";
 import { fail } from "../errors.js";
 import { adminProcedure } from "../trpc.js";
 import { webhooksRouter } from "./webhooks.js";
-
-/** Who an admin change is recorded as made by, and from where. */
-function madeBy(ctx: Context & { principal: { userId: string } }) {
-  const actor: Actor = { type: "admin", id: ctx.principal.userId };
-  return { actor, client: clientInfo(ctx) };
-}
 
 export const adminRouter = {
   users: {

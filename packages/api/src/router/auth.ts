@@ -54,7 +54,7 @@ export const authRouter = {
     // The cookie is read only with the custom header: a cross-site form cannot send it (CSRF).
     const token = input?.refreshToken ?? (ctx.req.cookieMode ? ctx.req.refreshCookie : undefined);
     if (!token) fail("REFRESH_TOKEN_MISSING", "no refresh token");
-    return deliver(ctx, await rotateRefreshToken(ctx.auth, token));
+    return deliver(ctx, await rotateRefreshToken(ctx.auth, token, clientInfo(ctx)));
   }),
 
   logout: protectedProcedure.input(emptyInput).mutation(async ({ ctx }) => {

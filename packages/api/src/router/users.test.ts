@@ -68,7 +68,12 @@ describe("admin.users.list", () => {
       email: `deleted+${ids["frank@a.test"]}@invalid`,
       locked: true,
       role: "user",
+      deleted: true,
     });
+    // Asked for deleted accounts, every item says whether it is one (a locked account is not).
+    expect(withDeleted.items.filter((u) => u.deleted).map((u) => u.id)).toEqual([ids["frank@a.test"]]);
+    expect(withDeleted.items.every((u) => typeof u.deleted === "boolean")).toBe(true);
+    expect(withDeleted.items.find((u) => u.email === "erin@b.test")).toMatchObject({ locked: true, deleted: false });
   });
 
   it("searches any part of the email, canonicalised like an email, as plain text (no wildcards)", async () => {

@@ -1,3 +1,4 @@
+import type { WebhookDeliveryStatus } from "@warden/contracts";
 import { sql } from "drizzle-orm";
 import { index, integer, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 
@@ -19,8 +20,6 @@ export const webhooks = pgTable("webhooks", {
   createdBy: uuid(),
 });
 
-export const WEBHOOK_DELIVERY_STATES = ["pending", "succeeded", "failed"] as const;
-
 /**
  * One delivery of one outbox event to one webhook. Its id is the Standard Webhooks `webhook-id`, the
  * same on every attempt; (webhook, event) is unique, so a redelivered event makes no second one.
@@ -33,11 +32,18 @@ export const webhookDeliveries = pgTable(
       .notNull()
       .references(() => webhooks.id, { onDelete: "cascade" }),
     eventId: uuid().notNull(),
-    status: text({ enum: WEBHOOK_DELIVERY_STATES }).notNull().default("pending"),
+    /** One of WEBHOOK_DELIVERY_STATUSES (@warden/contracts), the states `admin.webhooks.list` shows. */
+    status: text().$type<WebhookDeliveryStatus>().notNull().default("pending"),
     attempts: integer().notNull().default(0),
     /** HTTP status of the last attempt that got an answer. */
     lastStatus: integer(),
     lastError: text(),
+    /**
+     * The request body (the payload as JSON: ids only), built when the delivery is created and sent
+     * as it is on every attempt, whatever is pruned meanwhile. Null on deliveries made before bodies
+     * were stored: their first attempt builds it from the outbox event and keeps it.
+     */
+    body: text(),
     createdAt: timestamp({ withTimezone: true }).notNull(),
     /** The last attempt, or the creation before any. */
     updatedAt: timestamp({ withTimezone: true }).notNull(),
@@ -47,6 +53,10 @@ export const webhookDeliveries = pgTable(
     index("webhook_deliveries_event_idx").on(t.eventId),
     // `admin.webhooks.list` reads each webhook's newest delivery.
     index("webhook_deliveries_newest_idx").on(t.webhookId, t.createdAt.desc()),
+    // The worker's sweep for pending deliveries whose job Redis lost or failed: only the pending few.
+    index("webhook_deliveries_pending_idx")
+      .on(t.id)
+      .where(sql`${t.status} = 'pending'`),
     // Maintenance prunes finished deliveries older than the retention.
     index("webhook_deliveries_finished_idx")
       .on(t.updatedAt)
