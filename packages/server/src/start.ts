@@ -1,3 +1,4 @@
+import type { AnyTRPCRouter } from "@trpc/server";
 import {
   createAdmin,
   createAuth,
@@ -37,6 +38,11 @@ export interface RunningServer {
 export interface StartOptions {
   /** Where the log goes (default stdout); tests read it. */
   logDestination?: DestinationStream;
+  /**
+   * What /trpc serves instead of Warden's router. The bench serves Warden's with a no-op procedure
+   * beside it, to compare the two calls in one process; production never sets it.
+   */
+  router?: AnyTRPCRouter;
 }
 
 /** Starts one auth-server instance from its configuration. */
@@ -146,6 +152,7 @@ export async function startAuthServer(env: ServerEnv, options: StartOptions = {}
     await bootstrapAdmin(auth, logger, env.WARDEN_ADMIN_EMAIL, env.WARDEN_ADMIN_PASSWORD);
 
   const app = await buildServer({
+    ...(options.router ? { router: options.router } : {}),
     auth,
     logger,
     corsOrigins: env.CORS_ORIGINS,
