@@ -16,6 +16,8 @@ const CHROMIUM = "/usr/bin/chromium";
 export const CONSOLE_DIR = fileURLToPath(new URL("..", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/console", import.meta.url));
 const VIEWPORTS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } } as const;
+/** Screenshots stop here: enough to see a page's layout, small enough to take in seconds. */
+const SHOT_MAX_HEIGHT = 6_000;
 
 /** `vite build` (production mode, as `pnpm --filter @warden/console build`) into a directory of this run's own. */
 function buildConsole(outDir: string): Promise<void> {
@@ -104,8 +106,17 @@ export async function startConsoleBrowser(startSystem: (consoleDir: string) => P
   });
   const page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(15_000);
+  // The whole page, up to SHOT_MAX_HEIGHT: a page of a hundred audit rows at phone size is tens of
+  // thousands of pixels tall, and encoding that on a loaded machine can outlast any timeout.
   const shot = async (name: string) => {
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const width = page.viewportSize()?.width ?? VIEWPORTS.desktop.width;
+    await page.screenshot({
+      path: path.join(ARTIFACTS, `${name}.png`),
+      fullPage: true,
+      clip: { x: 0, y: 0, width, height: Math.min(height, SHOT_MAX_HEIGHT) },
+      timeout: 60_000,
+    });
   };
   return {
     system,
