@@ -203,10 +203,13 @@ describe("an SMTP server that refuses", () => {
   it("retries with backoff, then keeps the job in the failed set and counts it", async () => {
     const failingPrefix = testPrefix();
     const keys = createTestKeyRing();
-    const instance = await startInstance(database, { redisUrl: REDIS_URL, prefix: failingPrefix, keys, dataKeys });
+    // A database of its own: the other instances' relays would publish this signup's event to
+    // their own prefix, where a worker with a working mailbox sends it.
+    const failingDatabase = await createTestDatabase();
+    const instance = await startInstance(failingDatabase, { redisUrl: REDIS_URL, prefix: failingPrefix, keys, dataKeys });
     const refusing = await startMailbox({ refuseWith: "mailbox unavailable, try again later" });
     const failing = await startAdminWorker({
-      databaseUrl: database.url,
+      databaseUrl: failingDatabase.url,
       redis: REDIS_URL,
       prefix: failingPrefix,
       accessTokenTtlMs: ACCESS_TOKEN_TTL_MS,
@@ -240,6 +243,7 @@ describe("an SMTP server that refuses", () => {
       await failing.close();
       await refusing.close();
       await instance.close();
+      await failingDatabase.close();
       await deletePrefix(REDIS_URL, failingPrefix);
     }
   });
