@@ -1,7 +1,7 @@
 import { getTRPCErrorFromUnknown, initTRPC, type TRPCError } from "@trpc/server";
 import { parseBearer, principalOf, type Principal } from "@warden/access-token";
 import { AuthError, findUserRole, verifyAccessTokenCached } from "@warden/auth";
-import type { Context } from "./context.js";
+import type { Context, ContextSlots } from "./context.js";
 import { fail, formatError } from "./errors.js";
 
 const t = initTRPC.context<Context>().create({
@@ -49,9 +49,16 @@ function authenticate(ctx: Context): Principal {
  * an anonymous caller learns nothing about the input's shape. Observed and authorized in one
  * middleware, not publicProcedure plus another: tRPC copies a call's options at every middleware
  * level, a cost every protected call would pay.
+ *
+ * The principal goes into the context's own slot (ContextSlots), and `next` is told the context
+ * now has one: `next({ ctx })` would copy the whole context for every protected call. Calls of
+ * one batch share their context and their Authorization header, so each writes the same principal.
  */
 export const protectedProcedure = t.procedure.use(({ ctx, path, next }) =>
-  observed(ctx, path, () => next({ ctx: { principal: authenticate(ctx) } })),
+  observed(ctx, path, () => {
+    (ctx as ContextSlots).principal = authenticate(ctx);
+    return (next as typeof next<{ principal: Principal }>)({});
+  }),
 );
 
 /** Admin: the token says admin and the database still agrees (a demotion takes effect at once). */

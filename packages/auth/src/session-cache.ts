@@ -51,16 +51,23 @@ export class SessionCache {
   }
 
   /**
-   * The cached row, or the one `read` returns, kept for the TTL when it is live and no revocation
+   * The cached row, at once (no promise: `auth.me` answers a cached row without a turn of the
+   * event loop), or the one `read` returns, kept for the TTL when it is live and no revocation
    * arrived while it was read.
    */
-  async get(
+  get(
+    sessionId: string,
+    now: number,
+    read: () => Promise<CurrentSession | undefined>,
+  ): CurrentSession | Promise<CurrentSession | undefined> {
+    return this.rows.get(sessionId, now) ?? this.readAndKeep(sessionId, now, read);
+  }
+
+  private async readAndKeep(
     sessionId: string,
     now: number,
     read: () => Promise<CurrentSession | undefined>,
   ): Promise<CurrentSession | undefined> {
-    const cached = this.rows.get(sessionId, now);
-    if (cached) return cached;
     const epoch = this.epoch;
     const current = await read();
     if (current && !current.revoked && this.epoch === epoch) this.rows.set(sessionId, current, now + this.ttlMs);
@@ -74,6 +81,6 @@ export class SessionCache {
  * read before the outage still answers (a revocation reaching this process refuses it, as ever),
  * and after the TTL the read fails closed with UNAVAILABLE. Never serves a row older than the TTL.
  */
-export function getCurrentSessionCached(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
+export function getCurrentSessionCached(auth: Auth, sessionId: string): CurrentSession | Promise<CurrentSession | undefined> {
   return auth.sessionCache.get(sessionId, auth.clock(), () => getCurrentSession(auth, sessionId));
 }

@@ -4,6 +4,7 @@ import {
   createAccount,
   getCurrentSessionCached,
   login,
+  type CurrentSession,
   requestEmailVerification,
   requestPasswordReset,
   resetPassword,
@@ -24,6 +25,7 @@ import {
   type TokenPair,
   type VerificationRequired,
 } from "@warden/contracts";
+import type { Principal } from "@warden/access-token";
 import { clientInfo, type Context } from "../context.js";
 import { fail } from "../errors.js";
 import { protectedProcedure, publicProcedure } from "../trpc.js";
@@ -33,6 +35,12 @@ function deliver<T extends TokenPair | VerificationRequired>(ctx: Context, resul
   if ("verificationRequired" in result || !ctx.req.cookieMode || !ctx.req.setRefreshCookie) return result;
   ctx.req.setRefreshCookie(result.refreshToken, result.refreshTokenExpiresAt);
   return { ...result, refreshToken: "" };
+}
+
+/** `auth.me`'s answer: the caller's user and session, while the session is live and theirs. */
+function meAnswer(principal: Principal, current: CurrentSession | undefined) {
+  if (!current || current.revoked || current.user.id !== principal.userId) fail("SESSION_REVOKED", "session revoked");
+  return { user: current.user, session: current.session };
 }
 
 export const authRouter = {
@@ -116,11 +124,9 @@ export const authRouter = {
     return verifyEmail(ctx.auth, input.token, clientInfo(ctx));
   }),
 
-  me: protectedProcedure.query(async ({ ctx }) => {
-    const current = await getCurrentSessionCached(ctx.auth, ctx.principal.sessionId);
-    if (!current || current.revoked || current.user.id !== ctx.principal.userId) {
-      fail("SESSION_REVOKED", "session revoked");
-    }
-    return { user: current.user, session: current.session };
+  // Not async: a cached row is answered without another promise.
+  me: protectedProcedure.query(({ ctx }) => {
+    const current = getCurrentSessionCached(ctx.auth, ctx.principal.sessionId);
+    return current instanceof Promise ? current.then((read) => meAnswer(ctx.principal, read)) : meAnswer(ctx.principal, current);
   }),
 } satisfies TRPCRouterRecord;
