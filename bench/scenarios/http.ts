@@ -27,7 +27,7 @@ const CONNECTIONS = 32;
  * Runs of the auth.me / no-op pair: more than the other pairings, because the overhead is a few
  * microseconds on each call and one 5 s run on a shared machine moves by more than that.
  */
-const OVERHEAD_REPS = 7;
+const OVERHEAD_REPS = 8;
 /** Distinct sessions the load cycles through (each request the next token): many clients, not one. */
 const SESSIONS = 2_000;
 
@@ -37,6 +37,7 @@ const ME = `/trpc/auth.me${BATCH}`;
 const SESSIONS_LIST = `/trpc/sessions.list${BATCH}`;
 const PAIR = `/trpc/auth.me,sessions.list${BATCH}`;
 const NOOP = `/trpc/noop${BATCH}`;
+const NOOP_SIZED = `/trpc/noopSized${BATCH}`;
 
 async function cannon(url: string, seconds: number, tokens: string[], server?: Child): Promise<CannonResult> {
   const before = server?.cpuSeconds() ?? Number.NaN;
@@ -67,6 +68,7 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
     built: true,
     cpu: CPU.server,
     env: serverEnv(ctx.databaseUrl, ctx.prefix, ctx.keys),
+    nodeArgs: serverNodeArgs(ctx, "noop-host"),
   });
   try {
     const sessions = await ctx.seeder.sessions(SESSIONS, { eachOwnUser: true });
@@ -80,6 +82,7 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
       // The pair the overhead is measured on: auth.me and the no-op, both on the no-op's host.
       hostMe: (seconds = ctx.seconds) => cannon(at(noop, ME), seconds, tokens, noop),
       noop: (seconds = ctx.seconds) => cannon(at(noop, NOOP), seconds, tokens, noop),
+      noopSized: (seconds = ctx.seconds) => cannon(at(noop, NOOP_SIZED), seconds, tokens, noop),
       sessionsList: (seconds = ctx.seconds) => cannon(at(warden, SESSIONS_LIST), seconds, tokens, warden),
       pair: (seconds = ctx.seconds) => cannon(at(warden, PAIR), seconds, tokens, warden),
     };
@@ -90,6 +93,7 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
       express: [],
       hostMe: [],
       noop: [],
+      noopSized: [],
       sessionsList: [],
       pair: [],
     };
@@ -107,13 +111,17 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
       );
     }
     const overheadReps = ctx.reps > 1 ? OVERHEAD_REPS : 1;
+    // ABBA: every other rep runs the three in reverse order, so a machine that speeds up or slows
+    // down during the scenario (a shared VM does) favours neither side.
     for (let rep = 0; rep < overheadReps; rep++) {
-      runs.hostMe.push(await targets.hostMe());
-      runs.noop.push(await targets.noop());
+      const order = ["hostMe", "noop", "noopSized"] as const;
+      for (const name of rep % 2 === 0 ? order : [...order].reverse()) runs[name].push(await targets[name]());
       check("auth.me on the no-op's host", runs.hostMe.at(-1)!);
       check("no-op", runs.noop.at(-1)!);
+      check("no-op with auth.me's bytes", runs.noopSized.at(-1)!);
+      const line = (r: CannonResult) => `${fmt.rate(r.rps)} (${r.cpuUsPerRequest!.toFixed(0)} us)`;
       ctx.log(
-        `   overhead run ${rep + 1}: auth.me ${fmt.rate(runs.hostMe[rep]!.rps)} (${runs.hostMe[rep]!.cpuUsPerRequest!.toFixed(0)} us), no-op ${fmt.rate(runs.noop[rep]!.rps)} (${runs.noop[rep]!.cpuUsPerRequest!.toFixed(0)} us)`,
+        `   overhead run ${rep + 1}: auth.me ${line(runs.hostMe[rep]!)}, no-op ${line(runs.noop[rep]!)}, no-op with auth.me's bytes ${line(runs.noopSized[rep]!)}`,
       );
     }
     const vsExpress = median(runs.warden.map((w, i) => w.rps / runs.express[i]!.rps));
@@ -123,6 +131,9 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
     // The same comparisons in CPU time per request of the server process: what each would serve on a core of its own.
     const cpuVsExpress = median(runs.warden.map((w, i) => runs.express[i]!.cpuUsPerRequest! / w.cpuUsPerRequest!));
     const cpuOverhead = median(runs.hostMe.map((w, i) => w.cpuUsPerRequest! / runs.noop[i]!.cpuUsPerRequest! - 1));
+    // The auth check and session lookup alone: against a no-op whose answer is as long as auth.me's.
+    const authAlone = median(runs.hostMe.map((w, i) => runs.noopSized[i]!.rps / w.rps - 1));
+    const cpuAuthAlone = median(runs.hostMe.map((w, i) => w.cpuUsPerRequest! / runs.noopSized[i]!.cpuUsPerRequest! - 1));
     const us = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} us/req` : "n/a");
     const latency = (list: CannonResult[]) => `${fmt.ms(med(list, "p50"))} / ${fmt.ms(med(list, "p99"))}`;
     const scenario: Scenario = {
@@ -162,6 +173,22 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
           met: cpuOverhead <= 0.1,
         },
         {
+          metric: "auth check alone: auth.me vs a no-op answering the same bytes",
+          figure: fmt.rate(med(runs.hostMe, "rps")),
+          baseline: fmt.rate(med(runs.noopSized, "rps")),
+          ratio: fmt.signedPct(authAlone),
+          target: "",
+          met: null,
+        },
+        {
+          metric: "CPU per request: the same",
+          figure: us(med(runs.hostMe, "cpuUsPerRequest")),
+          baseline: us(med(runs.noopSized, "cpuUsPerRequest")),
+          ratio: fmt.signedPct(cpuAuthAlone),
+          target: "",
+          met: null,
+        },
+        {
           metric: "auth.me latency p50 / p99",
           figure: latency(runs.warden),
           baseline: latency(runs.express),
@@ -188,7 +215,8 @@ export async function protectedCall(ctx: BenchContext, warden: Child): Promise<{
       ],
       notes: [
         `Requests as @trpc/client's httpBatchLink (and so @warden/client) sends them: GET ${ME}, GET ${SESSIONS_LIST}, GET ${PAIR}; each request carries the next of ${SESSIONS.toLocaleString("en-US")} sessions' access tokens.`,
-        `${CONNECTIONS} connections, ${ctx.seconds} s per run, ${ctx.reps} alternating runs of auth.me and express-jwt (${OVERHEAD_REPS} of auth.me and the no-op), median of the per-run ratios; overhead = no-op req/s / auth.me req/s - 1.`,
+        `${CONNECTIONS} connections, ${ctx.seconds} s per run, ${ctx.reps} alternating runs of auth.me and express-jwt (${OVERHEAD_REPS} of auth.me and the no-ops, every other one in reverse order), median of the per-run ratios; overhead = no-op req/s / auth.me req/s - 1.`,
+        "The no-op answering the same bytes returns a constant shaped and sized as auth.me's answer: the rows against it leave out what a longer answer costs (JSON and socket writes), and show the token check, revocation check and session lookup alone; they are shown for the profile, the target is against the plain no-op.",
         "The no-op: Warden's publicProcedure returning a constant, mounted beside Warden's router in an auth server started as the production one is (startAuthServer: context, metrics observer, logger, error formatter, relay, feed; bench/servers/noop.ts). The overhead rows compare auth.me and the no-op on that one process; every other row is the production build (apps/auth-server/dist/main.js).",
         "CPU rows: user+system CPU time of the server process (/proc/<pid>/stat) per successful request; unlike req/s they hold on a machine shared with other work, and equal the req/s ratio on a dedicated core.",
         "express-jwt: Express 5 + jsonwebtoken, HS256 with a string secret, verify per request (bench/baselines/express-jwt). Warden: ES256 access token, revocation check, user+session for the answer.",
