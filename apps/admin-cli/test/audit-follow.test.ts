@@ -1,7 +1,7 @@
 import { createWardenClient, memoryStore, type WardenClient } from "@warden/client";
 import { sessionOf, startWardenSystem, waitFor, type WardenSystem } from "@warden/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { runWarden, spawnWarden, tempConfigDir } from "./cli.js";
+import { loginAsAdmin, spawnWarden, tempConfigDir } from "./cli.js";
 
 /** A system of its own: the audit log holds exactly what this file puts in it. */
 let system: WardenSystem;
@@ -20,11 +20,7 @@ beforeAll(async () => {
   configDir = await tempConfigDir();
   admin = createWardenClient({ url: system.url, store: memoryStore() });
   await admin.login({ email: system.admin.email, password: system.admin.password });
-  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
-    WARDEN_CONFIG_DIR: configDir.dir,
-    WARDEN_PASSWORD: system.admin.password,
-  });
-  expect(login.code, login.stderr).toBe(0);
+  await loginAsAdmin(system, configDir.dir);
   accounts = await Promise.all(
     [1, 2, 3, 4].map((n) =>
       sessionOf(

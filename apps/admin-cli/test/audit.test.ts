@@ -1,7 +1,7 @@
 import { createWardenClient, memoryStore, type WardenClient } from "@warden/client";
 import { startWardenSystem, waitFor, type WardenSystem } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectOneLineError, nextPageArgs, runWarden, tempConfigDir } from "./cli.js";
+import { expectOneLineError, nextPageArgs, runWarden, tempConfigDir, loginAsAdmin } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
@@ -31,11 +31,7 @@ beforeAll(async () => {
   [system, adminDir] = await Promise.all([startWardenSystem(), tempConfigDir()]);
   admin = createWardenClient({ url: system.url, store: memoryStore() });
   await admin.login({ email: system.admin.email, password: system.admin.password });
-  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
-    WARDEN_CONFIG_DIR: adminDir.dir,
-    WARDEN_PASSWORD: system.admin.password,
-  });
-  expect(login.code, login.stderr).toBe(0);
+  await loginAsAdmin(system, adminDir.dir);
 });
 
 afterAll(async () => {

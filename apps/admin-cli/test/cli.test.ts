@@ -6,7 +6,7 @@ import { createWardenClient, memoryStore, WardenSessionEndedError, type WardenCl
 import { freePort } from "@warden/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWardenSystem, type WardenSystem } from "@warden/testing";
-import { expectOneLineError, runWarden, runWardenInTerminal, spawnWarden, tempConfigDir } from "./cli.js";
+import { expectOneLineError, runWarden, runWardenInTerminal, spawnWarden, tempConfigDir, loginAsAdmin } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
@@ -25,11 +25,7 @@ beforeAll(async () => {
   victim = createWardenClient({ url: system.url, store: memoryStore() });
   await victim.signup({ email: VICTIM, password: PASSWORD, deviceName: "victim laptop" });
   await createWardenClient({ url: system.url, store: memoryStore() }).signup({ email: PLAIN, password: PASSWORD });
-  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
-    WARDEN_CONFIG_DIR: adminDir.dir,
-    WARDEN_PASSWORD: system.admin.password,
-  });
-  expect(login.code, login.stderr).toBe(0);
+  const login = await loginAsAdmin(system, adminDir.dir);
   expect(login.stdout).toContain(`signed in to ${system.url} as ${system.admin.email} (admin)`);
 });
 

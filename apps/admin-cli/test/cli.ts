@@ -110,6 +110,19 @@ export async function tempConfigDir(): Promise<{ dir: string; remove(): Promise<
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** `warden login` as the system's bootstrap admin, saved under `configDir` with the system's URL. */
+export async function loginAsAdmin(
+  system: { url: string; admin: { email: string; password: string } },
+  configDir: string,
+): Promise<CliResult> {
+  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
+    WARDEN_CONFIG_DIR: configDir,
+    WARDEN_PASSWORD: system.admin.password,
+  });
+  expect(login.code, login.stderr).toBe(0);
+  return login;
+}
+
 /** Expected failures are one line on stderr, never a stack trace. */
 export function expectOneLineError(result: CliResult, code: number, text: RegExp) {
   expect(result.code, result.stderr).toBe(code);

@@ -1,7 +1,7 @@
 import { createWardenClient, memoryStore } from "@warden/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWardenSystem, type WardenSystem } from "@warden/testing";
-import { expectOneLineError, runWarden, tempConfigDir } from "./cli.js";
+import { expectOneLineError, runWarden, tempConfigDir, loginAsAdmin } from "./cli.js";
 
 let system: WardenSystem;
 let adminDir: Awaited<ReturnType<typeof tempConfigDir>>;
@@ -14,11 +14,7 @@ beforeAll(async () => {
   system = await startWardenSystem({ env: { RATE_LIMITS: "true", RATE_LIMIT_LOGIN_ACCOUNT: `${ACCOUNT_BUDGET}/1h` } });
   adminDir = await tempConfigDir();
   await createWardenClient({ url: system.url, store: memoryStore() }).signup({ email: VICTIM, password: PASSWORD });
-  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
-    WARDEN_CONFIG_DIR: adminDir.dir,
-    WARDEN_PASSWORD: system.admin.password,
-  });
-  expect(login.code, login.stderr).toBe(0);
+  await loginAsAdmin(system, adminDir.dir);
 });
 
 afterAll(async () => {

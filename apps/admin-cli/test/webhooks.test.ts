@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { startWardenSystem, startWebhookReceiver, waitFor, type WardenSystem, type WebhookReceiver } from "@warden/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectOneLineError, runWarden, tempConfigDir } from "./cli.js";
+import { expectOneLineError, runWarden, tempConfigDir, loginAsAdmin } from "./cli.js";
 
 /** A system of its own that may call loopback (WEBHOOKS_ALLOW_LOCAL, on server and worker), and a receiver there. */
 let system: WardenSystem;
@@ -26,11 +26,7 @@ beforeAll(async () => {
     startWebhookReceiver(),
     tempConfigDir(),
   ]);
-  const login = await runWarden(["login", "--email", system.admin.email, "--url", system.url], {
-    WARDEN_CONFIG_DIR: adminDir.dir,
-    WARDEN_PASSWORD: system.admin.password,
-  });
-  expect(login.code, login.stderr).toBe(0);
+  await loginAsAdmin(system, adminDir.dir);
 });
 
 afterAll(async () => {
