@@ -1,5 +1,6 @@
 import { initTRPC, lazy, TRPCError } from "@trpc/server";
 import { fastifyTRPCPlugin, type FastifyHandlerOptions } from "@trpc/server/adapters/fastify";
+import { withJsonText } from "@warden/api";
 import { trpcRoute } from "@warden/server";
 import { comparable, rawRequest, type RawRequest } from "@warden/testing";
 import fc from "fast-check";
@@ -10,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * trpcRoute against tRPC's official Fastify adapter on what Warden's router does not use: the
  * default error formatter, responseMeta headers (a Headers object and a record, set-cookie) and
  * status, headers set by a procedure, context failures, stream-like and unserialisable results,
- * subscriptions, lazy routers, method override, batch limits and batching turned off. Each pair
- * of mounts also records the calls of onError, which must match too.
+ * subscriptions, lazy routers, method override, batch limits and batching turned off, and answers
+ * that carry their JSON text (withJsonText), with and without a transformer that changes them.
+ * Each pair of mounts also records the calls of onError, which must match too.
  */
 interface Ctx {
   req: FastifyRequest;
@@ -46,10 +48,38 @@ const router = t.router({
   }),
   nested: { deep: t.procedure.query(() => "deep") },
   lazy: lazy(async () => t.router({ ping: t.procedure.query(() => "pong") })),
+  written: t.procedure.query(() => WRITTEN),
+});
+/** An answer whose JSON is written once (as auth.me's): the route sends that text. */
+const WRITTEN = withJsonText({ id: "u-1", at: 1796609502204, ok: true, list: [1.5, "two"], nested: { e: 'a"b' } });
+/** A transformer that changes every answer: the written text must not be sent in its place. */
+const wrapping = initTRPC.context<Ctx>().create({
+  isDev: false,
+  transformer: {
+    input: { serialize: (v: unknown) => v, deserialize: (v: unknown) => v },
+    output: { serialize: (v: unknown) => ({ wrapped: v }), deserialize: (v: { wrapped: unknown }) => v.wrapped },
+  },
+});
+const wrappingRouter = wrapping.router({
+  written: wrapping.procedure.query(() => WRITTEN),
+  echo: wrapping.procedure.input((v) => v).query(({ input }) => ({ input })),
 });
 type Options = FastifyHandlerOptions<typeof router, FastifyRequest, FastifyReply>;
 
-const PATHS = ["echo", "save", "boom", "busy", "strict", "bigint", "later", "header", "ticks", "nested.deep", "lazy.ping"];
+const PATHS = [
+  "echo",
+  "save",
+  "boom",
+  "busy",
+  "strict",
+  "bigint",
+  "later",
+  "header",
+  "ticks",
+  "nested.deep",
+  "lazy.ping",
+  "written",
+];
 const ODD = ["nope", "nested", "%zz", "nested%2Edeep", "lazy.nope", ""];
 
 /** Every onError call of one mount, in order. */
@@ -83,6 +113,7 @@ function options(mount: string, extra: Partial<Options>): Options {
 const MOUNTS = {
   a: { allowMethodOverride: true, maxBatchSize: 3 },
   b: { allowBatching: false },
+  c: { router: wrappingRouter as unknown as typeof router },
 } satisfies Record<string, Partial<Options>>;
 
 let app: FastifyInstance;
@@ -172,6 +203,10 @@ const EXAMPLES: Generated[] = [
   { ...get, method: "POST", paths: ["header"], batch: undefined, contentType: "application/json" },
   { ...get, method: "POST", paths: ["save"], input: "--x--", contentType: "multipart/form-data; boundary=x" },
   { ...get, paths: ["strict"], input: '{"0":"nope"}', headers: { "x-fail-context": "1" } },
+  { ...get, paths: ["written"], batch: undefined, input: undefined },
+  { ...get, paths: ["written", "echo", "written"] },
+  { ...get, mount: "c", paths: ["written"], batch: undefined, input: undefined },
+  { ...get, mount: "c", paths: ["written", "echo"] },
 ];
 
 function toRequest(r: Generated): RawRequest {

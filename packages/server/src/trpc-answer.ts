@@ -14,6 +14,7 @@ import {
   type TRPCRequestInfo,
 } from "@trpc/server/http";
 import type { TRPCResponse } from "@trpc/server/rpc";
+import { jsonTextOf } from "@warden/api";
 import { routerParts, type RouterParts } from "./trpc-internals.js";
 
 /**
@@ -371,7 +372,7 @@ function singleAnswer<TSource>(a: Answering<TSource>, [error, data]: Result): An
   if (isDataStream(data)) throw new TRPCError({ code: "UNSUPPORTED_MEDIA_TYPE", message: STREAM_REFUSED });
   const response: TRPCResponse = error ? { error: errorShape(a, error, call, info.type) } : { result: { data } };
   const status = responseStatus(a, [response], error ? [error] : []);
-  return { status, headers: a.headers, body: JSON.stringify(a.parts.serializeResponse(response)) };
+  return { status, headers: a.headers, body: responseJson(a.parts, response) };
 }
 
 function batchAnswer<TSource>(a: Answering<TSource>, results: Result[]): Answer {
@@ -391,7 +392,22 @@ function batchAnswer<TSource>(a: Answering<TSource>, results: Result[]): Answer 
     responses,
     checked.map(([error]) => error),
   );
-  return { status, headers: a.headers, body: JSON.stringify(responses.map((r) => a.parts.serializeResponse(r))) };
+  return { status, headers: a.headers, body: `[${responses.map((r) => responseJson(a.parts, r)).join(",")}]` };
+}
+
+/**
+ * One call's answer as tRPC serialises it: JSON.stringify of the transformed response, or, for a
+ * result the transformer passes through unchanged that carries its JSON text (withJsonText), that
+ * text in the same envelope. The responses built here are exactly `{ result: { data } }` or
+ * `{ error }`, so the envelope is the one JSON.stringify would write.
+ */
+function responseJson(parts: RouterParts, response: TRPCResponse): string {
+  const serialized = parts.serializeResponse(response);
+  if ("result" in serialized && "result" in response && serialized.result.data === response.result.data) {
+    const text = jsonTextOf(serialized.result.data);
+    if (text !== undefined) return `{"result":{"data":${text}}}`;
+  }
+  return JSON.stringify(serialized);
 }
 
 /** A request tRPC could not take apart (or answer): one error for the whole request. */

@@ -28,6 +28,7 @@ import {
 import type { Principal } from "@warden/access-token";
 import { clientInfo, type Context } from "../context.js";
 import { fail } from "../errors.js";
+import { withJsonText } from "../json-text.js";
 import { protectedProcedure, publicProcedure } from "../trpc.js";
 
 /** In browser mode the refresh token goes into the httpOnly cookie and never into the body. */
@@ -37,10 +38,23 @@ function deliver<T extends TokenPair | VerificationRequired>(ctx: Context, resul
   return { ...result, refreshToken: "" };
 }
 
+type MeAnswer = { user: CurrentSession["user"]; session: CurrentSession["session"] };
+
+/**
+ * `auth.me`'s answer for each session row the session cache holds: built and serialised once per
+ * row (withJsonText), not on every call.
+ */
+const meAnswers = new WeakMap<CurrentSession, MeAnswer>();
+
 /** `auth.me`'s answer: the caller's user and session, while the session is live and theirs. */
-function meAnswer(principal: Principal, current: CurrentSession | undefined) {
+function meAnswer(principal: Principal, current: CurrentSession | undefined): MeAnswer {
   if (!current || current.revoked || current.user.id !== principal.userId) fail("SESSION_REVOKED", "session revoked");
-  return { user: current.user, session: current.session };
+  let answer = meAnswers.get(current);
+  if (answer === undefined) {
+    answer = withJsonText({ user: { ...current.user }, session: { ...current.session } });
+    meAnswers.set(current, answer);
+  }
+  return answer;
 }
 
 export const authRouter = {
