@@ -1,7 +1,7 @@
 import type { AccessTokenClaims } from "@warden/contracts";
 
 interface Entry {
-  /** The whole token: an entry is found by signature and answers only the exact same string. */
+  /** The whole token: an entry is found by its signature's end and answers only the exact same string. */
   token: string;
   claims: AccessTokenClaims;
   /** Until when the verdict may be reused (exp plus the checker's clock tolerance), epoch ms. */
@@ -13,9 +13,10 @@ interface Entry {
  * instead of a signature check. Bounded: when full, expired entries and then the oldest go first.
  * Only the signature and claims verdict is cached; revocation and expiry are checked every time.
  *
- * Entries are found by the token's signature segment (a few dozen characters to hash instead of a
- * few hundred: the token arrives as a new string with every request) and answer only when the
- * whole token is the same string, so a signature pasted onto another header or payload is a miss.
+ * Entries are found by the token's last characters, the end of its signature (a few dozen
+ * characters to hash instead of a few hundred: the token arrives as a new string with every
+ * request), and answer only when the whole token is the same string, so a signature pasted onto
+ * another header or payload is a miss.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, Entry>();
@@ -27,7 +28,7 @@ export class VerifiedTokenCache {
   }
 
   get(token: string, nowMs: number): AccessTokenClaims | undefined {
-    const key = signatureOf(token);
+    const key = keyOf(token);
     const entry = this.entries.get(key);
     if (entry === undefined || entry.token !== token) return undefined;
     if (entry.untilMs > nowMs) return entry.claims;
@@ -38,7 +39,7 @@ export class VerifiedTokenCache {
   set(token: string, claims: AccessTokenClaims, untilMs: number, nowMs: number): void {
     if (untilMs <= nowMs) return;
     if (this.entries.size >= this.maxSize) this.evict(nowMs);
-    this.entries.set(signatureOf(token), { token, claims, untilMs });
+    this.entries.set(keyOf(token), { token, claims, untilMs });
   }
 
   clear(): void {
@@ -56,7 +57,14 @@ export class VerifiedTokenCache {
   }
 }
 
-/** What follows the token's last dot (its signature; the whole string if it has none). */
-function signatureOf(token: string): string {
-  return token.slice(token.lastIndexOf(".") + 1);
+/**
+ * The key of a token's entry: its last 43 characters, all of an HS256 signature and the second half
+ * of an ES256 one, cut without searching the token for its last dot. Tokens that end alike (a
+ * forged one copying a real one's end) share a key, not an answer: the entry answers only its own
+ * token, and only a verified token is ever stored.
+ */
+const KEY_CHARS = 43;
+
+function keyOf(token: string): string {
+  return token.length > KEY_CHARS ? token.slice(token.length - KEY_CHARS) : token;
 }
