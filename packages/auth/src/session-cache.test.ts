@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { users } from "@warden/db";
+import { sessions, users } from "@warden/db";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BoundedCache } from "./bounded-cache.js";
 import { verifyAccessTokenCached } from "./access-tokens.js";
 import { getCurrentSessionCached } from "./session-cache.js";
+import { getCurrentSession } from "./sessions.js";
+import { revokeSession } from "./revoke.js";
 import { createAuth } from "./context.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
 import { signup } from "./users.js";
@@ -96,6 +98,50 @@ describe("current-session cache", () => {
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(true);
     await t.database.sql`update sessions set revoked_at = null where id = ${res.sessionId}`;
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+  });
+});
+
+describe("session reads", () => {
+  it("reads that arrive together share a statement, each answered with its own rows", async () => {
+    const signedUp = await Promise.all(Array.from({ length: 24 }, () => newUser()));
+    const revoked = signedUp[3]!;
+    await revokeSession(t.auth, {
+      sessionId: revoked.sessionId,
+      reason: "test",
+      actor: { type: "user", id: revoked.user.id },
+    });
+    const unsafe = vi.spyOn(t.auth.db.$client, "unsafe");
+    try {
+      const asked = [...signedUp.map((s) => s.sessionId), randomUUID(), "not-a-session-id", signedUp[0]!.sessionId];
+      const read = await Promise.all(asked.map((id) => getCurrentSession(t.auth, id)));
+      // At most one statement per slot for the first arrivals, then the rest together.
+      expect(unsafe.mock.calls.length).toBeLessThanOrEqual(6);
+      for (const [i, s] of signedUp.entries()) {
+        expect(read[i]).toEqual({
+          user: { ...s.user, createdAt: s.user.createdAt },
+          session: { id: s.sessionId, createdAt: expect.any(Number), expiresAt: expect.any(Number) },
+          revoked: i === 3,
+        });
+      }
+      expect(read[24]).toBeUndefined();
+      expect(read[25]).toBeUndefined();
+      expect(read[26]).toEqual(read[0]);
+    } finally {
+      unsafe.mockRestore();
+    }
+  });
+
+  it("carries the times Date#getTime gives for the rows, in milliseconds", async () => {
+    const s = await newUser();
+    // As drizzle reads them (Date objects), which is what the answer carried before.
+    const [row] = await t.auth.db
+      .select({ created: sessions.createdAt, expires: sessions.expiresAt, user_created: users.createdAt })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(sessions.id, s.sessionId));
+    const read = await getCurrentSession(t.auth, s.sessionId);
+    expect(read?.session).toEqual({ id: s.sessionId, createdAt: row!.created.getTime(), expiresAt: row!.expires.getTime() });
+    expect(read?.user.createdAt).toBe(row!.user_created.getTime());
   });
 });
 

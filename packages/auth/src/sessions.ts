@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { PublicUser, Role, SessionSummary, TokenPair } from "@warden/contracts";
-import { perDatabase, refreshTokens, sessions, users, type Database } from "@warden/db";
+import { perDatabase, preparedStatement, refreshTokens, sessions, type Database } from "@warden/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
+import { Batcher } from "./batcher.js";
 import type { Auth } from "./context.js";
 import { generateRefreshToken, hashToken } from "./tokens.js";
 
@@ -117,40 +118,76 @@ export interface CurrentSession {
   revoked: boolean;
 }
 
-/** The user and session behind an access token (auth.me); prepared: it runs on cache misses of every protected call. */
-const currentSessionQuery = perDatabase((db) =>
-  db
-    .select({
-      userId: users.id,
-      email: users.email,
-      role: users.role,
-      emailVerifiedAt: users.emailVerifiedAt,
-      lockedAt: users.lockedAt,
-      userCreatedAt: users.createdAt,
-      sessionId: sessions.id,
-      createdAt: sessions.createdAt,
-      expiresAt: sessions.expiresAt,
-      revokedAt: sessions.revokedAt,
-    })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(eq(sessions.id, sql.placeholder("sessionId")))
-    .prepare("current_session"),
+interface CurrentSessionRow {
+  session_id: string;
+  user_id: string;
+  email: string;
+  role: Role;
+  email_verified: boolean;
+  locked: boolean;
+  user_created_ms: number;
+  created_ms: number;
+  expires_ms: number;
+  revoked: boolean;
+}
+
+/**
+ * The users and sessions behind access tokens (auth.me), by session id. Times come as epoch
+ * milliseconds (what the answer carries, as Date#getTime would give them), so no date is parsed.
+ */
+const currentSessionsStatement = preparedStatement<CurrentSessionRow, [string[]]>(`
+  select s.id as session_id, u.id as user_id, u.email, u.role,
+    u.email_verified_at is not null as email_verified, u.locked_at is not null as locked,
+    floor(extract(epoch from u.created_at) * 1000)::float8 as user_created_ms,
+    floor(extract(epoch from s.created_at) * 1000)::float8 as created_ms,
+    floor(extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
+    s.revoked_at is not null as revoked
+  from sessions s
+  join users u on u.id = s.user_id
+  where s.id = any($1::uuid[])`);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function readCurrentSessions(db: Database, sessionIds: string[]): Promise<(CurrentSession | undefined)[]> {
+  // An id that is no UUID names no session, and must not fail the batch it came with.
+  const ids = sessionIds.filter((id) => UUID.test(id));
+  const rows = ids.length === 0 ? [] : await currentSessionsStatement(db, ids);
+  const found = new Map<string, CurrentSession>();
+  for (const row of rows) {
+    found.set(row.session_id, {
+      user: {
+        id: row.user_id,
+        email: row.email,
+        role: row.role,
+        emailVerified: row.email_verified,
+        locked: row.locked,
+        createdAt: row.user_created_ms,
+      },
+      session: { id: row.session_id, createdAt: row.created_ms, expiresAt: row.expires_ms },
+      revoked: row.revoked,
+    });
+  }
+  return sessionIds.map((id) => found.get(id.toLowerCase()));
+}
+
+/**
+ * Session reads that arrive together share one statement: a read that finds a free slot goes at
+ * once, those arriving while every slot is busy go together when one frees up. A cold cache (an
+ * instance just started, or a whole cache's rows expiring together) costs a few statements, not
+ * one round trip per session. One batcher per database handle (its pool).
+ */
+const SESSION_READS_IN_FLIGHT = 4;
+const SESSION_READS_PER_BATCH = 128;
+const sessionReader = perDatabase(
+  (db) =>
+    new Batcher<string, CurrentSession | undefined>((ids) => readCurrentSessions(db, ids), {
+      maxInFlight: SESSION_READS_IN_FLIGHT,
+      maxBatch: SESSION_READS_PER_BATCH,
+      key: (id) => id,
+    }),
 );
 
-export async function getCurrentSession(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
-  const [row] = await currentSessionQuery(auth.db).execute({ sessionId });
-  if (!row) return undefined;
-  return {
-    user: {
-      id: row.userId,
-      email: row.email,
-      role: row.role,
-      emailVerified: row.emailVerifiedAt !== null,
-      locked: row.lockedAt !== null,
-      createdAt: row.userCreatedAt.getTime(),
-    },
-    session: { id: row.sessionId, createdAt: row.createdAt.getTime(), expiresAt: row.expiresAt.getTime() },
-    revoked: row.revokedAt !== null,
-  };
+/** The user and session behind an access token (auth.me), read from PostgreSQL. */
+export function getCurrentSession(auth: Auth, sessionId: string): Promise<CurrentSession | undefined> {
+  return sessionReader(auth.db).submit(sessionId);
 }
