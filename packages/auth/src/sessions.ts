@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { PublicUser, Role, SessionSummary, TokenPair } from "@warden/contracts";
+import { idSchema, type PublicUser, type Role, type SessionSummary, type TokenPair } from "@warden/contracts";
 import { perDatabase, preparedStatement, refreshTokens, sessions, type Database } from "@warden/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
@@ -146,11 +146,9 @@ const currentSessionsStatement = preparedStatement<CurrentSessionRow, [string[]]
   join users u on u.id = s.user_id
   where s.id = any($1::uuid[])`);
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 async function readCurrentSessions(db: Database, sessionIds: string[]): Promise<(CurrentSession | undefined)[]> {
   // An id that is no UUID names no session, and must not fail the batch it came with.
-  const ids = sessionIds.filter((id) => UUID.test(id));
+  const ids = sessionIds.filter((id) => idSchema.safeParse(id).success);
   const rows = ids.length === 0 ? [] : await currentSessionsStatement(db, ids);
   const found = new Map<string, CurrentSession>();
   for (const row of rows) {
