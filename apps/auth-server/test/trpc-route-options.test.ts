@@ -80,6 +80,13 @@ const PATHS = [
   "lazy.ping",
   "written",
 ];
+/**
+ * The procedures that read their input. For a call that does not, tRPC's onError reports
+ * whatever input another call of the batch has parsed by the time it fails: a race inside the
+ * official adapter (it reads a POST body in a few more ticks than a query string), so only
+ * these inputs are compared.
+ */
+const READS_INPUT = new Set(["echo", "save", "strict"]);
 const ODD = ["nope", "nested", "%zz", "nested%2Edeep", "lazy.nope", ""];
 
 /** Every onError call of one mount, in order. */
@@ -94,7 +101,7 @@ function options(mount: string, extra: Partial<Options>): Options {
       return { req, res };
     },
     onError: ({ error, path, type, input }) =>
-      errorLog.get(mount)!.push(`${error.code} ${path} ${type} ${JSON.stringify(input)}`),
+      errorLog.get(mount)!.push(`${error.code} ${path} ${type} ${READS_INPUT.has(path!) ? JSON.stringify(input) : "-"}`),
     responseMeta: ({ paths, errors, type }) => {
       const headers =
         errors.length % 2 === 0
@@ -207,6 +214,8 @@ const EXAMPLES: Generated[] = [
   { ...get, paths: ["written", "echo", "written"] },
   { ...get, mount: "c", paths: ["written"], batch: undefined, input: undefined },
   { ...get, mount: "c", paths: ["written", "echo"] },
+  { ...get, method: "POST", contentType: "application/json", paths: ["echo", "busy"], input: '{"0":{"a":1},"1":"x"}' },
+  { ...get, paths: ["busy", "strict"], input: '{"0":{"a":1},"1":"x"}' },
 ];
 
 function toRequest(r: Generated): RawRequest {
