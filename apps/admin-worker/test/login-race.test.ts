@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import { callerFor, reasonOf, signUp } from "@warden/api/testing";
 import { createAuth, createAdmin, deriveOneTimeToken, hashPassword } from "@warden/auth";
 import { createTestKeyRing, TEST_AUDIENCE, TEST_ISSUER } from "@warden/auth/testing";
+import { idSchema } from "@warden/contracts";
 import { sessions, users } from "@warden/db";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import { and, eq, isNull } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { AdminWorker } from "@warden/worker";
 import {
   ACCESS_TOKEN_TTL_MS,
@@ -20,7 +21,8 @@ import {
 
 /**
  * A login races an account lock, a revocation, a password change or a password reset. Instance A serves the
- * logins (its pause points hold a login at a chosen step), instance B the admin; A learns of
+ * logins (a pause point, or a trigger inside the statement that starts the session, holds a login
+ * at a chosen step), instance B the admin; A learns of
  * revoked sessions only from the worker, so what A refuses is what the worker covered.
  */
 const prefix = testPrefix();
@@ -104,11 +106,46 @@ async function liveSessions(userId: string): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-/** Backends of this database waiting for a lock. */
-async function lockWaiters(): Promise<number> {
+/** Backends of this database waiting for a lock: a row's (a revocation queued behind a login), or the hold's. */
+async function lockWaiters(kind: "row" | "advisory"): Promise<number> {
   const [row] = await database.sql<{ n: number }[]>`
-    select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+    select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'
+      and (wait_event = 'advisory') = ${kind === "advisory"}`;
   return row!.n;
+}
+
+const HOLD_KEY = 7_340_001;
+
+/**
+ * Holds the user's next session insert inside the statement that starts the session, where the
+ * user row is already held FOR SHARE: a trigger on sessions waits for an advisory lock this test
+ * holds on a connection of its own. `reached` settles once a login waits there.
+ */
+async function holdSessionInsert(userId: string) {
+  const holder = await database.sql.reserve();
+  await holder`select pg_advisory_lock(${HOLD_KEY})`;
+  await database.sql.unsafe(`
+    create function hold_session_insert() returns trigger language plpgsql as $$
+      begin perform pg_advisory_xact_lock(${HOLD_KEY}); return new; end $$;
+    create trigger hold_session_insert before insert on sessions for each row
+      when (new.user_id = '${idSchema.parse(userId)}') execute function hold_session_insert()`);
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await holder`select pg_advisory_unlock(${HOLD_KEY})`;
+    holder.release();
+  };
+  return {
+    reached: waitFor(async () => (await lockWaiters("advisory")) > 0, 15_000, "a login held inside its statement"),
+    release,
+    /** Releases the hold if still held, and removes the trigger. */
+    async end() {
+      await release();
+      await database.sql.unsafe(`drop trigger hold_session_insert on sessions; drop function hold_session_insert()`);
+    },
+  };
 }
 
 async function applied(eventId: string) {
@@ -135,10 +172,10 @@ describe("a login racing a lock, a revocation or a password change", () => {
 
   it("a lock racing a login that holds the user row waits for it, then revokes the new session on every instance", async () => {
     const u = await newUser();
-    const pause = pausePoint();
-    a.auth.hooks = { beforeSessionInsert: pause.hook };
+    const hold = await holdSessionInsert(u.userId);
+    onTestFinished(() => hold.end());
     const login = outcome(callerFor(a.auth).auth.login({ email: u.email, password }));
-    await pause.reached;
+    await hold.reached;
 
     let returned = false;
     const revocation = admin()
@@ -146,11 +183,11 @@ describe("a login racing a lock, a revocation or a password change", () => {
       .finally(() => (returned = true));
     // The revocation must queue behind the login's row lock rather than commit past it.
     const seen = await waitFor(
-      async () => (returned ? "returned" : (await lockWaiters()) > 0 && "waiting"),
+      async () => (returned ? "returned" : (await lockWaiters("row")) > 0 && "waiting"),
       15_000,
       "revocation waiting",
     );
-    pause.release();
+    await hold.release();
 
     const result = await login;
     if (!result.ok) throw new Error(`login failed: ${result.reason}`);
@@ -211,21 +248,21 @@ describe("a login racing a lock, a revocation or a password change", () => {
   it("a password reset racing a login that holds the user row waits for it, then revokes the new session on every instance", async () => {
     const u = await newUser();
     const token = await resetToken(u);
-    const pause = pausePoint();
-    a.auth.hooks = { beforeSessionInsert: pause.hook };
+    const hold = await holdSessionInsert(u.userId);
+    onTestFinished(() => hold.end());
     const login = outcome(callerFor(a.auth).auth.login({ email: u.email, password }));
-    await pause.reached;
+    await hold.reached;
 
     let returned = false;
     const reset = callerFor(b.auth)
       .auth.resetPassword({ token, newPassword: "a brand new password" })
       .finally(() => (returned = true));
     const seen = await waitFor(
-      async () => (returned ? "returned" : (await lockWaiters()) > 0 && "waiting"),
+      async () => (returned ? "returned" : (await lockWaiters("row")) > 0 && "waiting"),
       15_000,
       "reset waiting",
     );
-    pause.release();
+    await hold.release();
 
     const result = await login;
     if (!result.ok) throw new Error(`login failed: ${result.reason}`);

@@ -36,31 +36,6 @@ export function auditRowOf(
   };
 }
 
-/**
- * A login that opened a session: written in the login's transaction (prepared, one more statement
- * in the round trips the login already makes), so it commits with the session or not at all.
- */
-export async function recordLoginSuccess(
-  tx: DbOrTx,
-  login: { userId: string; sessionId: string; client: ClientInfo; at: number },
-): Promise<void> {
-  await tx
-    .insert(auditLog)
-    .values({
-      type: "login.succeeded" satisfies AuditType,
-      actorType: "user" satisfies AuditActorType,
-      actorId: login.userId,
-      userId: login.userId,
-      sessionId: login.sessionId,
-      reason: "signed in",
-      occurredAt: new Date(login.at),
-      appliedAt: new Date(login.at),
-      ...clientColumns(login.client),
-    })
-    .prepare("login_audit")
-    .execute();
-}
-
 /** Refusals of a login worth an audit row, and how the row names them. */
 const LOGIN_REFUSALS: Partial<Record<ErrorReason, { type: AuditType; reason: string }>> = {
   INVALID_CREDENTIALS: { type: "login.failed", reason: "wrong password" },

@@ -42,10 +42,8 @@ export const REVOCATION_SLACK_MS = 30_000;
  * HTTP does).
  */
 export interface AuthHooks {
-  /** Awaited after the password check, before the session transaction begins. */
+  /** Awaited after the password check, before the statement that starts the session. */
   afterPasswordCheck?: () => Promise<void>;
-  /** Awaited inside the session transaction, with the user row held FOR SHARE, before the insert. */
-  beforeSessionInsert?: () => Promise<void>;
   /**
    * Awaited inside a demotion, lock or deletion of an unlocked admin, with the target's row locked,
    * before the other unlocked admins are counted (see last-admin.ts).

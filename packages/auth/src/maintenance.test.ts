@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { auditLog, oneTimeTokens, outboxEvents, refreshTokens, sessions, users, webhookDeliveries } from "@warden/db";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { recordLoginRefusal, recordLoginSuccess } from "./audit.js";
+import { recordLoginRefusal } from "./audit.js";
 import { pruneExpired } from "./maintenance.js";
 import { issueOneTimeToken } from "./one-time-tokens.js";
 import { revokeSession } from "./revoke.js";
@@ -88,12 +88,11 @@ it("RETENTION prunes audit rows that occurred before it; a revoked session outli
     .insert(users)
     .values({ email: `audit-prune-${randomUUID()}@example.com`, passwordHash: "x", createdAt: new Date(clock()) })
     .returning({ id: users.id, role: users.role, email: users.email });
-  const session = await createSession(t.auth, t.auth.db, user!, {});
+  const session = await createSession(t.auth, t.auth.db, user!, {}, { audit: { type: "login.succeeded", reason: "signed in" } });
   const audited = async () =>
     (await t.auth.db.select({ type: auditLog.type }).from(auditLog).where(eq(auditLog.userId, user!.id)))
       .map((r) => r.type)
       .sort();
-  await recordLoginSuccess(t.auth.db, { userId: user!.id, sessionId: session.sessionId, client: {}, at: clock() });
   clock.advance(2 * DAY_MS);
   await recordLoginRefusal(t.auth, { email: user!.email, refusal: "INVALID_CREDENTIALS", client: {} });
   await revokeSession(t.auth, { sessionId: session.sessionId, reason: "x", actor: { type: "system", id: null } });

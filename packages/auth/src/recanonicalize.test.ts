@@ -68,9 +68,9 @@ describe("re-canonicalising stored emails (trim, lower-case, then NFC)", () => {
     const olderJ = ids["j\u030Cane@corp.test"]!;
     const newerJ = ids["\u01F0ane@corp.test"]!;
     // The colliding accounts have live sessions that must end.
-    await createSession(t.auth, t.auth.db, { id: newerH, role: "user" }, { deviceName: "phone" });
-    await createSession(t.auth, t.auth.db, { id: newerJ, role: "user" }, { deviceName: "laptop" });
-    await createSession(t.auth, t.auth.db, { id: olderH, role: "user" }, { deviceName: "desk" });
+    await createSession(t.auth, t.auth.db, { id: newerH }, { deviceName: "phone" });
+    await createSession(t.auth, t.auth.db, { id: newerJ }, { deviceName: "laptop" });
+    await createSession(t.auth, t.auth.db, { id: olderH }, { deviceName: "desk" });
 
     const logger = captureLogger();
     const result = await recanonicalizeEmails(t.auth, logger);

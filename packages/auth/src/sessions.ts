@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { idSchema, type PublicUser, type Role, type SessionSummary, type TokenPair } from "@warden/contracts";
-import { perDatabase, preparedStatement, refreshTokens, sessions, type Database } from "@warden/db";
+import { idSchema, type AuditType, type PublicUser, type Role, type SessionSummary, type TokenPair } from "@warden/contracts";
+import { perDatabase, preparedStatement, sessions, type Database, type Transaction } from "@warden/db";
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { signAccessToken } from "./access-tokens.js";
 import { Batcher } from "./batcher.js";
 import type { Auth } from "./context.js";
+import { AuthError } from "./errors.js";
 import { generateRefreshToken, hashToken } from "./tokens.js";
 
-type Tx = Parameters<Parameters<Database["transaction"]>[0]>[0];
-export type DbOrTx = Database | Tx;
+export type DbOrTx = Database | Transaction;
 
 export interface ClientInfo {
   deviceName?: string | undefined;
@@ -24,49 +24,123 @@ export function clientColumns(client: ClientInfo | undefined): { ip: string | nu
   return { ip: client?.ip || null, userAgent: client?.userAgent?.slice(0, USER_AGENT_MAX_LENGTH) || null };
 }
 
+/** What a new session is checked against, and the audit row it leaves (none by default). */
+export interface SessionCheck {
+  /** The hash a password was checked against: no session unless it is still the account's. */
+  passwordHash?: string;
+  audit?: { type: AuditType; reason: string };
+}
+
+interface StartedRow {
+  id: string;
+  email: string;
+  role: Role;
+  email_verified: boolean;
+  locked: boolean;
+  created_ms: number;
+  password_current: boolean;
+  started: boolean;
+}
+
 /**
- * Starts a session for a user and returns its first token pair. Runs inside the caller's
- * transaction; its statements are prepared (parsed and planned once per connection: every login
- * and signup runs them).
+ * A session, its first refresh token and its audit row, in one statement (one round trip, and
+ * atomic without a transaction of its own). The account is read FOR SHARE and the rows are
+ * inserted only while it is unlocked and (for a login) its password hash is still the one the
+ * password was checked against: a lock, revocation or password change takes the row FOR UPDATE,
+ * so it either committed first, and this statement sees it and starts nothing, or it waits for
+ * this statement to commit and then revokes the new session with the others.
+ */
+const startSessionStatement = preparedStatement<
+  StartedRow,
+  [
+    string,
+    string | null,
+    string,
+    string | null,
+    string | null,
+    string | null,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | null,
+    string | null,
+  ]
+>(`
+  with account as (
+    select id, email, role, email_verified_at, locked_at, created_at,
+      ($2::text is null or password_hash = $2::text) as password_current
+    from users where id = $1::uuid for share
+  ), session as (
+    insert into sessions (id, user_id, device_name, ip, user_agent, created_at, last_seen_at, expires_at)
+    select $3::uuid, id, $4::text, $5::text, $6::text, $7::timestamptz, $7::timestamptz, $8::timestamptz
+    from account where password_current and locked_at is null
+    returning id
+  ), refresh_token as (
+    insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
+    select $9::uuid, id, $10::text, $7::timestamptz, $11::timestamptz from session
+  ), audit as (
+    insert into audit_log (type, actor_type, actor_id, user_id, session_id, reason, occurred_at, applied_at, ip, user_agent)
+    select $12::text, 'user', $1::uuid, $1::uuid, id, $13::text, $7::timestamptz, $7::timestamptz, $5::text, $6::text
+    from session where $12::text is not null
+  )
+  select id, email, role, email_verified_at is not null as email_verified, locked_at is not null as locked,
+    floor(extract(epoch from created_at) * 1000)::float8 as created_ms, password_current,
+    exists (select from session) as started
+  from account`);
+
+/**
+ * Starts a session for a user and returns its first token pair, with the user as the account's
+ * row reads now (the role the access token carries is the stored one). On the pool, or inside
+ * the caller's transaction (signup). INVALID_CREDENTIALS when the account is gone or its password
+ * is no longer the one checked; ACCOUNT_LOCKED when it is locked (told only to a current password).
  */
 export async function createSession(
   auth: Auth,
-  tx: DbOrTx,
-  user: { id: string; role: Role },
+  db: DbOrTx,
+  user: { id: string },
   client: ClientInfo,
-): Promise<TokenPair> {
+  check: SessionCheck = {},
+): Promise<TokenPair & { user: PublicUser }> {
   const now = auth.clock();
   const sessionId = randomUUID();
   const expiresAt = now + auth.settings.sessionMaxAgeMs;
-  await tx
-    .insert(sessions)
-    .values({
-      id: sessionId,
-      userId: user.id,
-      deviceName: client.deviceName || null,
-      ...clientColumns(client),
-      createdAt: new Date(now),
-      lastSeenAt: new Date(now),
-      expiresAt: new Date(expiresAt),
-    })
-    .prepare("insert_session")
-    .execute();
   const refreshToken = generateRefreshToken();
   const refreshTokenExpiresAt = Math.min(now + auth.settings.refreshTokenTtlMs, expiresAt);
-  await tx
-    .insert(refreshTokens)
-    .values({
-      id: randomUUID(),
-      sessionId,
-      tokenHash: hashToken(refreshToken),
-      createdAt: new Date(now),
-      expiresAt: new Date(refreshTokenExpiresAt),
-    })
-    .prepare("insert_refresh_token")
-    .execute();
+  const { ip, userAgent } = clientColumns(client);
+  const at = new Date(now).toISOString();
+  const [row] = await startSessionStatement(
+    db,
+    user.id,
+    check.passwordHash ?? null,
+    sessionId,
+    client.deviceName || null,
+    ip,
+    userAgent,
+    at,
+    new Date(expiresAt).toISOString(),
+    randomUUID(),
+    hashToken(refreshToken),
+    new Date(refreshTokenExpiresAt).toISOString(),
+    check.audit?.type ?? null,
+    check.audit?.reason ?? null,
+  );
+  if (!row?.password_current) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
+  if (row.locked) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
+  if (!row.started) throw new Error("the session was not started");
+  const role = row.role;
   const notBefore = auth.revocations.notBefore(user.id);
-  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: user.role }, now, notBefore);
+  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role }, now, notBefore);
   return {
+    user: {
+      id: row.id,
+      email: row.email,
+      role,
+      emailVerified: row.email_verified,
+      locked: row.locked,
+      createdAt: row.created_ms,
+    },
     accessToken: access.token,
     accessTokenExpiresAt: access.expiresAt,
     refreshToken,
@@ -75,7 +149,6 @@ export async function createSession(
   };
 }
 
-/** The signed-in user's live sessions, newest first. */
 /** A user's live sessions, newest first (sessions.list; prepared, see @warden/db's perDatabase). */
 const liveSessionsQuery = perDatabase((db) =>
   db

@@ -5,7 +5,7 @@ import type { Auth } from "./context.js";
 import { AuthError, failureSummary } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
 import { queueEmail } from "./account.js";
-import { recordLoginRefusal, recordLoginSuccess } from "./audit.js";
+import { recordLoginRefusal } from "./audit.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { createSession, type ClientInfo } from "./sessions.js";
 
@@ -87,7 +87,7 @@ export async function createAccount(
       const events = [signedUp, email];
       if (auth.settings.requireVerifiedEmail) return { events, result: { user, verificationRequired: true as const } };
       const pair = await createSession(auth, tx, user, { ...client, deviceName: input.deviceName });
-      return { events, result: { user, ...pair } };
+      return { events, result: pair };
     });
     for (const event of events) auth.afterRevocation(event, []);
     return result;
@@ -110,7 +110,7 @@ const credentialsQuery = perDatabase((db) =>
  * Checks the password and starts a session. An unknown email costs the same argon2 work as a
  * wrong password and gets the same answer; the lock (and, with REQUIRE_VERIFIED_EMAIL, an
  * unverified email) is only disclosed to the password's owner. Every attempt leaves an audit row:
- * a success in the session's transaction, a refusal in one statement.
+ * a success in the statement that opens the session, a refusal in one statement.
  */
 export async function login(auth: Auth, input: CredentialsInput, client: ClientInfo): Promise<AuthResult> {
   try {
@@ -149,30 +149,17 @@ async function checkPasswordAndStartSession(auth: Auth, input: CredentialsInput,
 /**
  * Starts the session only if the account is still as the password check found it. The argon2
  * check ran outside any transaction, so a lock or a password change may have committed since:
- * the user row is read again FOR SHARE and held until the session commits. A lock or revocation
- * (which takes the row FOR UPDATE) that committed first is seen here; one that comes later waits
- * for this session and then revokes it with the others.
+ * createSession reads the user row FOR SHARE in the statement that inserts the session, with the
+ * audit row of the login. A lock or revocation (which takes the row FOR UPDATE) that committed
+ * first is seen there; one that comes later waits for the session and then revokes it with the
+ * others.
  */
 async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: string, client: ClientInfo): Promise<AuthResult> {
-  return auth.db.transaction(async (tx) => {
-    const [user] = await tx
-      .select({ ...publicUserColumns, passwordHash: users.passwordHash })
-      .from(users)
-      .where(eq(users.id, userId))
-      .for("share")
-      .prepare("verified_user")
-      .execute();
-    // The password was checked against a hash that is no longer the account's: as good as wrong
-    // (and a lock stays undisclosed to a password that is no longer right).
-    if (!user || user.passwordHash !== verifiedHash) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
-    if (user.lockedAt) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
-    await auth.hooks?.beforeSessionInsert?.();
-    const publicUser = toPublicUser(user);
-    const pair = await createSession(auth, tx, publicUser, client);
-    await recordLoginSuccess(tx, { userId: user.id, sessionId: pair.sessionId, client, at: auth.clock() });
-    return { user: publicUser, ...pair };
-  });
+  return createSession(auth, auth.db, { id: userId }, client, { passwordHash: verifiedHash, audit: LOGIN_SUCCEEDED });
 }
+
+/** The audit row of a login that opened a session. */
+const LOGIN_SUCCEEDED = { type: "login.succeeded", reason: "signed in" } as const;
 
 export async function findUserRole(auth: Auth, userId: string): Promise<{ role: Role; locked: boolean } | undefined> {
   const [row] = await auth.db.select({ role: users.role, lockedAt: users.lockedAt }).from(users).where(eq(users.id, userId));

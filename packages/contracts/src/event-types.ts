@@ -25,7 +25,7 @@ export const REVOCATION_EVENT_TYPES = [
 
 /**
  * Login attempts. They publish nothing, so they are no outbox events: the auth server writes their
- * audit rows itself (a success inside the login's transaction, a refusal in one statement).
+ * audit rows itself (a success in the statement that opens the session, a refusal in one statement).
  * `login.refused`: the password was right but the account is locked or its email unverified.
  */
 export const LOGIN_AUDIT_TYPES = ["login.succeeded", "login.failed", "login.refused"] as const;
