@@ -1,4 +1,6 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomUUID } from "node:crypto";
+import v8 from "node:v8";
+import { createSession } from "@warden/auth";
 import { createTestAuth, createTestClock, TEST_AUDIENCE, TEST_ISSUER, type TestAuth } from "@warden/auth/testing";
 import { refreshTokens } from "@warden/db";
 import { and, eq, isNull } from "drizzle-orm";
@@ -26,6 +28,26 @@ describe("access tokens", () => {
     const me = await callerFor(t.auth, res.accessToken).auth.me();
     expect(me.user).toEqual(res.user);
     expect(me.session.id).toBe(res.sessionId);
+  });
+
+  it("every session's auth.me answer has the same hidden classes (V8 maps), so reading one never misses an inline cache", async () => {
+    // V8's own check, made callable here (flags set at run time apply to code compiled after).
+    v8.setFlagsFromString("--allow-natives-syntax");
+    const sameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: object, b: object) => boolean;
+    v8.setFlagsFromString("--no-allow-natives-syntax");
+    // Enough sessions for V8 to take its fast path for the copies (the first few are made the slow way).
+    const { user } = await signup();
+    const answers = [];
+    for (let i = 0; i < 40; i++) {
+      const pair = await createSession(t.auth, t.auth.db, user, { deviceName: `device ${i}` });
+      answers.push(await callerFor(t.auth, pair.accessToken).auth.me());
+    }
+    const [first, ...rest] = answers;
+    for (const other of rest) {
+      expect(sameMap(first!, other)).toBe(true);
+      expect(sameMap(first!.user, other.user)).toBe(true);
+      expect(sameMap(first!.session, other.session)).toBe(true);
+    }
   });
 
   it("without a token: TOKEN_MISSING; garbage: TOKEN_INVALID", async () => {

@@ -51,10 +51,29 @@ function meAnswer(principal: Principal, current: CurrentSession | undefined): Me
   if (!current || current.revoked || current.user.id !== principal.userId) fail("SESSION_REVOKED", "session revoked");
   let answer = meAnswers.get(current);
   if (answer === undefined) {
-    answer = withJsonText({ user: { ...current.user }, session: { ...current.session } });
+    answer = withJsonText(meAnswerOf(current));
     meAnswers.set(current, answer);
   }
   return answer;
+}
+
+/**
+ * Written out property by property, not spread: V8 gives objects copied by a spread a hidden
+ * class of their own once frozen, so every session's answer had its own, and every property read
+ * of an answer (the route's stream checks, JSON_TEXT) missed its inline caches. Literals share one.
+ */
+function meAnswerOf({ user, session }: CurrentSession): MeAnswer {
+  return {
+    user: {
+      id: user.id,
+      email: user.email,
+      role: user.role,
+      emailVerified: user.emailVerified,
+      locked: user.locked,
+      createdAt: user.createdAt,
+    },
+    session: { id: session.id, createdAt: session.createdAt, expiresAt: session.expiresAt },
+  };
 }
 
 export const authRouter = {
