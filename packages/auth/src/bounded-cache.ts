@@ -9,13 +9,18 @@ export class BoundedCache<K, V> {
   constructor(private readonly maxEntries: number) {}
 
   get(key: K, now: number): V | undefined {
+    return this.entry(key, now)?.value;
+  }
+
+  /** The live entry, with its expiry (read-only: `set` replaces it). */
+  entry(key: K, now: number): { readonly value: V; readonly expiresAt: number } | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt <= now) {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.value;
+    return entry;
   }
 
   set(key: K, value: V, expiresAt: number): void {

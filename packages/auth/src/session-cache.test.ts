@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BoundedCache } from "./bounded-cache.js";
 import { verifyAccessTokenCached } from "./access-tokens.js";
 import { getCurrentSessionCached } from "./session-cache.js";
-import { getCurrentSession } from "./sessions.js";
+import { getCurrentSession, type CurrentSession } from "./sessions.js";
 import { revokeSession } from "./revoke.js";
 import { createAuth } from "./context.js";
 import { createTestAuth, createTestClock, type TestAuth } from "./testing.js";
@@ -69,6 +69,42 @@ describe("current-session cache", () => {
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(res.user.email);
     clock.advance(t.auth.settings.sessionCacheTtlMs);
     expect((await getCurrentSessionCached(t.auth, res.sessionId))?.user.email).toBe(renamed);
+  });
+
+  it("a row asked for in the last quarter of its TTL is read again in the background; one nobody asks for expires", async () => {
+    const ttl = t.auth.settings.sessionCacheTtlMs;
+    const active = await newUser();
+    const idle = await newUser();
+    expect((await getCurrentSessionCached(t.auth, active.sessionId))?.user.email).toBe(active.user.email);
+    expect((await getCurrentSessionCached(t.auth, idle.sessionId))?.user.email).toBe(idle.user.email);
+    const renamed = `renamed-${randomUUID()}@example.com`;
+    await t.database.db.update(users).set({ email: renamed }).where(eq(users.id, active.user.id));
+
+    clock.advance(ttl * 0.8);
+    // Answered at once from memory (no promise), while the row is read again.
+    const early = getCurrentSessionCached(t.auth, active.sessionId);
+    expect(early instanceof Promise).toBe(false);
+    expect((early as CurrentSession).user.email).toBe(active.user.email);
+    await vi.waitFor(() => {
+      const now = getCurrentSessionCached(t.auth, active.sessionId);
+      expect(now instanceof Promise ? "a read" : now?.user.email).toBe(renamed);
+    });
+
+    // Past the first row's TTL: the active session is still answered from memory, the idle one is read.
+    clock.advance(ttl * 0.3);
+    expect(getCurrentSessionCached(t.auth, active.sessionId) instanceof Promise).toBe(false);
+    expect(getCurrentSessionCached(t.auth, idle.sessionId) instanceof Promise).toBe(true);
+  });
+
+  it("a background read that finds the session revoked drops the cached row", async () => {
+    const res = await newUser();
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(false);
+    // Revoked in the database only: as if this process had not heard of it yet.
+    await t.database.sql`update sessions set revoked_at = now() where id = ${res.sessionId}`;
+    clock.advance(t.auth.settings.sessionCacheTtlMs * 0.8);
+    expect((getCurrentSessionCached(t.auth, res.sessionId) as CurrentSession).revoked).toBe(false);
+    await vi.waitFor(() => expect(getCurrentSessionCached(t.auth, res.sessionId) instanceof Promise).toBe(true));
+    expect((await getCurrentSessionCached(t.auth, res.sessionId))?.revoked).toBe(true);
   });
 
   it("is a field of the Auth context: another Auth over the same database has its own", async () => {

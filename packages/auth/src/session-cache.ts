@@ -22,6 +22,8 @@ export class SessionCache {
   private readonly rows = new BoundedCache<string, CurrentSession>(SESSION_CACHE_SIZE);
   /** Bumped on every revocation: a row read before it must not be cached after it. */
   private epoch = 0;
+  /** Sessions whose row is being read again ahead of its expiry (one read each at a time). */
+  private readonly refreshing = new Set<string>();
 
   constructor(
     revocations: RevocationSet,
@@ -60,7 +62,30 @@ export class SessionCache {
     now: number,
     read: () => Promise<CurrentSession | undefined>,
   ): CurrentSession | Promise<CurrentSession | undefined> {
-    return this.rows.get(sessionId, now) ?? this.readAndKeep(sessionId, now, read);
+    const entry = this.rows.entry(sessionId, now);
+    if (entry === undefined) return this.readAndKeep(sessionId, now, read);
+    if (entry.expiresAt - now <= this.refreshAheadMs) this.refreshInBackground(sessionId, now, read);
+    return entry.value;
+  }
+
+  /**
+   * Rows asked for in the last quarter of their TTL are read again in the background while the
+   * cached one answers, so an active session's row never expires under its caller: without this,
+   * the rows read together (a restart, a burst of logins) expired together, and every call of
+   * those sessions then waited on PostgreSQL at once. A row nobody asks for still expires at its
+   * TTL, and no row is served past it.
+   */
+  private get refreshAheadMs(): number {
+    return this.ttlMs / 4;
+  }
+
+  private refreshInBackground(sessionId: string, now: number, read: () => Promise<CurrentSession | undefined>): void {
+    if (this.refreshing.has(sessionId)) return;
+    this.refreshing.add(sessionId);
+    // A failed read leaves the cached row to expire at its TTL (and the next read to fail closed).
+    this.readAndKeep(sessionId, now, read)
+      .catch(() => undefined)
+      .finally(() => this.refreshing.delete(sessionId));
   }
 
   private async readAndKeep(
@@ -71,6 +96,8 @@ export class SessionCache {
     const epoch = this.epoch;
     const current = await read();
     if (current && !current.revoked && this.epoch === epoch) this.rows.set(sessionId, current, now + this.ttlMs);
+    // Gone or revoked in the database: a row cached before must not outlive the news.
+    else this.rows.delete(sessionId);
     return current;
   }
 }
