@@ -4,6 +4,7 @@ import { AUDIT_TYPES, REVOCATION_EVENT_TYPES, auditTypeOf, type RevocationEvent 
 import { auditLog, createDb, type DbHandle } from "@warden/db";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOGIN_SUCCEEDED } from "./audit.js";
 import { createAuth } from "./context.js";
 import { revokeUserSessions } from "./revoke.js";
 import { createSession } from "./sessions.js";
@@ -14,7 +15,6 @@ let t: TestAuth;
 let watched: DbHandle;
 const statements: string[] = [];
 const password = "correct horse battery";
-const LOGIN = { type: "login.succeeded", reason: "signed in" } as const;
 
 beforeAll(async () => {
   t = await createTestAuth();
@@ -122,7 +122,13 @@ describe("audit rows of logins", () => {
     const timed = async (audit: boolean) => {
       const started = performance.now();
       for (let i = 0; i < runs; i++) {
-        await createSession(t.auth, t.auth.db, user, { ip: "192.0.2.3", userAgent: "Timed/1.0" }, audit ? { audit: LOGIN } : {});
+        await createSession(
+          t.auth,
+          t.auth.db,
+          user,
+          { ip: "192.0.2.3", userAgent: "Timed/1.0" },
+          audit ? { audit: LOGIN_SUCCEEDED } : {},
+        );
       }
       return (performance.now() - started) / runs;
     };

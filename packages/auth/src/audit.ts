@@ -36,6 +36,12 @@ export function auditRowOf(
   };
 }
 
+/** The audit row of a login that opened a session (written by the statement that opens it). */
+export const LOGIN_SUCCEEDED = { type: "login.succeeded", reason: "signed in" } as const satisfies {
+  type: AuditType;
+  reason: string;
+};
+
 /** Refusals of a login worth an audit row, and how the row names them. */
 const LOGIN_REFUSALS: Partial<Record<ErrorReason, { type: AuditType; reason: string }>> = {
   INVALID_CREDENTIALS: { type: "login.failed", reason: "wrong password" },

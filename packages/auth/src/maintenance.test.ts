@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { auditLog, oneTimeTokens, outboxEvents, refreshTokens, sessions, users, webhookDeliveries } from "@warden/db";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { recordLoginRefusal } from "./audit.js";
+import { LOGIN_SUCCEEDED, recordLoginRefusal } from "./audit.js";
 import { pruneExpired } from "./maintenance.js";
 import { issueOneTimeToken } from "./one-time-tokens.js";
 import { revokeSession } from "./revoke.js";
@@ -88,7 +88,7 @@ it("RETENTION prunes audit rows that occurred before it; a revoked session outli
     .insert(users)
     .values({ email: `audit-prune-${randomUUID()}@example.com`, passwordHash: "x", createdAt: new Date(clock()) })
     .returning({ id: users.id, role: users.role, email: users.email });
-  const session = await createSession(t.auth, t.auth.db, user!, {}, { audit: { type: "login.succeeded", reason: "signed in" } });
+  const session = await createSession(t.auth, t.auth.db, user!, {}, { audit: LOGIN_SUCCEEDED });
   const audited = async () =>
     (await t.auth.db.select({ type: auditLog.type }).from(auditLog).where(eq(auditLog.userId, user!.id)))
       .map((r) => r.type)

@@ -31,13 +31,33 @@ export interface SessionCheck {
   audit?: { type: AuditType; reason: string };
 }
 
-interface StartedRow {
-  id: string;
+/** The user's columns of the session statements, as USER_COLUMNS selects them from `u`. */
+interface UserRow {
+  user_id: string;
   email: string;
   role: Role;
   email_verified: boolean;
   locked: boolean;
-  created_ms: number;
+  user_created_ms: number;
+}
+
+/** The public user's columns, times as epoch milliseconds (what answers carry), from users `u`. */
+const USER_COLUMNS = `u.id as user_id, u.email, u.role,
+    u.email_verified_at is not null as email_verified, u.locked_at is not null as locked,
+    floor(extract(epoch from u.created_at) * 1000)::float8 as user_created_ms`;
+
+function publicUserOf(row: UserRow): PublicUser {
+  return {
+    id: row.user_id,
+    email: row.email,
+    role: row.role,
+    emailVerified: row.email_verified,
+    locked: row.locked,
+    createdAt: row.user_created_ms,
+  };
+}
+
+interface StartedRow extends UserRow {
   password_current: boolean;
   started: boolean;
 }
@@ -69,13 +89,12 @@ const startSessionStatement = preparedStatement<
   ]
 >(`
   with account as (
-    select id, email, role, email_verified_at, locked_at, created_at,
-      ($2::text is null or password_hash = $2::text) as password_current
-    from users where id = $1::uuid for share
+    select ${USER_COLUMNS}, ($2::text is null or u.password_hash = $2::text) as password_current
+    from users u where u.id = $1::uuid for share
   ), session as (
     insert into sessions (id, user_id, device_name, ip, user_agent, created_at, last_seen_at, expires_at)
-    select $3::uuid, id, $4::text, $5::text, $6::text, $7::timestamptz, $7::timestamptz, $8::timestamptz
-    from account where password_current and locked_at is null
+    select $3::uuid, user_id, $4::text, $5::text, $6::text, $7::timestamptz, $7::timestamptz, $8::timestamptz
+    from account where password_current and not locked
     returning id
   ), refresh_token as (
     insert into refresh_tokens (id, session_id, token_hash, created_at, expires_at)
@@ -85,10 +104,7 @@ const startSessionStatement = preparedStatement<
     select $12::text, 'user', $1::uuid, $1::uuid, id, $13::text, $7::timestamptz, $7::timestamptz, $5::text, $6::text
     from session where $12::text is not null
   )
-  select id, email, role, email_verified_at is not null as email_verified, locked_at is not null as locked,
-    floor(extract(epoch from created_at) * 1000)::float8 as created_ms, password_current,
-    exists (select from session) as started
-  from account`);
+  select account.*, exists (select from session) as started from account`);
 
 /**
  * Starts a session for a user and returns its first token pair, with the user as the account's
@@ -129,18 +145,10 @@ export async function createSession(
   if (!row?.password_current) throw new AuthError("INVALID_CREDENTIALS", "email or password is wrong");
   if (row.locked) throw new AuthError("ACCOUNT_LOCKED", "this account is locked");
   if (!row.started) throw new Error("the session was not started");
-  const role = row.role;
   const notBefore = auth.revocations.notBefore(user.id);
-  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role }, now, notBefore);
+  const access = signAccessToken(auth.keys, auth.settings, { userId: user.id, sessionId, role: row.role }, now, notBefore);
   return {
-    user: {
-      id: row.id,
-      email: row.email,
-      role,
-      emailVerified: row.email_verified,
-      locked: row.locked,
-      createdAt: row.created_ms,
-    },
+    user: publicUserOf(row),
     accessToken: access.token,
     accessTokenExpiresAt: access.expiresAt,
     refreshToken,
@@ -191,14 +199,8 @@ export interface CurrentSession {
   revoked: boolean;
 }
 
-interface CurrentSessionRow {
+interface CurrentSessionRow extends UserRow {
   session_id: string;
-  user_id: string;
-  email: string;
-  role: Role;
-  email_verified: boolean;
-  locked: boolean;
-  user_created_ms: number;
   created_ms: number;
   expires_ms: number;
   revoked: boolean;
@@ -209,9 +211,7 @@ interface CurrentSessionRow {
  * milliseconds (what the answer carries, as Date#getTime would give them), so no date is parsed.
  */
 const currentSessionsStatement = preparedStatement<CurrentSessionRow, [string[]]>(`
-  select s.id as session_id, u.id as user_id, u.email, u.role,
-    u.email_verified_at is not null as email_verified, u.locked_at is not null as locked,
-    floor(extract(epoch from u.created_at) * 1000)::float8 as user_created_ms,
+  select s.id as session_id, ${USER_COLUMNS},
     floor(extract(epoch from s.created_at) * 1000)::float8 as created_ms,
     floor(extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
     s.revoked_at is not null as revoked
@@ -226,14 +226,7 @@ async function readCurrentSessions(db: Database, sessionIds: string[]): Promise<
   const found = new Map<string, CurrentSession>();
   for (const row of rows) {
     found.set(row.session_id, {
-      user: {
-        id: row.user_id,
-        email: row.email,
-        role: row.role,
-        emailVerified: row.email_verified,
-        locked: row.locked,
-        createdAt: row.user_created_ms,
-      },
+      user: publicUserOf(row),
       session: { id: row.session_id, createdAt: row.created_ms, expiresAt: row.expires_ms },
       revoked: row.revoked,
     });

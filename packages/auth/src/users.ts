@@ -5,7 +5,7 @@ import type { Auth } from "./context.js";
 import { AuthError, failureSummary } from "./errors.js";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "./passwords.js";
 import { queueEmail } from "./account.js";
-import { recordLoginRefusal } from "./audit.js";
+import { LOGIN_SUCCEEDED, recordLoginRefusal } from "./audit.js";
 import { announceRevocation, markSessionsRevoked, recordRevocationEvent } from "./revoke.js";
 import { createSession, type ClientInfo } from "./sessions.js";
 
@@ -143,23 +143,19 @@ async function checkPasswordAndStartSession(auth: Auth, input: CredentialsInput,
     throw new AuthError("EMAIL_UNVERIFIED", "verify your email address first: the link is in your inbox");
   }
   await auth.hooks?.afterPasswordCheck?.();
-  return startVerifiedSession(auth, user.id, user.passwordHash, { ...client, deviceName: input.deviceName });
+  // The argon2 check ran outside any transaction, so a lock or a password change may have
+  // committed since: createSession starts the session only if the account is still as the check
+  // found it (it reads the user row FOR SHARE in the statement that inserts the session and the
+  // login's audit row). A lock or revocation (which takes the row FOR UPDATE) that committed first
+  // is seen there; one that comes later waits for the session and then revokes it with the others.
+  return createSession(
+    auth,
+    auth.db,
+    { id: user.id },
+    { ...client, deviceName: input.deviceName },
+    { passwordHash: user.passwordHash, audit: LOGIN_SUCCEEDED },
+  );
 }
-
-/**
- * Starts the session only if the account is still as the password check found it. The argon2
- * check ran outside any transaction, so a lock or a password change may have committed since:
- * createSession reads the user row FOR SHARE in the statement that inserts the session, with the
- * audit row of the login. A lock or revocation (which takes the row FOR UPDATE) that committed
- * first is seen there; one that comes later waits for the session and then revokes it with the
- * others.
- */
-async function startVerifiedSession(auth: Auth, userId: string, verifiedHash: string, client: ClientInfo): Promise<AuthResult> {
-  return createSession(auth, auth.db, { id: userId }, client, { passwordHash: verifiedHash, audit: LOGIN_SUCCEEDED });
-}
-
-/** The audit row of a login that opened a session. */
-const LOGIN_SUCCEEDED = { type: "login.succeeded", reason: "signed in" } as const;
 
 export async function findUserRole(auth: Auth, userId: string): Promise<{ role: Role; locked: boolean } | undefined> {
   const [row] = await auth.db.select({ role: users.role, lockedAt: users.lockedAt }).from(users).where(eq(users.id, userId));
