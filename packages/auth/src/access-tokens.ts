@@ -1,10 +1,9 @@
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID, sign, type KeyObject } from "node:crypto";
 import { P256_ORDER, checkAccessToken, issuedAt, type RevocationLookup } from "@warden/access-token";
 import { ACCESS_TOKEN_TYPE, type AccessTokenClaims, type Role } from "@warden/contracts";
-import jwt from "jsonwebtoken";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
-import type { KeyRing } from "./keys.js";
+import type { JwtKey, KeyRing } from "./keys.js";
 
 export interface TokenSettings {
   issuer: string;
@@ -25,10 +24,10 @@ export interface SignedAccessToken {
 }
 
 /**
- * Signs with jsonwebtoken (verification is @warden/access-token's). `userNotBefore` (epoch ms):
- * the user's not-before known to this process; the token then carries the first `iat` the check
- * accepts (`issuedAt`), else one signed in the same second as a role change would be refused with
- * the tokens it replaces.
+ * Signs a JWS compact token with node:crypto, the primitives the check (@warden/access-token)
+ * verifies with. `userNotBefore` (epoch ms): the user's not-before known to this process; the
+ * token then carries the first `iat` the check accepts (`issuedAt`), else one signed in the same
+ * second as a role change would be refused with the tokens it replaces.
  */
 export function signAccessToken(
   keys: KeyRing,
@@ -49,27 +48,41 @@ export function signAccessToken(
     exp,
     role: subject.role,
   };
-  const signed = jwt.sign(claims, keys.current.signingKey, {
-    algorithm: keys.current.alg,
-    keyid: keys.current.kid,
-    header: { alg: keys.current.alg, typ: ACCESS_TOKEN_TYPE },
-  });
-  const token = keys.current.alg === "ES256" ? withLowS(signed) : signed;
-  return { token, expiresAt: exp * 1000 };
+  const input = `${encodedHeaderOf(keys.current)}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+  const signature = signatureOf(keys.current.alg, keys.current.signingKey, input);
+  return { token: `${input}.${signature.toString("base64url")}`, expiresAt: exp * 1000 };
 }
+
+/** The protected header of a key's tokens, encoded once per key. */
+const encodedHeaders = new WeakMap<JwtKey, string>();
+function encodedHeaderOf(key: JwtKey): string {
+  let encoded = encodedHeaders.get(key);
+  if (encoded === undefined) {
+    encoded = Buffer.from(JSON.stringify({ alg: key.alg, typ: ACCESS_TOKEN_TYPE, kid: key.kid })).toString("base64url");
+    encodedHeaders.set(key, encoded);
+  }
+  return encoded;
+}
+
+/** ES256: r || s, 32 bytes each (JWS's form, not DER), with the low s; HS256: the HMAC. */
+function signatureOf(alg: JwtKey["alg"], key: KeyObject, input: string): Buffer {
+  if (alg === "HS256") return createHmac("sha256", key).update(input).digest();
+  return withLowS(sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }));
+}
+
+const HALF_P256_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, "0"), "hex");
 
 /**
  * ECDSA signatures are malleable: (r, s) and (r, n - s) both verify, so one token could travel
  * as two strings. Warden signs with the low s only and the check refuses the high twin, so each
  * token has exactly one valid spelling (caches and logs keyed by the string see one token).
  */
-function withLowS(token: string): string {
-  const dot = token.lastIndexOf(".");
-  const signature = Buffer.from(token.slice(dot + 1), "base64url");
-  const s = BigInt(`0x${signature.subarray(32).toString("hex")}`);
-  if (s <= P256_ORDER >> 1n) return token;
-  const lowS = Buffer.from((P256_ORDER - s).toString(16).padStart(64, "0"), "hex");
-  return `${token.slice(0, dot + 1)}${Buffer.concat([signature.subarray(0, 32), lowS]).toString("base64url")}`;
+function withLowS(signature: Buffer): Buffer {
+  const s = signature.subarray(32);
+  if (Buffer.compare(s, HALF_P256_ORDER) <= 0) return signature;
+  const low = P256_ORDER - BigInt(`0x${s.toString("hex")}`);
+  Buffer.from(low.toString(16).padStart(64, "0"), "hex").copy(signature, 32);
+  return signature;
 }
 
 export interface VerifyOptions {

@@ -13,8 +13,8 @@ export const JWT_ALGORITHMS = ACCESS_TOKEN_ALGORITHMS;
 export type JwtAlgorithm = AccessTokenAlgorithm;
 
 /**
- * One key of the ring. Always KeyObjects: jsonwebtoken given a string tries it as a PEM first,
- * which costs ~40x per call.
+ * One key of the ring. Always KeyObjects: node:crypto given a string or Buffer key parses it on
+ * every call (a PEM attempt first), which costs ~40x per signature.
  */
 export interface JwtKey {
   kid: string;
