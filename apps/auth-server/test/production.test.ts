@@ -128,6 +128,11 @@ it("the deployed folders hold built JavaScript, the migrations and production de
   const db = createRequire(path.join(out, "auth-server/node_modules/@warden/server/package.json")).resolve("@warden/db");
   const migrations = await readdir(path.join(path.dirname(db), "../migrations"));
   expect(migrations.some((f) => f.endsWith(".sql"))).toBe(true);
+  // The workspace's patches (pnpm-workspace.yaml, patchedDependencies) travel with the deploy.
+  const serverRequire = createRequire(path.join(out, "auth-server/node_modules/@warden/server/package.json"));
+  const trpcDist = path.dirname(serverRequire.resolve("@trpc/server"));
+  const initTrpc = (await readdir(trpcDist)).find((f) => /^initTRPC-.*\.mjs$/.test(f));
+  expect(await readFile(path.join(trpcDist, initTrpc!), "utf8")).toContain("Warden: native object spreads");
 });
 
 async function call(method: "GET" | "POST", procedure: string, input: unknown, token?: string) {

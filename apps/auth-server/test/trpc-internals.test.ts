@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { initTRPC, lazy } from "@trpc/server";
@@ -70,5 +70,46 @@ describe("the tRPC release the route was written against", () => {
       batchIndex: 0,
     });
     expect(result).toEqual({ n: 7, who: "me", aborted: false, path: "echo" });
+  });
+
+  it("the installed release carries Warden's patch: middlewares get their options by native object spread", () => {
+    // patches/@trpc__server@11.25.2.patch: the build lowered callRecursive's spreads to a helper
+    // that cost ~5 us per middleware on every call (tRPC's middleware chain was a tenth of the
+    // server's CPU under auth.me load). A new release needs the patch remade or dropped.
+    const dist = path.dirname(createRequire(path.join(ROOT, "packages/server/package.json")).resolve("@trpc/server"));
+    for (const file of readdirSync(dist).filter((f) => /^initTRPC-.*\.(mjs|cjs)$/.test(f))) {
+      const source = readFileSync(path.join(dist, file), "utf8");
+      const callRecursive = source.slice(
+        source.indexOf("async function callRecursive"),
+        source.indexOf("function createProcedureCaller"),
+      );
+      expect(callRecursive, file).toContain("Warden: native object spreads");
+      expect(callRecursive, file).not.toContain("_objectSpread2(");
+    }
+  });
+
+  it("a middleware still sees the options, meta and merged context it saw before the patch", async () => {
+    const t = initTRPC.context<{ who: string; n: number }>().meta<{ tag: string }>().create();
+    const seen: unknown[] = [];
+    const router = t.router({
+      echo: t.procedure
+        .meta({ tag: "m" })
+        .use(({ ctx, meta, input, path, type, next }) => {
+          seen.push({ ctx, meta, input, path, type });
+          return next({ ctx: { n: 2 } });
+        })
+        .input((v) => v as { k: number })
+        .use(({ ctx, input, next }) => {
+          seen.push({ ctx, input });
+          return next({ input: { k: input.k + 1 } });
+        })
+        .query(({ ctx, input }) => ({ ctx, input })),
+    });
+    const caller = t.createCallerFactory(router)({ who: "me", n: 1 });
+    expect(await caller.echo({ k: 1 })).toEqual({ ctx: { who: "me", n: 2 }, input: { k: 2 } });
+    expect(seen).toEqual([
+      { ctx: { who: "me", n: 1 }, meta: { tag: "m" }, input: undefined, path: "echo", type: "query" },
+      { ctx: { who: "me", n: 2 }, input: { k: 1 } },
+    ]);
   });
 });
