@@ -2,7 +2,8 @@ import { createHash, createHmac, randomFillSync, timingSafeEqual } from "node:cr
 
 /**
  * Bytes from the CSPRNG, drawn a page at a time (as node:crypto's randomUUID does): one system
- * call per 4 KiB instead of one per token or salt. Each byte is handed out once.
+ * call per 4 KiB instead of one per token or salt. Each byte is handed out once and wiped from the
+ * page as it goes, so the page never holds a token already issued.
  */
 const RANDOM_PAGE_BYTES = 4096;
 let randomPage = Buffer.alloc(0);
@@ -14,6 +15,7 @@ function randomBase64url(bytes: number): string {
     randomOffset = 0;
   }
   const encoded = randomPage.toString("base64url", randomOffset, randomOffset + bytes);
+  randomPage.fill(0, randomOffset, randomOffset + bytes);
   randomOffset += bytes;
   return encoded;
 }
