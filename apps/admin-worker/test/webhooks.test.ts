@@ -13,7 +13,6 @@ import { createTestKeyRing } from "@warden/auth/testing";
 import { WEBHOOK_QUEUE, type RevocationEvent } from "@warden/contracts";
 import { createTestDatabase, type TestDatabase } from "@warden/db/testing";
 import {
-  deleteKeys,
   generateTestCertificate,
   scrapeMetrics,
   startWebhookReceiver,
@@ -443,8 +442,18 @@ describe("deliveries whose job Redis lost or failed unmarked (the worker's lost-
     redis?.disconnect();
     await swept?.close();
   });
-  /** What FLUSHALL, a restart without persistence or a failover does to the webhook queue. */
-  const loseTheQueue = () => deleteKeys(redis, `${swept.prefix}:${WEBHOOK_QUEUE}:`);
+  /**
+   * What FLUSHALL, a restart without persistence or a failover does to the webhook queue: every key
+   * at once, in one script. (Deleted a scan page at a time, a BullMQ script running in between,
+   * such as the one moving a failed attempt's job to the delayed set, could leave a half-deleted
+   * queue no real loss leaves: the job's id in the delayed set, its hash gone.)
+   */
+  const loseTheQueue = () =>
+    redis.eval(
+      `for _, key in ipairs(redis.call("KEYS", ARGV[1])) do redis.call("DEL", key) end return 1`,
+      0,
+      `${swept.prefix}:${WEBHOOK_QUEUE}:*`,
+    );
 
   it("a delivery whose job Redis lost before its first attempt is queued again and sent, with the same webhook-id", async () => {
     const hooks = await receiver();
