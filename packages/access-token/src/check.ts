@@ -33,6 +33,11 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 export const P256_ORDER = BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
 const P256_HALF_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, "0"), "hex");
 
+/** Whether an ES256 signature (r || s, JWS's form) carries the low s: the only spelling accepted. */
+export function hasLowS(signature: Buffer): boolean {
+  return Buffer.compare(signature.subarray(32), P256_HALF_ORDER) <= 0;
+}
+
 export interface ExpectedClaims {
   issuer: string;
   audience: string;
@@ -78,7 +83,7 @@ function decodeObject(segment: string): Record<string, unknown> | undefined {
 
 function signatureMatches(key: VerificationKey, signingInput: Buffer, signature: Buffer): boolean {
   if (key.alg === "ES256") {
-    if (Buffer.compare(signature.subarray(32), P256_HALF_ORDER) > 0) return false;
+    if (!hasLowS(signature)) return false;
     return verifySignature("sha256", signingInput, { key: key.key, dsaEncoding: "ieee-p1363" }, signature);
   }
   const expected = createHmac("sha256", key.key).update(signingInput).digest();

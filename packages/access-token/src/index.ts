@@ -4,6 +4,7 @@ export {
   MAX_TOKEN_LENGTH,
   P256_ORDER,
   checkSignatureAndClaims,
+  hasLowS,
   type AccessTokenAlgorithm,
   type ExpectedClaims,
   type KeyLookup,

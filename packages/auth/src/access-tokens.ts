@@ -1,5 +1,5 @@
 import { createHmac, randomUUID, sign, type KeyObject } from "node:crypto";
-import { P256_ORDER, checkAccessToken, issuedAt, type RevocationLookup } from "@warden/access-token";
+import { P256_ORDER, checkAccessToken, hasLowS, issuedAt, type RevocationLookup } from "@warden/access-token";
 import { ACCESS_TOKEN_TYPE, type AccessTokenClaims, type Role } from "@warden/contracts";
 import type { Auth } from "./context.js";
 import { AuthError } from "./errors.js";
@@ -70,17 +70,14 @@ function signatureOf(alg: JwtKey["alg"], key: KeyObject, input: string): Buffer 
   return withLowS(sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }));
 }
 
-const HALF_P256_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, "0"), "hex");
-
 /**
  * ECDSA signatures are malleable: (r, s) and (r, n - s) both verify, so one token could travel
  * as two strings. Warden signs with the low s only and the check refuses the high twin, so each
  * token has exactly one valid spelling (caches and logs keyed by the string see one token).
  */
 function withLowS(signature: Buffer): Buffer {
-  const s = signature.subarray(32);
-  if (Buffer.compare(s, HALF_P256_ORDER) <= 0) return signature;
-  const low = P256_ORDER - BigInt(`0x${s.toString("hex")}`);
+  if (hasLowS(signature)) return signature;
+  const low = P256_ORDER - BigInt(`0x${signature.subarray(32).toString("hex")}`);
   Buffer.from(low.toString(16).padStart(64, "0"), "hex").copy(signature, 32);
   return signature;
 }

@@ -189,7 +189,8 @@ export async function rotateBatch(db: Database, requests: RotationRequest[]): Pr
  * Two slots: PostgreSQL plans each statement for its batch (about 0.5-0.8 ms of its CPU) and
  * commits it, so fewer, larger batches cost it less per rotation. Measured with 32 refreshes in
  * flight (`pnpm bench`, scenario 3): 4 slots ~400 us of PostgreSQL CPU per rotation, 2 slots
- * ~250 us and more rotations per second at a lower p99; 1 slot leaves a commit's wait unused.
+ * ~250 us and more rotations per second at a lower p99. One slot was far slower: batches of 32
+ * and more on tables without statistics got plans that scan them.
  */
 const ROTATIONS_IN_FLIGHT = 2;
 const ROTATIONS_PER_BATCH = 64;
